@@ -1,0 +1,4 @@
+//! Command-line subcommands. Each renders what the library computed for an operator;
+//! argument parsing and exit codes stay in `main.rs`.
+
+pub mod decode;

@@ -1,0 +1,20 @@
+//! `ews-presence` turns Microsoft Exchange calendars into live presence.
+//!
+//! It holds EWS streaming subscriptions on every mailbox's Calendar folder, keeps each
+//! mailbox's calendar timeline in memory and serves availability (available, in a
+//! meeting, away) to a presence server.
+//!
+//! # Layout
+//!
+//! - [`ews`]: the EWS client side of the protocol and nothing else: request writers
+//!   ([`ews::ops`]), response readers, the SOAP envelope ([`ews::soap`]), response codes
+//!   and how to react to them ([`ews::response_code`], [`ews::error`]), and the
+//!   incremental decoder for the endless GetStreamingEvents body ([`ews::stream`]). No
+//!   I/O, no presence policy.
+//! - [`cli`]: the command-line subcommands, each rendering library results for an
+//!   operator; `main.rs` only parses arguments and maps errors to exit codes.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod cli;
+pub mod ews;
