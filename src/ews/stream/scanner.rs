@@ -8,11 +8,15 @@
 //! Between envelopes it allows white space, XML declarations and other processing
 //! instructions, comments and a byte-order mark at the very start. It rejects DOCTYPE
 //! and entity declarations, text outside an envelope, a top-level element whose local
-//! name is not `Envelope`, and any envelope longer than the size limit.
+//! name is not `Envelope`, an end tag that does not match the open element, nesting
+//! deeper than [`MAX_DEPTH`], and any envelope longer than the size limit. Matching end
+//! tags here, not only in the parser, means a broken envelope is reported at its
+//! broken tag instead of swallowing the rest of a live stream.
 
 use memchr::{memchr, memchr3};
 
 use crate::ews::decode_error::{Problem, shorten};
+use crate::ews::xml_tree::MAX_DEPTH;
 
 /// Markup declarations that may follow `<!`.
 const COMMENT_OPEN: &[u8] = b"--";
@@ -73,10 +77,13 @@ pub enum Step {
 #[derive(Debug, Clone)]
 pub struct Scanner {
     state: State,
-    /// Open elements in the current envelope.
-    depth: u32,
+    /// Names of the open elements of the current envelope, as (offset from `start`,
+    /// length) of the name in the buffer.
+    open: Vec<(usize, usize)>,
     /// Start of the current top-level construct (envelope, comment or PI).
     start: usize,
+    /// Buffer index of the `<` of the tag being read.
+    tag_start: usize,
     /// Next byte to look at.
     pos: usize,
     /// Largest envelope accepted, in bytes.
@@ -105,8 +112,9 @@ impl Scanner {
     pub fn new(max_frame: usize) -> Scanner {
         Scanner {
             state: State::Outside,
-            depth: 0,
+            open: Vec::new(),
             start: 0,
+            tag_start: 0,
             pos: 0,
             max_frame,
             markup: [0; 8],
@@ -131,6 +139,7 @@ impl Scanner {
     pub fn shift(&mut self, n: usize) {
         self.pos -= n;
         self.start = self.start.saturating_sub(n);
+        self.tag_start = self.tag_start.saturating_sub(n);
     }
 
     /// Scans `buf` from where the last call stopped. `base` is the body offset of
@@ -197,6 +206,7 @@ impl Scanner {
             }
             State::OutsideLt | State::Lt => {
                 let inside = self.state == State::Lt;
+                self.tag_start = pos - 1;
                 self.state = match b {
                     b'?' => State::Pi {
                         inside,
@@ -295,8 +305,9 @@ impl Scanner {
                         return None;
                     }
                     let self_closing = buf[at - 1] == b'/';
-                    if self.depth == 0 {
-                        if let Some(error) = self.check_root_name(buf, at) {
+                    let name = tag_name(buf, self.tag_start + 1, at);
+                    if self.open.is_empty() {
+                        if let Some(error) = self.check_root_name(&buf[name.clone()]) {
                             return Some(error);
                         }
                         if self_closing {
@@ -304,7 +315,13 @@ impl Scanner {
                         }
                     }
                     if !self_closing {
-                        self.depth += 1;
+                        if self.open.len() >= MAX_DEPTH {
+                            return Some(Step::Error {
+                                at: self.tag_start,
+                                problem: Problem::TooDeep { limit: MAX_DEPTH },
+                            });
+                        }
+                        self.open.push((name.start - self.start, name.len()));
                     }
                     self.state = State::Text;
                 }
@@ -314,8 +331,22 @@ impl Scanner {
                 Some(i) => {
                     let at = pos + i;
                     self.pos = at + 1;
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
+                    let closing = tag_name(buf, self.tag_start + 2, at);
+                    let open = self
+                        .open
+                        .pop()
+                        .map(|(offset, len)| &buf[self.start + offset..self.start + offset + len]);
+                    if open != Some(&buf[closing.clone()]) {
+                        return Some(Step::Error {
+                            at: self.tag_start,
+                            problem: Problem::Syntax(format!(
+                                "end tag </{}> does not match <{}>",
+                                shorten(&String::from_utf8_lossy(&buf[closing])),
+                                shorten(&String::from_utf8_lossy(open.unwrap_or_default()))
+                            )),
+                        });
+                    }
+                    if self.open.is_empty() {
                         return Some(self.frame_done(at));
                     }
                     self.state = State::Text;
@@ -332,21 +363,15 @@ impl Scanner {
 
     fn frame_done(&mut self, last: usize) -> Step {
         self.state = State::Outside;
-        self.depth = 0;
+        self.open.clear();
         Step::Frame {
             start: self.start,
             end: last + 1,
         }
     }
 
-    /// The root start tag ends at `gt`: its local name must be `Envelope`.
-    fn check_root_name(&self, buf: &[u8], gt: usize) -> Option<Step> {
-        let tag = &buf[self.start + 1..gt];
-        let name_len = tag
-            .iter()
-            .position(|&b| is_space(b) || b == b'/')
-            .unwrap_or(tag.len());
-        let name = &tag[..name_len];
+    /// The root element's local name must be `Envelope`.
+    fn check_root_name(&self, name: &[u8]) -> Option<Step> {
         let local = name.rsplit(|&b| b == b':').next().unwrap_or(name);
         if local == b"Envelope" {
             return None;
@@ -358,6 +383,15 @@ impl Scanner {
             },
         })
     }
+}
+
+/// The name in a tag whose name starts at `from` and whose `>` is at `gt`.
+fn tag_name(buf: &[u8], from: usize, gt: usize) -> std::ops::Range<usize> {
+    let len = buf[from..gt]
+        .iter()
+        .position(|&b| is_space(b) || b == b'/')
+        .unwrap_or(gt - from);
+    from..from + len
 }
 
 #[cfg(test)]
@@ -403,7 +437,15 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_envelope() {
-        let cases: [(&[u8], Problem); 4] = [
+        let cases: [(&[u8], Problem); 6] = [
+            (
+                b"<Envelope><a><b></a></b></Envelope>",
+                Problem::Syntax("end tag </a> does not match <b>".into()),
+            ),
+            (
+                b"<s:Envelope><s:Body></s:Envelope>",
+                Problem::Syntax("end tag </s:Envelope> does not match <s:Body>".into()),
+            ),
             (b"  hello", Problem::TextOutsideEnvelope),
             (
                 b"<html><body/></html>",
