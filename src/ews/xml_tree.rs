@@ -1,7 +1,11 @@
-//! A read-only element tree built from one envelope with quick-xml's namespace-aware
-//! reader. Names and text borrow from the input wherever no unescaping was needed, so
-//! building a tree costs few allocations. Readers in [`crate::ews::ops`] query it by
-//! namespace and local name, which makes them tolerant of element order and prefixes.
+//! A read-only element tree built from one envelope with quick-xml's reader. Names and
+//! text borrow from the input wherever no unescaping was needed, so building a tree
+//! costs few allocations. Readers in [`crate::ews::ops`] query it by namespace and
+//! local name, which makes them tolerant of element order and prefixes.
+//!
+//! Namespaces are resolved here, in the same single pass over each start tag's
+//! attributes that collects them: every binding is classified once into [`Ns`], the
+//! only thing readers ever compare.
 //!
 //! Rejected here: DOCTYPE (and so entity declarations), entity references other than
 //! the predefined five and character references, undeclared prefixes, mismatched or
@@ -9,10 +13,11 @@
 
 use std::borrow::Cow;
 
-use quick_xml::NsReader;
+use memchr::{memchr, memchr3};
+use quick_xml::Reader;
 use quick_xml::XmlVersion;
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::name::ResolveResult;
 
 use super::decode_error::{FrameError, Problem};
 use super::ns::Ns;
@@ -103,47 +108,43 @@ impl<'a> Tree<'a> {
             nodes: Vec::with_capacity(64),
             attrs: Vec::with_capacity(64),
         };
-        let mut reader = NsReader::from_str(doc);
+        let mut reader = Reader::from_str(doc);
+        let mut scopes = Scopes::default();
         let mut stack: Vec<u32> = Vec::with_capacity(16);
         let mut root_closed = false;
         loop {
             let offset = reader.buffer_position() as usize;
-            let syntax = |reader: &NsReader<&[u8]>, e: quick_xml::Error| {
+            let event = reader.read_event().map_err(|e| {
                 FrameError::at(
                     reader.error_position() as usize,
                     Problem::Syntax(e.to_string()),
                 )
-            };
-            let (resolved, event) = match reader.read_resolved_event() {
-                Ok((resolved, event)) => (classify(resolved), event),
-                Err(e) => return Err(syntax(&reader, e)),
-            };
+            })?;
             match event {
-                Event::Start(start) | Event::Empty(start) if root_closed => {
-                    let _ = start;
+                Event::Start(_) | Event::Empty(_) if root_closed => {
                     return Err(FrameError::at(
                         offset,
                         Problem::Syntax("more than one root element".into()),
                     ));
                 }
                 Event::Start(start) => {
-                    let ns = resolved.map_err(|p| FrameError::at(offset, p))?;
                     if stack.len() >= MAX_DEPTH {
                         return Err(FrameError::at(
                             offset,
                             Problem::TooDeep { limit: MAX_DEPTH },
                         ));
                     }
-                    let index = tree.push_element(doc, ns, &start, offset, &stack)?;
+                    let index = tree.push_element(doc, &mut scopes, &start, offset, &stack)?;
                     stack.push(index);
                 }
                 Event::Empty(start) => {
-                    let ns = resolved.map_err(|p| FrameError::at(offset, p))?;
-                    tree.push_element(doc, ns, &start, offset, &stack)?;
+                    tree.push_element(doc, &mut scopes, &start, offset, &stack)?;
+                    scopes.close();
                     root_closed = stack.is_empty();
                 }
                 Event::End(_) => {
                     stack.pop();
+                    scopes.close();
                     root_closed = stack.is_empty();
                 }
                 Event::Text(text) => {
@@ -194,30 +195,45 @@ impl<'a> Tree<'a> {
     fn push_element(
         &mut self,
         doc: &'a str,
-        ns: Ns,
+        scopes: &mut Scopes<'a>,
         start: &BytesStart<'_>,
         offset: usize,
         stack: &[u32],
     ) -> Result<u32, FrameError> {
+        scopes.open();
         let attrs_start = self.attrs.len() as u32;
         for attr in start.attributes() {
             let attr = attr.map_err(|e| FrameError::at(offset, Problem::Syntax(e.to_string())))?;
+            let value = attribute_value(doc, &attr).map_err(|p| FrameError::at(offset, p))?;
             let key = attr.key.as_ref();
-            if key == "xmlns" || key.starts_with("xmlns:") {
-                continue;
+            if key == "xmlns" {
+                scopes.bind(Cow::Borrowed(""), &value);
+            } else if let Some(prefix) = key.strip_prefix("xmlns:") {
+                scopes.bind(reborrow(doc, prefix), &value);
+            } else {
+                self.attrs.push(Attr {
+                    local: reborrow(doc, attr.key.local_name().as_ref()),
+                    value,
+                });
             }
-            let value = attr
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|e| FrameError::at(offset, attribute_problem(e)))?;
-            self.attrs.push(Attr {
-                local: reborrow(doc, attr.key.local_name().as_ref()),
-                value: reborrow(doc, &value),
-            });
         }
+        let qname = start.name();
+        let ns = match qname.prefix() {
+            Some(prefix) => scopes.resolve(prefix.as_ref()).ok_or_else(|| {
+                FrameError::at(
+                    offset,
+                    Problem::Syntax(format!(
+                        "undeclared namespace prefix {:?}",
+                        super::decode_error::shorten(prefix.as_ref())
+                    )),
+                )
+            })?,
+            None => scopes.resolve("").unwrap_or(Ns::None),
+        };
         let index = self.nodes.len() as u32;
         self.nodes.push(Node {
             ns,
-            local: reborrow(doc, start.local_name().as_ref()),
+            local: reborrow(doc, qname.local_name().as_ref()),
             offset,
             text: Cow::Borrowed(""),
             attrs_start,
@@ -256,14 +272,52 @@ fn attribute_problem(e: quick_xml::Error) -> Problem {
     }
 }
 
-fn classify(resolved: ResolveResult<'_>) -> Result<Ns, Problem> {
-    match resolved {
-        ResolveResult::Bound(ns) => Ok(Ns::from_uri(ns.as_ref())),
-        ResolveResult::Unbound => Ok(Ns::None),
-        ResolveResult::Unknown(prefix) => Err(Problem::Syntax(format!(
-            "undeclared namespace prefix {:?}",
-            super::decode_error::shorten(&prefix)
-        ))),
+/// An attribute's value, normalised as XML requires; borrowed from the document when
+/// it holds no reference and no white space to normalise (nearly always).
+fn attribute_value<'a>(doc: &'a str, attr: &Attribute<'_>) -> Result<Cow<'a, str>, Problem> {
+    let raw = attr.value.as_ref();
+    let bytes = raw.as_bytes();
+    if memchr3(b'&', b'\t', b'\n', bytes).is_none() && memchr(b'\r', bytes).is_none() {
+        return Ok(reborrow(doc, raw));
+    }
+    attr.normalized_value(XmlVersion::Implicit1_0)
+        .map(|v| Cow::Owned(v.into_owned()))
+        .map_err(attribute_problem)
+}
+
+/// In-scope namespace bindings, classified into [`Ns`] when declared.
+#[derive(Debug, Default)]
+struct Scopes<'a> {
+    bindings: Vec<(Cow<'a, str>, Ns)>,
+    /// `bindings.len()` when each open element started.
+    marks: Vec<usize>,
+}
+
+impl<'a> Scopes<'a> {
+    fn open(&mut self) {
+        self.marks.push(self.bindings.len());
+    }
+
+    fn close(&mut self) {
+        if let Some(mark) = self.marks.pop() {
+            self.bindings.truncate(mark);
+        }
+    }
+
+    fn bind(&mut self, prefix: Cow<'a, str>, uri: &str) {
+        self.bindings.push((prefix, Ns::from_uri(uri)));
+    }
+
+    /// The namespace bound to `prefix` (`""` for the default namespace).
+    fn resolve(&self, prefix: &str) -> Option<Ns> {
+        if prefix == "xml" {
+            return Some(Ns::Other);
+        }
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prefix)
+            .map(|&(_, ns)| ns)
     }
 }
 
