@@ -16,6 +16,8 @@ use std::time::Instant;
 use ews_presence::ews::stream::{Response, StreamDecoder};
 
 const TARGET_BYTES: usize = 64 * 1024 * 1024;
+/// Stream size for the correctness pass `cargo test --all-targets` runs.
+const QUICK_BYTES: usize = 1024 * 1024;
 const CHUNK: usize = 16 * 1024;
 const ITERATIONS: usize = 7;
 
@@ -52,12 +54,12 @@ fn item_event(out: &mut String, element: &str, second: u64, mailbox: u64, item: 
 }
 
 /// Returns (body, frames, events).
-fn realistic_stream() -> (Vec<u8>, usize, usize) {
+fn realistic_stream(target_bytes: usize) -> (Vec<u8>, usize, usize) {
     let mut rng = Lcg(0x5eed);
-    let mut out = String::with_capacity(TARGET_BYTES + 64 * 1024);
+    let mut out = String::with_capacity(target_bytes + 64 * 1024);
     let (mut frames, mut events) = (0, 0);
     let mut second = 0;
-    while out.len() < TARGET_BYTES {
+    while out.len() < target_bytes {
         second += 1;
         out.push_str(HEADER);
         if rng.next(4) == 0 {
@@ -117,7 +119,7 @@ fn decode(body: &[u8]) -> (usize, usize) {
 fn main() {
     // `cargo test --benches` runs this too: keep that to a correctness pass.
     let quick = std::env::args().any(|a| a == "--test" || a == "--list");
-    let (body, frames, events) = realistic_stream();
+    let (body, frames, events) = realistic_stream(if quick { QUICK_BYTES } else { TARGET_BYTES });
     let seen = decode(&body);
     assert_eq!(
         seen,
