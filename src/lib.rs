@@ -11,6 +11,9 @@
 //!   and how to react to them ([`ews::response_code`], [`ews::error`]), and the
 //!   incremental decoder for the endless GetStreamingEvents body ([`ews::stream`]). No
 //!   I/O, no presence policy.
+//! - [`sim`]: the simulated Exchange (`ews-presence simulate`): ground truth, an EWS
+//!   endpoint that behaves like Exchange where the daemon can tell, a JSON control API
+//!   and fault injection. It may use `ews` types; nothing else depends on it.
 //! - [`cli`]: the command-line subcommands, each rendering library results for an
 //!   operator; `main.rs` only parses arguments and maps errors to exit codes.
 #![forbid(unsafe_code)]
@@ -18,3 +21,4 @@
 
 pub mod cli;
 pub mod ews;
+pub mod sim;

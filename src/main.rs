@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use ews_presence::cli::decode::{self, DecodeCommandError};
+use ews_presence::cli::simulate;
 use ews_presence::ews::stream::DEFAULT_MAX_FRAME;
+use ews_presence::sim::SimConfig;
 
 /// Turns Microsoft Exchange calendars into live presence over EWS streaming
 /// subscriptions.
@@ -32,11 +34,102 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_MAX_FRAME)]
         max_frame_bytes: usize,
     },
+    /// Run a simulated Exchange server (EWS endpoint plus a JSON control API under
+    /// /sim/) with known ground truth, for tests, the demo and benchmarks.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: std::net::SocketAddr,
+    /// Mailboxes user1@DOMAIN … userN@DOMAIN.
+    #[arg(long, default_value_t = 100)]
+    mailboxes: usize,
+    /// Mail domain.
+    #[arg(long, default_value = "example.test")]
+    domain: String,
+    /// Seed for calendars and churn.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Random calendar changes per second.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The service account.
+    #[arg(long, default_value = "svc@example.test")]
+    account: String,
+    /// File holding the account's password: Basic authentication is then required.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Heartbeat interval of open streams, in milliseconds.
+    #[arg(long, default_value_t = 45_000)]
+    heartbeat_ms: u64,
+    /// Length of one protocol minute (ConnectionTimeout, subscription lifetime), in ms.
+    #[arg(long, default_value_t = 60_000)]
+    minute_ms: u64,
+    /// Backend mailbox servers (affinity matters when more than 1).
+    #[arg(long, default_value_t = 1)]
+    backends: usize,
+    /// Streaming connections allowed per account.
+    #[arg(long, default_value_t = 10)]
+    connection_limit: usize,
+}
+
+fn simulate(args: SimulateArgs) -> ExitCode {
+    let password = match &args.password_file {
+        Some(path) => match simulate::read_password(path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("ews-presence simulate: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let config = SimConfig {
+        listen: args.listen,
+        mailboxes: args.mailboxes,
+        domain: args.domain,
+        seed: args.seed,
+        churn: args.churn,
+        heartbeat: std::time::Duration::from_millis(args.heartbeat_ms),
+        minute: std::time::Duration::from_millis(args.minute_ms),
+        backends: args.backends,
+        connection_limit: args.connection_limit,
+        account: args.account,
+        password,
+        tls: args.tls_cert.zip(args.tls_key),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ews-presence simulate: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(simulate::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ews-presence simulate: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Simulate(args) => simulate(args),
         Command::Decode {
             file,
             max_frame_bytes,

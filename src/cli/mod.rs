@@ -2,3 +2,4 @@
 //! argument parsing and exit codes stay in `main.rs`.
 
 pub mod decode;
+pub mod simulate;

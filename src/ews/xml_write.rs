@@ -51,7 +51,12 @@ impl XmlWriter {
 
     /// Writes `<name>text</name>` with the text escaped.
     pub fn leaf(&mut self, name: &str, text: &str) {
-        self.open(name, &[]);
+        self.leaf_with(name, &[], text);
+    }
+
+    /// Writes `<name attrs…>text</name>` with the text escaped.
+    pub fn leaf_with(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) {
+        self.open(name, attrs);
         self.out.push_str(&escape(text));
         self.close(name);
     }

@@ -1,0 +1,226 @@
+//! Misbehaviour on command: the faults the control API injects and what is left of
+//! each. Request-level faults are consumed here; stream-level faults are read by the
+//! streams through a broadcast of [`StreamFault`]s.
+
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::time::{Duration, Instant};
+
+/// A fault for open streams to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamFault {
+    /// Close every open stream now.
+    Drop,
+    /// End the next frame halfway and close.
+    CutMidFrame,
+    /// Send one malformed frame.
+    MalformedFrame,
+    /// Subscriptions were expired: report them.
+    Expired,
+}
+
+/// What an EWS request should get instead of a normal answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestFault {
+    /// `ErrorServerBusy` SOAP fault with HTTP 500.
+    ServerBusy {
+        /// The `BackOffMilliseconds` hint.
+        back_off_ms: u64,
+    },
+    /// HTTP 503.
+    Unavailable,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    server_busy: u64,
+    back_off_ms: u64,
+    http_503: u64,
+    slow_ms: u64,
+    stall_until: Option<Instant>,
+    pending_cut: bool,
+    pending_malformed: bool,
+}
+
+/// The active faults.
+#[derive(Debug)]
+pub struct Faults {
+    counters: Mutex<Counters>,
+    streams: broadcast::Sender<StreamFault>,
+}
+
+/// One active fault as `GET /sim/faults` lists it.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ActiveFault {
+    /// Fault kind.
+    pub kind: &'static str,
+    /// Requests still to be affected, where counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+    /// Back-off hint or delay in milliseconds, where it applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            counters: Mutex::new(Counters::default()),
+            streams: broadcast::channel(64).0,
+        }
+    }
+}
+
+impl Faults {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
+        match self.counters.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Streams subscribe to stream faults here.
+    pub fn stream_faults(&self) -> broadcast::Receiver<StreamFault> {
+        self.streams.subscribe()
+    }
+
+    /// Tells every open stream.
+    pub fn broadcast(&self, fault: StreamFault) {
+        let _ = self.streams.send(fault);
+    }
+
+    /// The next `count` requests get ErrorServerBusy.
+    pub fn server_busy(&self, count: u64, back_off_ms: u64) {
+        let mut c = self.lock();
+        c.server_busy = count;
+        c.back_off_ms = back_off_ms;
+    }
+
+    /// The next `count` requests get HTTP 503.
+    pub fn http_503(&self, count: u64) {
+        self.lock().http_503 = count;
+    }
+
+    /// Every response is delayed by `ms`.
+    pub fn slow(&self, ms: u64) {
+        self.lock().slow_ms = ms;
+    }
+
+    /// Streams stay open and silent until `duration` has passed.
+    pub fn stall(&self, duration: Duration) {
+        self.lock().stall_until = Some(Instant::now() + duration);
+    }
+
+    /// The next frame of some stream is cut halfway.
+    pub fn cut_next_frame(&self) {
+        self.lock().pending_cut = true;
+        self.broadcast(StreamFault::CutMidFrame);
+    }
+
+    /// The next frame of some stream is malformed.
+    pub fn malform_next_frame(&self) {
+        self.lock().pending_malformed = true;
+        self.broadcast(StreamFault::MalformedFrame);
+    }
+
+    /// Claims the pending cut (only one stream gets it).
+    pub fn take_cut(&self) -> bool {
+        std::mem::take(&mut self.lock().pending_cut)
+    }
+
+    /// Claims the pending malformed frame (only one stream gets it).
+    pub fn take_malformed(&self) -> bool {
+        std::mem::take(&mut self.lock().pending_malformed)
+    }
+
+    /// Until when streams are stalled, if they are.
+    pub fn stalled_until(&self) -> Option<Instant> {
+        let mut c = self.lock();
+        match c.stall_until {
+            Some(t) if t > Instant::now() => Some(t),
+            _ => {
+                c.stall_until = None;
+                None
+            }
+        }
+    }
+
+    /// The delay every response gets.
+    pub fn delay(&self) -> Option<Duration> {
+        let ms = self.lock().slow_ms;
+        (ms > 0).then(|| Duration::from_millis(ms))
+    }
+
+    /// Consumes one request's worth of request faults.
+    pub fn take_request_fault(&self) -> Option<RequestFault> {
+        let mut c = self.lock();
+        if c.http_503 > 0 {
+            c.http_503 -= 1;
+            return Some(RequestFault::Unavailable);
+        }
+        if c.server_busy > 0 {
+            c.server_busy -= 1;
+            return Some(RequestFault::ServerBusy {
+                back_off_ms: c.back_off_ms,
+            });
+        }
+        None
+    }
+
+    /// Clears every fault.
+    pub fn clear(&self) {
+        *self.lock() = Counters::default();
+    }
+
+    /// What is active now.
+    pub fn active(&self) -> Vec<ActiveFault> {
+        let stalled = self.stalled_until().is_some();
+        let c = self.lock();
+        let mut out = Vec::new();
+        if c.server_busy > 0 {
+            out.push(ActiveFault {
+                kind: "server-busy",
+                remaining: Some(c.server_busy),
+                ms: Some(c.back_off_ms),
+            });
+        }
+        if c.http_503 > 0 {
+            out.push(ActiveFault {
+                kind: "http-503",
+                remaining: Some(c.http_503),
+                ms: None,
+            });
+        }
+        if c.slow_ms > 0 {
+            out.push(ActiveFault {
+                kind: "slow",
+                remaining: None,
+                ms: Some(c.slow_ms),
+            });
+        }
+        if stalled {
+            out.push(ActiveFault {
+                kind: "stall-heartbeats",
+                remaining: None,
+                ms: None,
+            });
+        }
+        if c.pending_cut {
+            out.push(ActiveFault {
+                kind: "cut-mid-frame",
+                remaining: Some(1),
+                ms: None,
+            });
+        }
+        if c.pending_malformed {
+            out.push(ActiveFault {
+                kind: "malformed-frame",
+                remaining: Some(1),
+                ms: None,
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,302 @@
+//! The fake Exchange: a simulated EWS server with known ground truth that can
+//! misbehave on command. Every test, the demo and every benchmark run against it.
+//!
+//! - [`model`], [`calendar_gen`], [`rng`]: the ground truth (calendars, automatic
+//!   replies) and its seeded generation; truth is computed here, independently of the
+//!   daemon's presence code.
+//! - [`mutations`]: changes to calendars and the notification events they raise.
+//! - [`subscriptions`]: streaming subscriptions, their queues and idle expiry.
+//! - [`ews`] (dispatch) with [`ops_subscription`], [`streaming`], [`ops_calendar`],
+//!   [`ops_availability`], [`ops_oof`]: the EWS endpoint, over [`request`] (what clients
+//!   send), [`soap_out`] (what Exchange answers) and [`timezone`].
+//! - [`control`]: the JSON control API under `/sim/`; [`faults`] and [`stats`] are what
+//!   it changes and reads; [`churn`] makes random changes at a set rate.
+//! - [`http`]: the HTTP(S) listener, Basic authentication and routing; [`tls`] loads the
+//!   certificate.
+//!
+//! The simulator reuses the `ews` wire types but nothing of the daemon.
+
+pub mod calendar_gen;
+pub mod churn;
+pub mod control;
+pub mod ews;
+pub mod faults;
+pub mod http;
+pub mod model;
+pub mod mutations;
+pub mod ops_availability;
+pub mod ops_calendar;
+pub mod ops_oof;
+pub mod ops_subscription;
+pub mod request;
+pub mod rng;
+pub mod soap_out;
+pub mod stats;
+pub mod streaming;
+pub mod subscriptions;
+pub mod timezone;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use faults::Faults;
+use model::Directory;
+use stats::Stats;
+use subscriptions::Registry;
+
+/// Protocol minutes an unread subscription lives (not documented by Microsoft;
+/// observed servers keep them tens of minutes).
+pub const SUBSCRIPTION_IDLE_MINUTES: u32 = 30;
+
+/// How the simulator is set up.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// `user1@domain` … `userN@domain`.
+    pub mailboxes: usize,
+    /// Mail domain.
+    pub domain: String,
+    /// Seed for calendars and churn.
+    pub seed: u64,
+    /// Random calendar changes per second.
+    pub churn: f64,
+    /// Heartbeat interval on open streams.
+    pub heartbeat: Duration,
+    /// Length of one protocol minute.
+    pub minute: Duration,
+    /// Backend mailbox servers mailboxes are spread over.
+    pub backends: usize,
+    /// Streaming connections allowed per account.
+    pub connection_limit: usize,
+    /// The service account.
+    pub account: String,
+    /// Its password; when set, Basic authentication is required.
+    pub password: Option<String>,
+    /// PEM certificate chain and key for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mailboxes: 10,
+            domain: "example.test".into(),
+            seed: 1,
+            churn: 0.0,
+            heartbeat: Duration::from_millis(45_000),
+            minute: Duration::from_millis(60_000),
+            backends: 1,
+            connection_limit: 10,
+            account: "svc@example.test".into(),
+            password: None,
+            tls: None,
+        }
+    }
+}
+
+/// The simulator's shared state.
+#[derive(Debug)]
+pub struct Sim {
+    /// Its configuration.
+    pub config: SimConfig,
+    /// Ground truth.
+    pub directory: Directory,
+    /// Live subscriptions.
+    pub registry: Registry,
+    /// Active faults.
+    pub faults: Faults,
+    /// Counters.
+    pub stats: Stats,
+    /// Streams open per account.
+    streams_by_account: Mutex<HashMap<String, usize>>,
+    next_stream: AtomicU64,
+    /// Cancelled to stop everything.
+    pub shutdown: CancellationToken,
+    /// Every task the simulator spawned.
+    pub tasks: TaskTracker,
+}
+
+/// A start-up failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// A setting is out of range.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Whether it serves HTTPS.
+    pub https: bool,
+    /// Shared state, for in-process tests and the demo.
+    pub sim: Arc<Sim>,
+}
+
+impl Running {
+    /// `http(s)://addr/EWS/Exchange.asmx`.
+    pub fn ews_url(&self) -> String {
+        format!("{}/EWS/Exchange.asmx", self.base_url())
+    }
+
+    /// `http(s)://addr`.
+    pub fn base_url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.https { "https" } else { "http" },
+            self.addr
+        )
+    }
+
+    /// Stops serving and waits for the simulator's tasks (bounded).
+    pub async fn stop(self) {
+        self.sim.shutdown.cancel();
+        self.sim.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.sim.tasks.wait()).await;
+    }
+}
+
+impl Sim {
+    /// Builds the organisation for `config` (calendars for the current week).
+    pub fn new(config: SimConfig) -> Result<Sim, SimError> {
+        if config.mailboxes == 0
+            || config.backends == 0
+            || config.minute.is_zero()
+            || config.heartbeat.is_zero()
+        {
+            return Err(SimError::Config(
+                "mailboxes, backends, minute and heartbeat must be positive".into(),
+            ));
+        }
+        if !config.churn.is_finite() || config.churn < 0.0 {
+            return Err(SimError::Config(
+                "churn must be a non-negative number".into(),
+            ));
+        }
+        let week = calendar_gen::week_start(jiff::Timestamp::now());
+        let calendars = (0..config.mailboxes)
+            .map(|i| calendar_gen::generate(config.seed, week, i))
+            .collect();
+        Ok(Sim {
+            directory: Directory::new(&config.domain, calendars),
+            registry: Registry::new(&config.domain.to_ascii_lowercase()),
+            faults: Faults::default(),
+            stats: Stats::default(),
+            streams_by_account: Mutex::new(HashMap::new()),
+            next_stream: AtomicU64::new(1),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            config,
+        })
+    }
+
+    /// The backend server hosting mailbox `index`.
+    pub fn backend_of(&self, index: usize) -> usize {
+        index % self.config.backends
+    }
+
+    /// A new stream number.
+    pub fn next_stream(&self) -> u64 {
+        self.next_stream.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Reserves a streaming connection for `account`; `None` past the limit.
+    pub fn reserve_stream(self: &Arc<Self>, account: &str) -> Option<StreamSlot> {
+        let mut map = match self.streams_by_account.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let open = map.entry(account.to_owned()).or_default();
+        if *open >= self.config.connection_limit {
+            return None;
+        }
+        *open += 1;
+        self.stats.stream_opened();
+        Some(StreamSlot {
+            sim: self.clone(),
+            account: account.to_owned(),
+        })
+    }
+
+    /// Binds the listener and starts serving, the expiry sweeper and churn.
+    pub async fn start(self) -> Result<Running, SimError> {
+        let tls = match &self.config.tls {
+            Some((cert, key)) => Some(tls::acceptor(cert, key).map_err(SimError::Tls)?),
+            None => None,
+        };
+        let addr = self.config.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Listen { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SimError::Listen { addr, source })?;
+        let sim = Arc::new(self);
+        let https = tls.is_some();
+        sim.tasks.spawn(http::serve(sim.clone(), listener, tls));
+        sim.tasks.spawn(sweep_idle_subscriptions(sim.clone()));
+        if sim.config.churn > 0.0 {
+            sim.tasks.spawn(churn::run(sim.clone()));
+        }
+        Ok(Running { addr, https, sim })
+    }
+}
+
+/// One open streaming connection counted against its account; released on drop.
+#[derive(Debug)]
+pub struct StreamSlot {
+    sim: Arc<Sim>,
+    account: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut map = match self.sim.streams_by_account.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(open) = map.get_mut(&self.account) {
+            *open = open.saturating_sub(1);
+        }
+        self.sim.stats.stream_closed();
+    }
+}
+
+/// Expires subscriptions left without a stream for their idle lifetime.
+async fn sweep_idle_subscriptions(sim: Arc<Sim>) {
+    let lifetime = sim.config.minute * SUBSCRIPTION_IDLE_MINUTES;
+    let every = (sim.config.minute / 4).max(Duration::from_millis(5));
+    loop {
+        tokio::select! {
+            _ = sim.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Some(cutoff) = tokio::time::Instant::now().checked_sub(lifetime) {
+            sim.registry.expire_idle(cutoff);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Counters `GET /sim/stats` reports.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Request, event and fault counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    requests: Mutex<BTreeMap<String, u64>>,
+    faults: Mutex<BTreeMap<String, u64>>,
+    events: AtomicU64,
+    streams_open: AtomicU64,
+}
+
+fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
+    let mut map = match map.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    *map.entry(key.to_owned()).or_default() += 1;
+}
+
+fn snapshot(map: &Mutex<BTreeMap<String, u64>>) -> BTreeMap<String, u64> {
+    match map.lock() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    }
+}
+
+impl Stats {
+    /// Counts one EWS request of `operation` (bounded: only names we route).
+    pub fn request(&self, operation: &str) {
+        bump(&self.requests, operation);
+    }
+
+    /// Counts one injected fault of `kind`.
+    pub fn fault(&self, kind: &str) {
+        bump(&self.faults, kind);
+    }
+
+    /// Counts `n` events queued for delivery.
+    pub fn events(&self, n: u64) {
+        self.events.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A stream opened (+1) or closed (-1).
+    pub fn stream_opened(&self) {
+        self.streams_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A stream closed.
+    pub fn stream_closed(&self) {
+        self.streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Streams open now.
+    pub fn streams_open(&self) -> u64 {
+        self.streams_open.load(Ordering::Relaxed)
+    }
+
+    /// Events emitted so far.
+    pub fn events_emitted(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// Requests by operation.
+    pub fn requests(&self) -> BTreeMap<String, u64> {
+        snapshot(&self.requests)
+    }
+
+    /// Faults injected by kind.
+    pub fn faults(&self) -> BTreeMap<String, u64> {
+        snapshot(&self.faults)
+    }
+}

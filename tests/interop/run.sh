@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the exchangelib interoperability check against `ews-presence simulate` over
+# HTTPS with Basic authentication. Installs the pinned exchangelib into a virtualenv
+# under target/ (reused when present), makes a throwaway CA and server certificate with
+# openssl, starts the simulator on a free loopback port, runs the check, stops it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+EXCHANGELIB_VERSION=5.6.0
+venv=target/interop-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import exchangelib, sys; sys.exit(exchangelib.__version__ != '$EXCHANGELIB_VERSION')" 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "exchangelib==$EXCHANGELIB_VERSION"
+fi
+
+work=$(mktemp -d)
+sim_pid=""
+cleanup() {
+  if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A CA and a certificate for 127.0.0.1 signed by it, as an enterprise CA would issue.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=ews-presence interop CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -subj "/CN=127.0.0.1" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' > "$work/ext.cnf"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 2 -extfile "$work/ext.cnf" -out "$work/server.pem" 2>/dev/null
+echo "interop-$RANDOM-$RANDOM" > "$work/password"
+
+cargo build --quiet --bin ews-presence
+target/debug/ews-presence simulate --listen 127.0.0.1:0 --mailboxes 200 \
+  --heartbeat-ms 500 --minute-ms 1500 \
+  --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
+  --account svc@example.test --password-file "$work/password" > "$work/sim.out" 2>&1 &
+sim_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$work/sim.out" && break
+  kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.out"; exit 1; }
+  sleep 0.1
+done
+base=$(grep -o "listening on https://[0-9.:]*" "$work/sim.out" | head -n 1 | sed 's/listening on //')
+[ -n "$base" ] || { echo "the simulator did not report its address"; cat "$work/sim.out"; exit 1; }
+echo "simulator at $base"
+REQUESTS_CA_BUNDLE="$work/ca.pem" timeout 120 "$venv/bin/python" tests/interop/exchangelib_check.py \
+  "$base" "$work/password" "$work/ca.pem"
