@@ -94,3 +94,6 @@ pub fn decode_whole(body: &[u8]) -> Decoded {
         ews_presence::ews::stream::DEFAULT_MAX_FRAME,
     )
 }
+
+pub mod client;
+pub mod sim;
