@@ -99,7 +99,7 @@ async fn expire_subscriptions_reports_them_lost() {
         panic!()
     };
     assert_eq!(r.status.code, ResponseCode::ErrorSubscriptionNotFound);
-    assert_eq!(r.error_subscription_ids, [lost.clone()]);
+    assert_eq!(r.error_subscription_ids, std::slice::from_ref(&lost));
     assert!(r.is_closed());
     // The other mailbox's subscription is untouched; the lost one stays lost.
     let mut ok = open_stream(&target, &[kept], 1, &[]).await;
