@@ -1,0 +1,222 @@
+//! Capacity of one `ews-presence simulate` process: it serves N mailboxes, each
+//! subscribed (streaming, impersonated), carried by S GetStreamingEvents connections of
+//! up to 200 subscriptions, while it makes C calendar changes per second.
+//!
+//! The simulator runs as its own process (the release binary); this program is the
+//! client. It reports, as one JSON line: Subscribe throughput, events delivered per
+//! second against events the simulator emitted, and the simulator's CPU use (from
+//! /proc/PID/stat) and resident memory.
+//!
+//! Run: `cargo bench --bench sim_capacity [-- MAILBOXES STREAMS CHURN SECONDS]`
+//! (defaults 100000 500 1000 30). `cargo test --all-targets` runs a small smoke pass.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ews_presence::ews::ops::{get_streaming_events, subscribe};
+use ews_presence::ews::soap::{RequestHeader, envelope};
+use ews_presence::ews::stream::{Response, StreamDecoder};
+use ews_presence::ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+const SUBSCRIBE_WORKERS: usize = 32;
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: &str) -> Sender {
+    let tcp = TcpStream::connect(addr).await.expect("connect to the simulator");
+    let _ = tcp.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+fn post(xml: String) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method("POST")
+        .uri("/EWS/Exchange.asmx")
+        .header("Host", "localhost")
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(Full::new(Bytes::from(xml)))
+        .expect("request")
+}
+
+fn decode_one(body: &[u8]) -> Response {
+    let mut decoder = StreamDecoder::default();
+    decoder.push(body);
+    decoder.next_frame().expect("decodable").expect("an envelope").response
+}
+
+/// Subscribes mailboxes `first..last` (1-based) over one keep-alive connection.
+async fn subscribe_range(addr: String, numbers: Vec<usize>) -> Vec<SubscriptionId> {
+    let mut sender = connect(&addr).await;
+    let body = subscribe::body();
+    let mut ids = Vec::with_capacity(numbers.len());
+    for n in numbers {
+        let mailbox = Mailbox::parse(&format!("user{n}@example.test")).expect("address");
+        let xml = envelope(
+            &RequestHeader { server_version: RequestServerVersion::Exchange2016, impersonate: Some(&mailbox) },
+            &body,
+        );
+        sender.ready().await.expect("connection ready");
+        let response = sender.send_request(post(xml)).await.expect("Subscribe");
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        match decode_one(&bytes) {
+            Response::Subscribe(r) => ids.push(r.subscription_id.expect("subscribed")),
+            other => panic!("unexpected answer to Subscribe: {other:?}"),
+        }
+    }
+    ids
+}
+
+/// Holds one stream open, counting events and frames until `stop`.
+async fn hold_stream(addr: String, ids: Vec<SubscriptionId>, events: Arc<AtomicU64>, frames: Arc<AtomicU64>) {
+    let mut sender = connect(&addr).await;
+    let xml = envelope(
+        &RequestHeader { server_version: RequestServerVersion::Exchange2016, impersonate: None },
+        &get_streaming_events::body(&ids, 30).expect("valid request"),
+    );
+    let response = sender.send_request(post(xml)).await.expect("GetStreamingEvents");
+    let mut body = response.into_body();
+    let mut decoder = StreamDecoder::default();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else { continue };
+        decoder.push(&data);
+        while let Ok(Some(frame)) = decoder.next_frame() {
+            frames.fetch_add(1, Ordering::Relaxed);
+            if let Response::GetStreamingEvents(r) = frame.response {
+                assert!(r.status.code.is_success(), "stream error: {:?}", r.status);
+                let n: usize = r.notifications.iter().map(|n| n.events.len()).sum();
+                events.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// (CPU seconds used, resident bytes) of process `pid`.
+fn process_usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // CLK_TCK is 100 on Linux.
+    (ticks / 100.0, rss_kib * 1024)
+}
+
+async fn stats(addr: &str) -> serde_json::Value {
+    let mut sender = connect(addr).await;
+    let req = Request::builder()
+        .uri("/sim/stats")
+        .header("Host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let body = sender.send_request(req).await.expect("stats").into_body().collect().await.expect("body").to_bytes();
+    serde_json::from_slice(&body).expect("stats JSON")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let number = |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (mailboxes, streams, churn, seconds) = if measuring {
+        (number(0, 100_000), number(1, 500), number(2, 1000), number(3, 30))
+    } else {
+        (2_000, 10, 200, 2)
+    };
+    assert!(streams * 200 >= mailboxes, "{streams} streams cannot carry {mailboxes} subscriptions");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
+        .args(["simulate", "--listen", "127.0.0.1:0", "--heartbeat-ms", "45000"])
+        .args(["--mailboxes", &mailboxes.to_string(), "--churn", &churn.to_string()])
+        .args(["--connection-limit", &(streams + 10).to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the simulator");
+    let pid = child.id();
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    let started = Instant::now();
+    BufReader::new(stdout).read_line(&mut line).expect("simulator output");
+    let startup = started.elapsed();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("listening address")
+        .to_owned();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let report = runtime.block_on(async move {
+        let subscribing = Instant::now();
+        let mut workers = Vec::new();
+        for w in 0..SUBSCRIBE_WORKERS {
+            let numbers: Vec<usize> = (1..=mailboxes).filter(|n| n % SUBSCRIBE_WORKERS == w).collect();
+            workers.push(tokio::spawn(subscribe_range(addr.clone(), numbers)));
+        }
+        let mut ids = Vec::with_capacity(mailboxes);
+        for w in workers {
+            ids.extend(w.await.expect("subscriber"));
+        }
+        let subscribe_secs = subscribing.elapsed().as_secs_f64();
+        let events = Arc::new(AtomicU64::new(0));
+        let frames = Arc::new(AtomicU64::new(0));
+        let per_stream = ids.len().div_ceil(streams);
+        for chunk in ids.chunks(per_stream) {
+            tokio::spawn(hold_stream(addr.clone(), chunk.to_vec(), events.clone(), frames.clone()));
+        }
+        // Let every stream open, then measure a steady window.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stats(&addr).await["streams_open"].as_u64() != Some(ids.chunks(per_stream).len() as u64) {
+            assert!(Instant::now() < deadline, "streams did not all open");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let emitted_before = stats(&addr).await["events_emitted"].as_u64().unwrap_or(0);
+        let received_before = events.load(Ordering::Relaxed);
+        let (cpu_before, _) = process_usage(pid);
+        let window = Instant::now();
+        tokio::time::sleep(Duration::from_secs(seconds as u64)).await;
+        let elapsed = window.elapsed().as_secs_f64();
+        let (cpu_after, rss) = process_usage(pid);
+        let emitted = stats(&addr).await["events_emitted"].as_u64().unwrap_or(0) - emitted_before;
+        // Give in-flight frames a moment, bounded, to arrive before counting.
+        let settle = Instant::now();
+        while events.load(Ordering::Relaxed) - received_before < emitted && settle.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let received = events.load(Ordering::Relaxed) - received_before;
+        serde_json::json!({
+            "bench": "sim_capacity",
+            "mailboxes": mailboxes,
+            "streams": ids.chunks(per_stream).len(),
+            "churn_per_s": churn,
+            "startup_s": (startup.as_secs_f64() * 100.0).round() / 100.0,
+            "subscribe_per_s": (mailboxes as f64 / subscribe_secs).round(),
+            "window_s": (elapsed * 10.0).round() / 10.0,
+            "events_emitted_per_s": (emitted as f64 / elapsed).round(),
+            "events_received_per_s": (received as f64 / elapsed).round(),
+            "events_received_of_emitted": if emitted == 0 { 1.0 } else { ((received as f64 / emitted as f64) * 1000.0).round() / 1000.0 },
+            "sim_cpu_percent_of_one_core": (((cpu_after - cpu_before) / elapsed) * 1000.0).round() / 10.0,
+            "sim_rss_mib": rss / (1024 * 1024),
+        })
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    println!("{report}");
+    if !measuring {
+        assert!(report["events_received_of_emitted"].as_f64().unwrap_or(0.0) > 0.9, "events were lost: {report}");
+    }
+}
