@@ -31,9 +31,13 @@ const SUBSCRIBE_WORKERS: usize = 32;
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(addr: &str) -> Sender {
-    let tcp = TcpStream::connect(addr).await.expect("connect to the simulator");
+    let tcp = TcpStream::connect(addr)
+        .await
+        .expect("connect to the simulator");
     let _ = tcp.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.expect("handshake");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
     sender
 }
@@ -51,7 +55,11 @@ fn post(xml: String) -> Request<Full<Bytes>> {
 fn decode_one(body: &[u8]) -> Response {
     let mut decoder = StreamDecoder::default();
     decoder.push(body);
-    decoder.next_frame().expect("decodable").expect("an envelope").response
+    decoder
+        .next_frame()
+        .expect("decodable")
+        .expect("an envelope")
+        .response
 }
 
 /// Subscribes mailboxes `first..last` (1-based) over one keep-alive connection.
@@ -62,12 +70,20 @@ async fn subscribe_range(addr: String, numbers: Vec<usize>) -> Vec<SubscriptionI
     for n in numbers {
         let mailbox = Mailbox::parse(&format!("user{n}@example.test")).expect("address");
         let xml = envelope(
-            &RequestHeader { server_version: RequestServerVersion::Exchange2016, impersonate: Some(&mailbox) },
+            &RequestHeader {
+                server_version: RequestServerVersion::Exchange2016,
+                impersonate: Some(&mailbox),
+            },
             &body,
         );
         sender.ready().await.expect("connection ready");
         let response = sender.send_request(post(xml)).await.expect("Subscribe");
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         match decode_one(&bytes) {
             Response::Subscribe(r) => ids.push(r.subscription_id.expect("subscribed")),
             other => panic!("unexpected answer to Subscribe: {other:?}"),
@@ -77,17 +93,30 @@ async fn subscribe_range(addr: String, numbers: Vec<usize>) -> Vec<SubscriptionI
 }
 
 /// Holds one stream open, counting events and frames until `stop`.
-async fn hold_stream(addr: String, ids: Vec<SubscriptionId>, events: Arc<AtomicU64>, frames: Arc<AtomicU64>) {
+async fn hold_stream(
+    addr: String,
+    ids: Vec<SubscriptionId>,
+    events: Arc<AtomicU64>,
+    frames: Arc<AtomicU64>,
+) {
     let mut sender = connect(&addr).await;
     let xml = envelope(
-        &RequestHeader { server_version: RequestServerVersion::Exchange2016, impersonate: None },
+        &RequestHeader {
+            server_version: RequestServerVersion::Exchange2016,
+            impersonate: None,
+        },
         &get_streaming_events::body(&ids, 30).expect("valid request"),
     );
-    let response = sender.send_request(post(xml)).await.expect("GetStreamingEvents");
+    let response = sender
+        .send_request(post(xml))
+        .await
+        .expect("GetStreamingEvents");
     let mut body = response.into_body();
     let mut decoder = StreamDecoder::default();
     while let Some(Ok(frame)) = body.frame().await {
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         decoder.push(&data);
         while let Ok(Some(frame)) = decoder.next_frame() {
             frames.fetch_add(1, Ordering::Relaxed);
@@ -103,9 +132,20 @@ async fn hold_stream(addr: String, ids: Vec<SubscriptionId>, events: Arc<AtomicU
 /// (CPU seconds used, resident bytes) of process `pid`.
 fn process_usage(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss_kib: u64 = status
         .lines()
@@ -124,23 +164,54 @@ async fn stats(addr: &str) -> serde_json::Value {
         .header("Host", "localhost")
         .body(Full::new(Bytes::new()))
         .expect("request");
-    let body = sender.send_request(req).await.expect("stats").into_body().collect().await.expect("body").to_bytes();
+    let body = sender
+        .send_request(req)
+        .await
+        .expect("stats")
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     serde_json::from_slice(&body).expect("stats JSON")
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let measuring = std::env::args().any(|a| a == "--bench");
-    let number = |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let number =
+        |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (mailboxes, streams, churn, seconds) = if measuring {
-        (number(0, 100_000), number(1, 500), number(2, 1000), number(3, 30))
+        (
+            number(0, 100_000),
+            number(1, 500),
+            number(2, 1000),
+            number(3, 30),
+        )
     } else {
         (2_000, 10, 200, 2)
     };
-    assert!(streams * 200 >= mailboxes, "{streams} streams cannot carry {mailboxes} subscriptions");
+    assert!(
+        streams * 200 >= mailboxes,
+        "{streams} streams cannot carry {mailboxes} subscriptions"
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
-        .args(["simulate", "--listen", "127.0.0.1:0", "--heartbeat-ms", "45000"])
-        .args(["--mailboxes", &mailboxes.to_string(), "--churn", &churn.to_string()])
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--heartbeat-ms",
+            "45000",
+        ])
+        .args([
+            "--mailboxes",
+            &mailboxes.to_string(),
+            "--churn",
+            &churn.to_string(),
+        ])
         .args(["--connection-limit", &(streams + 10).to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -150,7 +221,9 @@ fn main() {
     let mut line = String::new();
     let stdout = child.stdout.take().expect("stdout");
     let started = Instant::now();
-    BufReader::new(stdout).read_line(&mut line).expect("simulator output");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("simulator output");
     let startup = started.elapsed();
     let addr = line
         .split("http://")
@@ -159,7 +232,10 @@ fn main() {
         .expect("listening address")
         .to_owned();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let report = runtime.block_on(async move {
         let subscribing = Instant::now();
         let mut workers = Vec::new();
@@ -217,6 +293,9 @@ fn main() {
     let _ = child.wait();
     println!("{report}");
     if !measuring {
-        assert!(report["events_received_of_emitted"].as_f64().unwrap_or(0.0) > 0.9, "events were lost: {report}");
+        assert!(
+            report["events_received_of_emitted"].as_f64().unwrap_or(0.0) > 0.9,
+            "events were lost: {report}"
+        );
     }
 }
