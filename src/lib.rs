@@ -19,6 +19,11 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod api;
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod engine;
 pub mod ews;
+pub mod presence;
 pub mod sim;

@@ -34,6 +34,13 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_MAX_FRAME)]
         max_frame_bytes: usize,
     },
+    /// Run the daemon: hold streaming subscriptions on every configured mailbox and
+    /// serve presence over HTTP. SIGHUP re-reads the mailbox list; SIGTERM stops.
+    Run {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Run a simulated Exchange server (EWS endpoint plus a JSON control API under
     /// /sim/) with known ground truth, for tests, the demo and benchmarks.
     Simulate(SimulateArgs),
@@ -80,6 +87,44 @@ struct SimulateArgs {
     /// Streaming connections allowed per account.
     #[arg(long, default_value_t = 10)]
     connection_limit: usize,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    init_logging();
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let config = match ews_presence::config::Config::load(path, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ews-presence run: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ews-presence run: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(ews_presence::app::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ews-presence run: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn simulate(args: SimulateArgs) -> ExitCode {
@@ -130,6 +175,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Simulate(args) => simulate(args),
+        Command::Run { config } => run(&config),
         Command::Decode {
             file,
             max_frame_bytes,

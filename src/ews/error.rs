@@ -40,6 +40,15 @@ pub enum EwsError {
         /// The status code.
         status: u16,
     },
+    /// The server's certificate could not be verified (or TLS failed otherwise).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Connecting, sending or receiving failed.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// No answer within the timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 impl EwsError {
@@ -50,6 +59,16 @@ impl EwsError {
                 .code
                 .disposition(status.back_off(), status.inner_code.as_ref())
                 .unwrap_or(Disposition::Retry),
+            // A SOAP-level Client fault without an EWS code ("User is not mailbox
+            // owner"): the request itself is refused; retrying will not help.
+            EwsError::Fault(fault)
+                if matches!(
+                    fault.status.code,
+                    super::response_code::ResponseCode::Other(_)
+                ) && fault.fault_code.rsplit(':').next() == Some("Client") =>
+            {
+                Disposition::Fatal
+            }
             EwsError::Fault(fault) => fault
                 .status
                 .code
@@ -62,6 +81,9 @@ impl EwsError {
                 Disposition::Throttled(super::response_code::DEFAULT_SERVER_BUSY_BACKOFF)
             }
             EwsError::Http { .. } => Disposition::Retry,
+            // A certificate that does not verify will not start verifying by itself.
+            EwsError::Tls(_) => Disposition::Fatal,
+            EwsError::Transport(_) | EwsError::Timeout(_) => Disposition::Retry,
         }
     }
 }

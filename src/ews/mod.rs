@@ -23,6 +23,7 @@ pub mod response;
 pub mod response_code;
 pub mod soap;
 pub mod stream;
+pub mod transport;
 pub mod types;
 pub mod xml_tree;
 pub mod xml_write;

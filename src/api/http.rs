@@ -1,0 +1,406 @@
+//! The HTTP API (hyper, HTTP/1.1):
+//!
+//! - `GET /v1/presence/{mailbox}`, `POST /v1/presence/query`, `GET /v1/presence/watch`
+//!   (Server-Sent Events, resumable with `Last-Event-ID`), `GET /v1/gateways`;
+//! - `GET /metrics` (Prometheus text 0.0.4), `GET /livez`, `GET /readyz`.
+//!
+//! With API tokens configured, `/v1/*` needs `Authorization: Bearer <token>`. Bodies
+//! are bounded, headers must arrive in time, malformed requests get 400 with a JSON
+//! error; nothing a client sends can stall or crash the server.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use jiff::Timestamp;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::metrics;
+use crate::engine::Engine;
+use crate::ews::types::Mailbox;
+use crate::presence::cache::Cache;
+use crate::presence::feed::{Change, Feed};
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Most mailboxes one batch query may name.
+pub const MAX_QUERY_MAILBOXES: usize = 10_000;
+/// Largest request body accepted.
+const MAX_BODY: usize = 2 * 1024 * 1024;
+/// Time a client has to send its headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Comment lines keep idle SSE connections open through proxies.
+const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Frames buffered per SSE watcher before it counts as too slow.
+const SSE_BUFFER: usize = 256;
+
+/// What the API serves from.
+pub struct ApiState {
+    /// Presence.
+    pub cache: Arc<Cache>,
+    /// Transitions.
+    pub feed: Arc<Feed>,
+    /// Gateways.
+    pub engine: Arc<Engine>,
+    /// Accepted bearer tokens.
+    pub tokens: Option<Vec<String>>,
+    /// Metrics renderer.
+    pub metrics: Option<PrometheusHandle>,
+    /// Cancelled at shutdown.
+    pub stop: CancellationToken,
+}
+
+fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).boxed());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    full(status, "application/json", format!("{value}\n"))
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({"error": message}))
+}
+
+/// Serves the API on `listener` until `state.stop`.
+pub async fn serve(state: Arc<ApiState>, listener: TcpListener, tracker: TaskTracker) {
+    loop {
+        let stream = tokio::select! {
+            _ = state.stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tracker.spawn(async move {
+            let stop = state.stop.clone();
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(&state, req).await) }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+}
+
+fn authorized(state: &ApiState, req: &Request<Incoming>) -> bool {
+    let Some(tokens) = &state.tokens else {
+        return true;
+    };
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| {
+            tokens
+                .iter()
+                .any(|t| t.as_bytes() == given.trim().as_bytes())
+        })
+}
+
+async fn route(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let path = req.uri().path().to_owned();
+    let (name, response) = match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/livez") => ("livez", full(StatusCode::OK, "text/plain", "ok\n")),
+        (Method::GET, "/readyz") => ("readyz", readyz(state)),
+        (Method::GET, "/metrics") => ("metrics", render_metrics(state)),
+        (_, p) if p.starts_with("/v1/") && !authorized(state, &req) => {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "a valid Authorization: Bearer token is required",
+            );
+            r.headers_mut()
+                .insert("WWW-Authenticate", HeaderValue::from_static("Bearer"));
+            ("unauthorized", r)
+        }
+        (Method::GET, "/v1/gateways") => ("gateways", gateways(state)),
+        (Method::GET, "/v1/presence/watch") => ("watch", watch(state, &req)),
+        (Method::POST, "/v1/presence/query") => ("query", query(state, req).await),
+        (Method::GET, p) if p.starts_with("/v1/presence/") => {
+            ("presence", one(state, &p["/v1/presence/".len()..]))
+        }
+        (
+            _,
+            "/livez" | "/readyz" | "/metrics" | "/v1/gateways" | "/v1/presence/watch"
+            | "/v1/presence/query",
+        ) => (
+            "method",
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        ),
+        _ => ("not_found", error(StatusCode::NOT_FOUND, "no such route")),
+    };
+    metrics::api_request(name, response.status().as_u16(), started.elapsed());
+    response
+}
+
+fn now() -> i64 {
+    Timestamp::now().as_second()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn lookup(state: &ApiState, address: &str) -> Result<Value, Value> {
+    let not_configured = || json!({"mailbox": address, "error": "not-configured"});
+    let mailbox = Mailbox::parse(address).map_err(|_| not_configured())?;
+    state
+        .cache
+        .read(&mailbox, now())
+        .map(|s| s.to_json())
+        .ok_or_else(not_configured)
+}
+
+fn one(state: &ApiState, raw: &str) -> Response<Body> {
+    match lookup(state, &percent_decode(raw)) {
+        Ok(presence) => json_response(StatusCode::OK, &presence),
+        Err(e) => json_response(StatusCode::NOT_FOUND, &e),
+    }
+}
+
+async fn query(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than 2 MiB",
+            );
+        }
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not JSON: {e}"),
+            );
+        }
+    };
+    let Some(list) = value.get("mailboxes").and_then(Value::as_array) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"mailboxes\": [\"address\", ...]}",
+        );
+    };
+    if list.len() > MAX_QUERY_MAILBOXES {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("at most {MAX_QUERY_MAILBOXES} mailboxes per query"),
+        );
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let Some(address) = item.as_str() else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "every entry of mailboxes must be a string",
+            );
+        };
+        out.push(lookup(state, address).unwrap_or_else(|e| e));
+    }
+    json_response(StatusCode::OK, &json!({"presence": out}))
+}
+
+fn readyz(state: &ApiState) -> Response<Body> {
+    let pending = state.cache.pending();
+    if pending == 0 {
+        json_response(StatusCode::OK, &json!({"ready": true}))
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"ready": false, "mailboxes_not_yet_synced": pending}),
+        )
+    }
+}
+
+fn render_metrics(state: &ApiState) -> Response<Body> {
+    let Some(handle) = &state.metrics else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no metrics recorder installed",
+        );
+    };
+    metrics::mailbox_counts(&state.cache.counts(now()));
+    for runtime in &state.engine.gateways {
+        let g = &runtime.gateway;
+        use std::sync::atomic::Ordering::Relaxed;
+        metrics::gateway_gauges(
+            &g.config.name,
+            g.subscriptions_live.load(Relaxed),
+            g.subscriptions_failed.load(Relaxed),
+            g.streams_open.load(Relaxed),
+        );
+    }
+    handle.run_upkeep();
+    full(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        handle.render(),
+    )
+}
+
+fn gateways(state: &ApiState) -> Response<Body> {
+    let t = now();
+    let list: Vec<Value> = state
+        .engine
+        .gateways
+        .iter()
+        .enumerate()
+        .map(|(i, runtime)| {
+            let name = &runtime.gateway.config.name;
+            runtime.gateway.to_json(
+                state.engine.mailbox_count(i),
+                state.cache.unknown_in(name, t),
+            )
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({"gateways": list}))
+}
+
+fn sse(change: &Change) -> Bytes {
+    Bytes::from(format!(
+        "id: {}\nevent: presence\ndata: {}\n\n",
+        change.seq, change.json
+    ))
+}
+
+fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
+    let header = req
+        .headers()
+        .get("Last-Event-ID")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .map(str::to_owned);
+    let after = match header {
+        None => None,
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Last-Event-ID must be a sequence number",
+                );
+            }
+        },
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
+    match state.feed.watch(after) {
+        Err(_) => {
+            let _ = tx.try_send(Bytes::from_static(b"event: reset\ndata: {}\n\n"));
+            drop(tx);
+        }
+        Ok((backlog, live)) => {
+            let stop = state.stop.clone();
+            tokio::spawn(pump(backlog, live, tx, stop));
+        }
+    }
+    let stream = ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
+    let mut r = Response::new(StreamBody::new(stream).boxed());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn pump(
+    backlog: Vec<Arc<Change>>,
+    mut live: broadcast::Receiver<Arc<Change>>,
+    tx: mpsc::Sender<Bytes>,
+    stop: CancellationToken,
+) {
+    let mut last = 0;
+    for change in backlog {
+        last = change.seq;
+        if tx.send(sse(&change)).await.is_err() {
+            return;
+        }
+    }
+    if tx
+        .send(Bytes::from_static(b": watching\n\n"))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SSE_KEEPALIVE) => {
+                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                    return;
+                }
+            }
+            received = live.recv() => match received {
+                Ok(change) => {
+                    if change.seq <= last {
+                        continue;
+                    }
+                    last = change.seq;
+                    if tx.try_send(sse(&change)).is_err() {
+                        // Too slow to keep up: tell it to start over.
+                        let _ = tx.send(Bytes::from_static(b"event: reset\ndata: {}\n\n")).await;
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = tx.send(Bytes::from_static(b"event: reset\ndata: {}\n\n")).await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}

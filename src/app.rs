@@ -1,0 +1,160 @@
+//! Wiring and supervision: builds the cache, feed, scheduler, engine and API from a
+//! configuration, and owns the lifecycle: one root cancellation token and one task
+//! tracker for everything spawned, reload of the mailbox list, and shutdown within a
+//! bounded grace period (subscriptions are unsubscribed on the way out).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::http::{self, ApiState};
+use crate::api::metrics;
+use crate::config::{Config, ConfigError};
+use crate::engine::{Engine, ReloadSummary, Shared};
+use crate::presence::cache::Cache;
+use crate::presence::feed::Feed;
+use crate::presence::schedule::Scheduler;
+
+/// Changes kept for SSE resumption.
+const FEED_REPLAY: usize = 100_000;
+/// How far a live watcher may lag before it is reset.
+const FEED_LAG: usize = 65_536;
+/// Time shutdown waits for unsubscribes and connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A start-up failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The API address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TLS material is unusable.
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// A running daemon.
+pub struct App {
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
+    /// The presence cache (for in-process tests).
+    pub cache: Arc<Cache>,
+    /// The engine.
+    pub engine: Arc<Engine>,
+    config: Config,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl App {
+    /// Starts everything.
+    pub async fn start(config: Config) -> Result<App, StartError> {
+        let handle = metrics::install();
+        let feed = Arc::new(Feed::new(FEED_REPLAY, FEED_LAG));
+        let cache = Arc::new(Cache::new(config.presence.mapping, feed.clone()));
+        let scheduler = Arc::new(Scheduler::default());
+        let stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let listener = TcpListener::bind(config.api.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.api.listen,
+                source,
+            })?;
+        let api_addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.api.listen,
+            source,
+        })?;
+        tracker.spawn(scheduler.clone().run(cache.clone(), stop.clone()));
+        let shared = Arc::new(Shared {
+            cache: cache.clone(),
+            scheduler,
+            presence: config.presence.clone(),
+        });
+        let engine = Arc::new(
+            Engine::start(&config, shared, stop.clone(), tracker.clone())
+                .map_err(StartError::Tls)?,
+        );
+        let state = Arc::new(ApiState {
+            cache: cache.clone(),
+            feed,
+            engine: engine.clone(),
+            tokens: config.api.tokens.clone(),
+            metrics: handle,
+            stop: stop.clone(),
+        });
+        tracker.spawn(http::serve(state, listener, tracker.clone()));
+        for gateway in &config.gateways {
+            if gateway.url.scheme_str() == Some("http") {
+                tracing::warn!(gateway = %gateway.name, "gateway URL is plain http://: credentials and calendars cross the network unencrypted");
+            }
+        }
+        tracing::info!(api = %api_addr, mailboxes = config.mailboxes.len(), gateways = config.gateways.len(), "started");
+        Ok(App {
+            api_addr,
+            cache,
+            engine,
+            config,
+            stop,
+            tracker,
+        })
+    }
+
+    /// Re-reads the mailbox list and applies it.
+    pub fn reload(&self) -> Result<ReloadSummary, ConfigError> {
+        let mailboxes = self.config.load_mailboxes()?;
+        let summary = self.engine.apply_mailboxes(&mailboxes);
+        tracing::info!(
+            added = summary.added,
+            removed = summary.removed,
+            "mailbox list reloaded"
+        );
+        Ok(summary)
+    }
+
+    /// Stops serving, unsubscribes what it can within `grace`, and returns.
+    pub async fn shutdown(self, grace: Duration) {
+        self.stop.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "shutdown grace period ran out"
+            );
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the mailbox list.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let app = App::start(config).await?;
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => break,
+            _ = async { match hangup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
+                if let Err(e) = app.reload() {
+                    tracing::error!(error = %e, "reload failed; keeping the current mailbox list");
+                }
+            }
+        }
+    }
+    tracing::info!("stopping");
+    app.shutdown(SHUTDOWN_GRACE).await;
+    Ok(())
+}

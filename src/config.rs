@@ -1,0 +1,668 @@
+//! Typed configuration from a TOML file plus `EWS_PRESENCE_<SECTION>_<KEY>`
+//! environment overrides. Secrets come only from files. Every error names the key (or
+//! the file and line) that is wrong; `main` turns them into exit code 2.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper::Uri;
+use serde::Deserialize;
+
+use crate::ews::types::{Mailbox, RequestServerVersion};
+use crate::presence::timeline::{Availability, Mapping};
+
+/// A configuration problem, naming where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    /// The key (`gateway[0].url`), environment variable, or `file:line`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    presence: RawPresence,
+    #[serde(default)]
+    gateway: Vec<RawGateway>,
+    mailboxes: RawMailboxes,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPresence {
+    horizon_hours: Option<u64>,
+    debounce_ms: Option<u64>,
+    oof_refresh_secs: Option<u64>,
+    heartbeat_secs: Option<u64>,
+    tentative: Option<String>,
+    working_elsewhere: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    name: String,
+    url: String,
+    auth: Option<String>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    server_version: Option<String>,
+    impersonation: Option<bool>,
+    max_subscriptions_per_connection: Option<usize>,
+    max_connections: Option<usize>,
+    request_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMailboxes {
+    file: Option<PathBuf>,
+    list: Option<Vec<String>>,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Accepted bearer tokens; `/v1/*` needs one when set.
+    pub tokens: Option<Vec<String>>,
+}
+
+/// Presence policy and timing.
+#[derive(Debug, Clone)]
+pub struct PresenceConfig {
+    /// How far ahead timelines are fetched.
+    pub horizon: Duration,
+    /// Quiet time after an event burst before refreshing.
+    pub debounce: Duration,
+    /// How often automatic replies are re-read.
+    pub oof_refresh: Duration,
+    /// Expected heartbeat interval; silence for twice this drops a stream.
+    pub heartbeat: Duration,
+    /// Calendar state to availability overrides.
+    pub mapping: Mapping,
+}
+
+/// How to authenticate to a gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No Authorization header (test rigs).
+    None,
+    /// HTTP Basic.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password (from `password_file`).
+        password: String,
+    },
+}
+
+/// One EWS server.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Name used in logs, metrics and the mailbox file.
+    pub name: String,
+    /// EWS endpoint.
+    pub url: Uri,
+    /// Authentication.
+    pub auth: Auth,
+    /// Extra CA certificates to trust (else system roots plus `certs/*.pem`).
+    pub ca_file: Option<PathBuf>,
+    /// `RequestServerVersion`.
+    pub server_version: RequestServerVersion,
+    /// Act for mailboxes with ExchangeImpersonation.
+    pub impersonation: bool,
+    /// Subscriptions per GetStreamingEvents connection (1 to 200).
+    pub max_subscriptions_per_connection: usize,
+    /// Streaming connections the account may hold.
+    pub max_connections: usize,
+    /// Timeout of ordinary (non-streaming) requests.
+    pub request_timeout: Duration,
+}
+
+/// Where the mailbox list comes from.
+#[derive(Debug, Clone)]
+pub enum MailboxSource {
+    /// `address [gateway]` lines in a file (re-read on SIGHUP).
+    File(PathBuf),
+    /// Inline list (all on the first gateway).
+    List(Vec<String>),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP API.
+    pub api: ApiConfig,
+    /// Presence policy.
+    pub presence: PresenceConfig,
+    /// EWS servers.
+    pub gateways: Vec<GatewayConfig>,
+    /// Mailbox list source.
+    pub mailbox_source: MailboxSource,
+    /// Mailboxes with the index of their gateway.
+    pub mailboxes: Vec<(Mailbox, usize)>,
+    /// Directory holding the default CA bundle (`certs/`).
+    pub certs_dir: PathBuf,
+}
+
+/// Parses an override value the way TOML would.
+fn override_value(text: &str) -> toml::Value {
+    if let Ok(b) = text.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    toml::Value::String(text.to_owned())
+}
+
+/// Applies `EWS_PRESENCE_<SECTION>_<KEY>` variables to the parsed table. Gateway keys
+/// apply to every gateway.
+fn apply_env(table: &mut toml::Table, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+    let mut names: Vec<&String> = env
+        .keys()
+        .filter(|k| k.starts_with("EWS_PRESENCE_"))
+        .collect();
+    names.sort();
+    for name in names {
+        let rest = &name["EWS_PRESENCE_".len()..];
+        let (section, key) = ["API", "PRESENCE", "GATEWAY", "MAILBOXES"]
+            .iter()
+            .find_map(|s| {
+                rest.strip_prefix(s)
+                    .and_then(|k| k.strip_prefix('_'))
+                    .map(|k| (s.to_ascii_lowercase(), k.to_ascii_lowercase()))
+            })
+            .ok_or_else(|| {
+                error(
+                    name.as_str(),
+                    "unknown section; expected API, PRESENCE, GATEWAY or MAILBOXES",
+                )
+            })?;
+        if key.is_empty() {
+            return Err(error(name.as_str(), "no key after the section"));
+        }
+        let value = override_value(&env[name]);
+        match table.get_mut(&section) {
+            Some(toml::Value::Array(gateways)) if section == "gateway" => {
+                for g in gateways.iter_mut() {
+                    if let toml::Value::Table(t) = g {
+                        t.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            Some(toml::Value::Table(t)) => {
+                t.insert(key, value);
+            }
+            None if section != "gateway" => {
+                let mut t = toml::Table::new();
+                t.insert(key, value);
+                table.insert(section, toml::Value::Table(t));
+            }
+            _ => {
+                return Err(error(
+                    name.as_str(),
+                    format!("there is no [{section}] to override"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+fn read_secret(key: &str, path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| error(key, format!("cannot read {}: {e}", path.display())))?;
+    let secret = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned();
+    if secret.is_empty() {
+        return Err(error(key, format!("{} is empty", path.display())));
+    }
+    Ok(secret)
+}
+
+fn availability(
+    key: &str,
+    value: Option<String>,
+    default: Availability,
+) -> Result<Availability, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => Availability::parse(&v).ok_or_else(|| {
+            error(
+                key,
+                format!("{v:?} is not available, in-a-meeting, away or unknown"),
+            )
+        }),
+    }
+}
+
+impl Config {
+    /// Loads `path` with overrides from `env` (pass `std::env::vars()` in production).
+    pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| error(&file, format!("cannot read: {e}")))?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| error(&file, e.to_string().trim().to_owned()))?;
+        apply_env(&mut table, env)?;
+        let raw: RawConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| error(&file, e.to_string().trim().to_owned()))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::from_raw(raw, &base)
+    }
+
+    fn from_raw(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
+        let listen = raw.api.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|_| error("api.listen", format!("{listen:?} is not an address:port")))?;
+        let tokens = match raw.api.token_file {
+            None => None,
+            Some(p) => {
+                let path = resolve(base, &p);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    error(
+                        "api.token_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let tokens: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect();
+                if tokens.is_empty() {
+                    return Err(error(
+                        "api.token_file",
+                        format!("{} holds no token", path.display()),
+                    ));
+                }
+                Some(tokens)
+            }
+        };
+        let p = raw.presence;
+        let positive = |key: &str, v: Option<u64>, default: u64| match v {
+            Some(0) => Err(error(key, "must be positive")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let presence = PresenceConfig {
+            horizon: Duration::from_secs(
+                positive("presence.horizon_hours", p.horizon_hours, 24)? * 3600,
+            ),
+            debounce: Duration::from_millis(p.debounce_ms.unwrap_or(1000)),
+            oof_refresh: Duration::from_secs(positive(
+                "presence.oof_refresh_secs",
+                p.oof_refresh_secs,
+                300,
+            )?),
+            heartbeat: Duration::from_secs(positive(
+                "presence.heartbeat_secs",
+                p.heartbeat_secs,
+                45,
+            )?),
+            mapping: Mapping {
+                tentative: availability(
+                    "presence.tentative",
+                    p.tentative,
+                    Availability::Available,
+                )?,
+                working_elsewhere: availability(
+                    "presence.working_elsewhere",
+                    p.working_elsewhere,
+                    Availability::Available,
+                )?,
+            },
+        };
+        if raw.gateway.is_empty() {
+            return Err(error("gateway", "at least one [[gateway]] is needed"));
+        }
+        let mut gateways = Vec::new();
+        let mut names = HashSet::new();
+        for (i, g) in raw.gateway.into_iter().enumerate() {
+            let key = |k: &str| format!("gateway[{i}].{k}");
+            if g.name.is_empty() || !names.insert(g.name.clone()) {
+                return Err(error(
+                    key("name"),
+                    format!("{:?} is empty or used twice", g.name),
+                ));
+            }
+            let url: Uri = g
+                .url
+                .parse()
+                .map_err(|_| error(key("url"), format!("{:?} is not a URL", g.url)))?;
+            match (url.scheme_str(), url.host()) {
+                (Some("https" | "http"), Some(_)) => {}
+                _ => {
+                    return Err(error(
+                        key("url"),
+                        format!("{:?} must be an http:// or https:// URL with a host", g.url),
+                    ));
+                }
+            }
+            let auth = match g.auth.as_deref().unwrap_or("basic") {
+                "none" => Auth::None,
+                "basic" => {
+                    let username = g
+                        .username
+                        .clone()
+                        .ok_or_else(|| error(key("username"), "basic auth needs a username"))?;
+                    let file = g.password_file.clone().ok_or_else(|| {
+                        error(key("password_file"), "basic auth needs a password_file")
+                    })?;
+                    Auth::Basic {
+                        username,
+                        password: read_secret(&key("password_file"), &resolve(base, &file))?,
+                    }
+                }
+                other => {
+                    return Err(error(
+                        key("auth"),
+                        format!("{other:?} is not supported: use basic or none"),
+                    ));
+                }
+            };
+            let ca_file = match g.ca_file {
+                Some(p) => {
+                    let path = resolve(base, &p);
+                    if !path.is_file() {
+                        return Err(error(
+                            key("ca_file"),
+                            format!("{} does not exist", path.display()),
+                        ));
+                    }
+                    Some(path)
+                }
+                None => None,
+            };
+            let server_version = match g.server_version {
+                Some(v) => RequestServerVersion::parse(&v)
+                    .map_err(|e| error(key("server_version"), e.to_string()))?,
+                None => RequestServerVersion::default(),
+            };
+            let per_connection = g.max_subscriptions_per_connection.unwrap_or(200);
+            if !(1..=200).contains(&per_connection) {
+                return Err(error(
+                    key("max_subscriptions_per_connection"),
+                    "must be 1 to 200",
+                ));
+            }
+            let max_connections = g.max_connections.unwrap_or(10);
+            if max_connections == 0 {
+                return Err(error(key("max_connections"), "must be positive"));
+            }
+            gateways.push(GatewayConfig {
+                name: g.name,
+                url,
+                auth,
+                ca_file,
+                server_version,
+                impersonation: g.impersonation.unwrap_or(true),
+                max_subscriptions_per_connection: per_connection,
+                max_connections,
+                request_timeout: Duration::from_secs(positive(
+                    &key("request_timeout_secs"),
+                    g.request_timeout_secs,
+                    60,
+                )?),
+            });
+        }
+        let mailbox_source = match (raw.mailboxes.file, raw.mailboxes.list) {
+            (Some(f), None) => MailboxSource::File(resolve(base, &f)),
+            (None, Some(l)) => MailboxSource::List(l),
+            _ => return Err(error("mailboxes", "set exactly one of file or list")),
+        };
+        let mut config = Config {
+            api: ApiConfig { listen, tokens },
+            presence,
+            gateways,
+            mailbox_source,
+            mailboxes: Vec::new(),
+            certs_dir: base.join("certs"),
+        };
+        config.mailboxes = config.load_mailboxes()?;
+        Ok(config)
+    }
+
+    /// Reads the mailbox list (again, on SIGHUP).
+    pub fn load_mailboxes(&self) -> Result<Vec<(Mailbox, usize)>, ConfigError> {
+        let gateway_index = |name: &str| self.gateways.iter().position(|g| g.name == name);
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        match &self.mailbox_source {
+            MailboxSource::List(list) => {
+                for (i, address) in list.iter().enumerate() {
+                    let key = format!("mailboxes.list[{i}]");
+                    let mailbox =
+                        Mailbox::parse(address).map_err(|e| error(&key, e.to_string()))?;
+                    if !seen.insert(mailbox.clone()) {
+                        return Err(error(key, format!("duplicate mailbox {mailbox}")));
+                    }
+                    out.push((mailbox, 0));
+                }
+            }
+            MailboxSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    error(
+                        "mailboxes.file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                for (n, line) in text.lines().enumerate() {
+                    let key = format!("{}:{}", path.display(), n + 1);
+                    let line = line.split('#').next().unwrap_or_default().trim();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let address = parts.next().unwrap_or_default();
+                    let mailbox =
+                        Mailbox::parse(address).map_err(|e| error(&key, e.to_string()))?;
+                    let gateway = match parts.next() {
+                        None => 0,
+                        Some(name) => gateway_index(name)
+                            .ok_or_else(|| error(&key, format!("unknown gateway {name:?}")))?,
+                    };
+                    if let Some(extra) = parts.next() {
+                        return Err(error(
+                            &key,
+                            format!("unexpected {extra:?}: lines are \"address [gateway]\""),
+                        ));
+                    }
+                    if !seen.insert(mailbox.clone()) {
+                        return Err(error(&key, format!("duplicate mailbox {mailbox}")));
+                    }
+                    out.push((mailbox, gateway));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn dir(name: &str) -> Dir {
+        let d =
+            std::env::temp_dir().join(format!("ews-presence-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+
+    const GOOD: &str = r#"
+[api]
+listen = "127.0.0.1:9000"
+[presence]
+debounce_ms = 0
+working_elsewhere = "in-a-meeting"
+[[gateway]]
+name = "exch1"
+url = "https://exch1.example.test/EWS/Exchange.asmx"
+username = "svc@example.test"
+password_file = "pw"
+[[gateway]]
+name = "lab"
+url = "http://127.0.0.1:8443/EWS/Exchange.asmx"
+auth = "none"
+[mailboxes]
+file = "mailboxes.txt"
+"#;
+
+    fn load(
+        d: &Dir,
+        toml: &str,
+        mailboxes: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Config, ConfigError> {
+        std::fs::write(d.0.join("c.toml"), toml).unwrap();
+        std::fs::write(d.0.join("pw"), "hunter2\n").unwrap();
+        std::fs::write(d.0.join("mailboxes.txt"), mailboxes).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(&d.0.join("c.toml"), &env)
+    }
+
+    #[test]
+    fn loads_a_good_config_with_overrides() {
+        let d = dir("good");
+        let c = load(
+            &d,
+            GOOD,
+            "# people\nA@example.test\nb@example.test lab\n\n",
+            &[
+                ("EWS_PRESENCE_API_LISTEN", "127.0.0.1:9100"),
+                ("EWS_PRESENCE_GATEWAY_MAX_CONNECTIONS", "3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.api.listen.port(), 9100);
+        assert_eq!(c.presence.debounce, Duration::ZERO);
+        assert_eq!(
+            c.presence.mapping.working_elsewhere,
+            Availability::InAMeeting
+        );
+        assert_eq!(
+            c.gateways[0].auth,
+            Auth::Basic {
+                username: "svc@example.test".into(),
+                password: "hunter2".into()
+            }
+        );
+        assert!(c.gateways.iter().all(|g| g.max_connections == 3));
+        assert_eq!(
+            c.mailboxes
+                .iter()
+                .map(|(m, g)| (m.as_str(), *g))
+                .collect::<Vec<_>>(),
+            [("a@example.test", 0), ("b@example.test", 1)]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_or_line() {
+        let d = dir("bad");
+        /// (config text, mailbox file, environment, key the error must name)
+        type Case<'a> = (String, &'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case<'_>; 8] = [
+            (
+                GOOD.replace("debounce_ms", "debounce_msec"),
+                "x@example.test",
+                &[],
+                "debounce_msec",
+            ),
+            (
+                GOOD.replace("password_file = \"pw\"", "password_file = \"missing\""),
+                "x@example.test",
+                &[],
+                "gateway[0].password_file",
+            ),
+            (
+                GOOD.replace("https://exch1", "ftp://exch1"),
+                "x@example.test",
+                &[],
+                "gateway[0].url",
+            ),
+            (
+                GOOD.to_owned(),
+                "x@example.test\nX@example.test",
+                &[],
+                "mailboxes.txt:2",
+            ),
+            (
+                GOOD.to_owned(),
+                "x@example.test nowhere",
+                &[],
+                "mailboxes.txt:1",
+            ),
+            (GOOD.to_owned(), "not-an-address", &[], "mailboxes.txt:1"),
+            (
+                GOOD.to_owned(),
+                "x@example.test",
+                &[("EWS_PRESENCE_NOPE_X", "1")],
+                "EWS_PRESENCE_NOPE_X",
+            ),
+            (
+                GOOD.replace("\"127.0.0.1:9000\"", "\"nine thousand\""),
+                "x@example.test",
+                &[],
+                "api.listen",
+            ),
+        ];
+        for (toml, mailboxes, env, key) in cases {
+            let e = load(&d, &toml, mailboxes, env).unwrap_err();
+            assert!(e.to_string().contains(key), "expected {key} in: {e}");
+        }
+    }
+}

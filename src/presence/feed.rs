@@ -1,0 +1,131 @@
+//! The change feed: every availability transition gets a sequence number and goes to
+//! live watchers; the last N are kept so a watcher can resume after a reconnect from
+//! the sequence number it saw last. A watcher too far behind is told to start over.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+/// One published change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// The presence JSON of the mailbox after the change.
+    pub json: String,
+}
+
+/// What a new watcher gets: the changes it missed, then the live receiver.
+pub type Watch = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
+
+/// A watcher asked to resume from a point no longer (or never) in the replay buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset;
+
+#[derive(Debug)]
+struct Ring {
+    next: u64,
+    kept: VecDeque<Arc<Change>>,
+    capacity: usize,
+}
+
+/// The feed.
+#[derive(Debug)]
+pub struct Feed {
+    ring: Mutex<Ring>,
+    live: broadcast::Sender<Arc<Change>>,
+}
+
+impl Feed {
+    /// A feed keeping the last `replay` changes; live watchers may fall `lag` behind.
+    pub fn new(replay: usize, lag: usize) -> Feed {
+        Feed {
+            ring: Mutex::new(Ring {
+                next: 1,
+                kept: VecDeque::with_capacity(replay.min(1 << 16)),
+                capacity: replay.max(1),
+            }),
+            live: broadcast::channel(lag.max(16)).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        match self.ring.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Publishes a change; returns its sequence number.
+    pub fn publish(&self, json: String) -> u64 {
+        let mut ring = self.lock();
+        let change = Arc::new(Change {
+            seq: ring.next,
+            json,
+        });
+        ring.next += 1;
+        if ring.kept.len() == ring.capacity {
+            ring.kept.pop_front();
+        }
+        ring.kept.push_back(change.clone());
+        let _ = self.live.send(change.clone());
+        change.seq
+    }
+
+    /// The last sequence number published (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next - 1
+    }
+
+    /// Starts watching. With `after`, the changes since that sequence number come
+    /// first; `Reset` when they are no longer kept.
+    pub fn watch(&self, after: Option<u64>) -> Result<Watch, Reset> {
+        let ring = self.lock();
+        let receiver = self.live.subscribe();
+        let backlog = match after {
+            None => Vec::new(),
+            Some(seen) => {
+                let last = ring.next - 1;
+                let oldest_kept = ring.kept.front().map_or(ring.next, |c| c.seq);
+                if seen > last || seen + 1 < oldest_kept {
+                    return Err(Reset);
+                }
+                ring.kept.iter().filter(|c| c.seq > seen).cloned().collect()
+            }
+        };
+        Ok((backlog, receiver))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resumes_within_the_replay_buffer() {
+        let feed = Feed::new(3, 16);
+        for i in 1..=5 {
+            assert_eq!(feed.publish(format!("{i}")), i);
+        }
+        let (backlog, _) = feed.watch(Some(3)).unwrap();
+        assert_eq!(backlog.iter().map(|c| c.seq).collect::<Vec<_>>(), [4, 5]);
+        let (backlog, _) = feed.watch(Some(2)).unwrap();
+        assert_eq!(backlog.len(), 3, "2 is just before the oldest kept (3)");
+        assert_eq!(feed.watch(Some(1)).unwrap_err(), Reset);
+        assert_eq!(
+            feed.watch(Some(9)).unwrap_err(),
+            Reset,
+            "a future id is not ours"
+        );
+        assert!(feed.watch(None).unwrap().0.is_empty());
+    }
+
+    #[tokio::test]
+    async fn live_watchers_see_new_changes() {
+        let feed = Feed::new(8, 16);
+        let (_, mut rx) = feed.watch(None).unwrap();
+        feed.publish("a".into());
+        assert_eq!(rx.recv().await.unwrap().json, "a");
+    }
+}

@@ -1,0 +1,101 @@
+//! The boundary scheduler: wakes at the next instant any mailbox's availability may
+//! change (a meeting starting or ending, automatic replies switching, the fetched
+//! window running out) and re-reads those mailboxes, so transitions are published at
+//! the edge itself, with no EWS call.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::cache::Cache;
+use crate::ews::types::Mailbox;
+
+/// Pending wake-ups.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    heap: Mutex<BinaryHeap<Reverse<(i64, Mailbox)>>>,
+    changed: Notify,
+}
+
+impl Scheduler {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(i64, Mailbox)>>> {
+        match self.heap.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Re-reads `mailbox` now and schedules its next edge.
+    pub fn refresh(&self, cache: &Cache, mailbox: &Mailbox) {
+        let now = Timestamp::now().as_second();
+        if let Some(at) = cache.reevaluate(mailbox, now) {
+            self.at(mailbox.clone(), at);
+        }
+    }
+
+    /// Wakes for `mailbox` at `at` (seconds since the epoch).
+    pub fn at(&self, mailbox: Mailbox, at: i64) {
+        let mut heap = self.lock();
+        let earliest = heap.peek().map(|Reverse((t, _))| *t);
+        heap.push(Reverse((at, mailbox)));
+        drop(heap);
+        if earliest.is_none_or(|e| at < e) {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Pending wake-ups (stale ones included).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Runs until `stop`: sleeps to the earliest edge, re-reads the mailboxes due.
+    pub async fn run(self: Arc<Self>, cache: Arc<Cache>, stop: CancellationToken) {
+        loop {
+            let next = self.lock().peek().map(|Reverse((t, _))| *t);
+            let wait = match next {
+                None => std::time::Duration::from_secs(3600),
+                Some(at) => {
+                    let now = Timestamp::now();
+                    let due = Timestamp::from_second(at).unwrap_or(now);
+                    now.duration_until(due)
+                        .unsigned_abs()
+                        .min(std::time::Duration::from_secs(3600))
+                        * u32::from(due > now)
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.changed.notified() => continue,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let now = Timestamp::now().as_second();
+            let due: Vec<(i64, Mailbox)> = {
+                let mut heap = self.lock();
+                let mut due = Vec::new();
+                while heap.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+                    if let Some(Reverse(item)) = heap.pop() {
+                        due.push(item);
+                    }
+                }
+                due
+            };
+            for (at, mailbox) in due {
+                if cache.edge_is_current(&mailbox, at)
+                    && let Some(next) = cache.reevaluate(&mailbox, now)
+                {
+                    self.at(mailbox, next);
+                }
+            }
+        }
+    }
+}
