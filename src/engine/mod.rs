@@ -170,6 +170,9 @@ impl Engine {
         )
         .into();
         for m in &overflow {
+            // Without a subscription nothing would tell us of changes: never refresh
+            // these (that would serve stale data as if live); they read unknown.
+            runtime.refresh.remove_member(m);
             self.shared.cache.set_problem(m, Some(problem.clone()));
         }
         runtime.gateway.set_over_capacity(overflow.len());
@@ -282,6 +285,7 @@ impl Engine {
                 return false;
             }
         }
+        runtime.refresh.add_member(&mailbox);
         self.shared.cache.set_problem(&mailbox, None);
         self.spawn_group(runtime, vec![mailbox]);
         true

@@ -203,3 +203,79 @@ pub async fn ews(target: &Target, headers: &[(&str, &str)], xml: String) -> Repl
     all.extend_from_slice(headers);
     request(target, "POST", "/EWS/Exchange.asmx", &all, xml).await
 }
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sse {
+    pub id: Option<u64>,
+    pub event: String,
+    pub data: String,
+}
+
+/// An open SSE response.
+pub struct SseStream {
+    pub status: u16,
+    body: Incoming,
+    buffer: String,
+}
+
+impl SseStream {
+    /// The next event (comments skipped), `None` at the end; within the deadline.
+    pub async fn next(&mut self) -> Option<Sse> {
+        tokio::time::timeout(DEADLINE, self.next_inner())
+            .await
+            .expect("an SSE event within the deadline")
+    }
+
+    async fn next_inner(&mut self) -> Option<Sse> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = Sse {
+                    id: None,
+                    event: "message".into(),
+                    data: String::new(),
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = v.parse().ok();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event.event = v.to_owned();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        event.data = v.to_owned();
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(event);
+                }
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Opens `GET path` as an event stream.
+pub async fn sse(target: &Target, path: &str, headers: &[(&str, &str)]) -> SseStream {
+    let response = tokio::time::timeout(
+        DEADLINE,
+        send(target, build("GET", path, headers, Bytes::new())),
+    )
+    .await
+    .expect("SSE headers in time");
+    SseStream {
+        status: response.status().as_u16(),
+        body: response.into_body(),
+        buffer: String::new(),
+    }
+}

@@ -96,4 +96,5 @@ pub fn decode_whole(body: &[u8]) -> Decoded {
 }
 
 pub mod client;
+pub mod daemon;
 pub mod sim;

@@ -1,0 +1,267 @@
+//! The daemon's HTTP surface and lifecycle: mailbox-list reload (what SIGHUP runs),
+//! bearer tokens, the SSE feed's resume and reset, metrics, and malformed requests.
+
+mod support;
+
+use std::time::Duration;
+
+use jiff::{Timestamp, ToSpan};
+use serde_json::{Value, json};
+use support::client;
+use support::daemon::{Options, Rig, address, eventually, rig, write_mailboxes};
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+async fn ready(rig: &Rig, headers: &[(&str, &str)]) {
+    let _ = headers;
+    eventually("daemon ready", WITHIN, || async {
+        client::request(&rig.api, "GET", "/readyz", &[], "")
+            .await
+            .status
+            == 200
+    })
+    .await;
+}
+
+async fn flip(rig: &Rig, n: usize, busy: &str) {
+    let now = Timestamp::now();
+    let reply = client::control(
+        &rig.sim_target,
+        "POST",
+        &format!("/mailboxes/{}/items", address(n)),
+        Some(json!({"start": (now - 1.minute()).to_string(), "end": (now + 1.hour()).to_string(), "busy_type": busy})),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_adds_and_removes_mailboxes() {
+    let rig = rig(Options::default()).await;
+    ready(&rig, &[]).await;
+    let subscribes = rig.requests("Subscribe").await;
+    write_mailboxes(&rig.dir, (6..=25).collect::<Vec<_>>());
+    let summary = rig.app.reload().expect("the new list is valid");
+    assert_eq!((summary.added, summary.removed), (5, 5));
+    for n in 21..=25 {
+        eventually(&format!("user{n} is served"), WITHIN, || rig.agrees(n)).await;
+    }
+    for n in 1..=5 {
+        let reply = client::request(
+            &rig.api,
+            "GET",
+            &format!("/v1/presence/{}", address(n)),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(reply.status, 404, "user{n} was removed");
+    }
+    eventually("removed mailboxes are unsubscribed", WITHIN, || async {
+        rig.sim_stats().await["subscriptions_live"] == 20
+    })
+    .await;
+    assert_eq!(
+        rig.requests("Subscribe").await,
+        subscribes + 5,
+        "the others were left alone"
+    );
+    // A broken list is refused and the current one kept.
+    std::fs::write(
+        rig.dir.join("mailboxes.txt"),
+        "user1@example.test\nuser1@example.test\n",
+    )
+    .unwrap();
+    let e = rig.app.reload().unwrap_err();
+    assert!(e.to_string().contains("mailboxes.txt:2"), "{e}");
+    assert_eq!(
+        client::request(&rig.api, "GET", "/v1/presence/user25@example.test", &[], "")
+            .await
+            .status,
+        200
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_needs_a_bearer_token_when_configured() {
+    let rig = rig(Options {
+        token: Some("s3cret-token"),
+        ..Options::default()
+    })
+    .await;
+    ready(&rig, &[]).await;
+    for path in [
+        "/v1/presence/user1@example.test",
+        "/v1/gateways",
+        "/v1/presence/watch",
+    ] {
+        let reply = client::request(&rig.api, "GET", path, &[], "").await;
+        assert_eq!(reply.status, 401, "{path}");
+        let wrong = client::request(
+            &rig.api,
+            "GET",
+            path,
+            &[("Authorization", "Bearer nope")],
+            "",
+        )
+        .await;
+        assert_eq!(wrong.status, 401, "{path}");
+    }
+    let ok = client::request(
+        &rig.api,
+        "GET",
+        "/v1/presence/user1@example.test",
+        &[("Authorization", "Bearer s3cret-token")],
+        "",
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        client::request(&rig.api, "GET", "/livez", &[], "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        client::request(&rig.api, "GET", "/metrics", &[], "")
+            .await
+            .status,
+        200
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_resumes_from_last_event_id() {
+    let rig = rig(Options::default()).await;
+    ready(&rig, &[]).await;
+    let mut watch = client::sse(&rig.api, "/v1/presence/watch", &[]).await;
+    flip(&rig, 3, "OOF").await;
+    let first = watch.next().await.unwrap();
+    assert_eq!(first.event, "presence");
+    let first_data: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(first_data["mailbox"], address(3));
+    let seen = first.id.expect("events carry ids");
+    drop(watch);
+    // Changes while disconnected.
+    flip(&rig, 4, "OOF").await;
+    flip(&rig, 5, "OOF").await;
+    for n in [4, 5] {
+        eventually(&format!("user{n} away"), WITHIN, || async {
+            rig.presence(n).await["availability"] == "away"
+        })
+        .await;
+    }
+    let last = seen.to_string();
+    let mut resumed =
+        client::sse(&rig.api, "/v1/presence/watch", &[("Last-Event-ID", &last)]).await;
+    let mut missed = Vec::new();
+    for _ in 0..2 {
+        let event = resumed.next().await.unwrap();
+        assert!(event.id.unwrap() > seen);
+        let data: Value = serde_json::from_str(&event.data).unwrap();
+        missed.push(data["mailbox"].as_str().unwrap().to_owned());
+    }
+    missed.sort();
+    assert_eq!(missed, [address(4), address(5)]);
+    // An id the feed never issued: start over.
+    let mut reset = client::sse(
+        &rig.api,
+        "/v1/presence/watch",
+        &[("Last-Event-ID", "999999999")],
+    )
+    .await;
+    assert_eq!(reset.next().await.unwrap().event, "reset");
+    let bad = client::request(
+        &rig.api,
+        "GET",
+        "/v1/presence/watch",
+        &[("Last-Event-ID", "yesterday")],
+        "",
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_queries_and_bad_requests() {
+    let rig = rig(Options::default()).await;
+    ready(&rig, &[]).await;
+    let metrics = client::request(&rig.api, "GET", "/metrics", &[], "").await;
+    assert_eq!(
+        metrics.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    for name in [
+        "ews_presence_mailboxes{availability=",
+        "ews_presence_subscriptions_live{gateway=\"sim\"} 20",
+        "ews_presence_streaming_connections_open{gateway=\"sim\"} 1",
+        "ews_presence_ews_requests_total{",
+        "ews_presence_ews_request_duration_seconds_bucket{",
+        "ews_presence_transitions_total{",
+        "ews_presence_refresh_batch_size_bucket{",
+        "# HELP ews_presence_mailboxes ",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
+    assert!(!text.contains("user1@"), "no per-mailbox labels");
+
+    let body =
+        json!({"mailboxes": [address(2), "nobody@example.test", "not an address"]}).to_string();
+    let reply = client::request(&rig.api, "POST", "/v1/presence/query", &[], body).await;
+    assert_eq!(reply.status, 200);
+    let presence = reply.json()["presence"].as_array().unwrap().clone();
+    assert_eq!(presence.len(), 3);
+    assert_eq!(presence[0]["mailbox"], address(2));
+    assert!(presence[0]["availability"].is_string());
+    assert_eq!(presence[1]["error"], "not-configured");
+    assert_eq!(presence[2]["error"], "not-configured");
+
+    let too_many: Vec<String> = (0..10_001).map(|i| format!("u{i}@example.test")).collect();
+    let reply = client::request(
+        &rig.api,
+        "POST",
+        "/v1/presence/query",
+        &[],
+        json!({"mailboxes": too_many}).to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    for bad in ["{", "[]", "{\"mailboxes\": [1]}"] {
+        let reply = client::request(&rig.api, "POST", "/v1/presence/query", &[], bad).await;
+        assert_eq!(reply.status, 400, "{bad}");
+        assert!(reply.json()["error"].is_string());
+    }
+    let huge = vec![b'x'; 3 * 1024 * 1024];
+    assert_eq!(
+        client::request(&rig.api, "POST", "/v1/presence/query", &[], huge)
+            .await
+            .status,
+        413
+    );
+    assert_eq!(
+        client::request(&rig.api, "GET", "/nowhere", &[], "")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        client::request(&rig.api, "DELETE", "/v1/gateways", &[], "")
+            .await
+            .status,
+        405
+    );
+    let encoded = client::request(
+        &rig.api,
+        "GET",
+        "/v1/presence/user2%40example.test",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(encoded.status, 200);
+    rig.stop().await;
+}

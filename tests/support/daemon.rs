@@ -1,0 +1,199 @@
+//! A simulator and a daemon configured against it, both in-process, with helpers to
+//! read presence and wait (with deadlines) for the daemon to agree with the truth.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ews_presence::app::App;
+use ews_presence::config::Config;
+use ews_presence::sim::{Running, SimConfig};
+use serde_json::Value;
+
+use super::client::{self, Target};
+
+/// How the rig is set up.
+pub struct Options {
+    pub sim: SimConfig,
+    /// The daemon serves user1..userN.
+    pub mailboxes: usize,
+    pub debounce_ms: u64,
+    pub oof_refresh_secs: u64,
+    pub per_connection: usize,
+    pub max_connections: usize,
+    pub token: Option<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sim: SimConfig {
+                mailboxes: 60,
+                heartbeat: Duration::from_millis(200),
+                minute: Duration::from_millis(1000),
+                password: Some("sim-password".into()),
+                ..SimConfig::default()
+            },
+            mailboxes: 20,
+            debounce_ms: 100,
+            oof_refresh_secs: 300,
+            per_connection: 200,
+            max_connections: 10,
+            token: None,
+        }
+    }
+}
+
+pub struct Rig {
+    pub sim: Running,
+    pub sim_target: Target,
+    pub app: App,
+    pub api: Target,
+    pub dir: PathBuf,
+}
+
+pub fn address(n: usize) -> String {
+    format!("user{n}@example.test")
+}
+
+/// Writes the daemon's mailbox file.
+pub fn write_mailboxes(dir: &std::path::Path, numbers: impl IntoIterator<Item = usize>) {
+    let text: String = numbers
+        .into_iter()
+        .map(|n| format!("{}\n", address(n)))
+        .collect();
+    std::fs::write(dir.join("mailboxes.txt"), text).expect("mailbox file");
+}
+
+pub async fn rig(options: Options) -> Rig {
+    let (sim, sim_target) = super::sim::start(options.sim.clone()).await;
+    let dir = std::env::temp_dir().join(format!(
+        "ews-presence-rig-{}-{}",
+        std::process::id(),
+        sim.addr.port()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("password"), "sim-password\n").expect("password file");
+    write_mailboxes(&dir, 1..=options.mailboxes);
+    let token = options
+        .token
+        .map(|t| {
+            std::fs::write(dir.join("tokens"), format!("{t}\n")).expect("token file");
+            "token_file = \"tokens\"\n"
+        })
+        .unwrap_or_default();
+    let config = format!(
+        r#"
+[api]
+listen = "127.0.0.1:0"
+{token}
+[presence]
+debounce_ms = {debounce}
+heartbeat_secs = 1
+oof_refresh_secs = {oof}
+[[gateway]]
+name = "sim"
+url = "http://{addr}/EWS/Exchange.asmx"
+username = "svc@example.test"
+password_file = "password"
+max_subscriptions_per_connection = {per}
+max_connections = {max}
+request_timeout_secs = 10
+[mailboxes]
+file = "mailboxes.txt"
+"#,
+        debounce = options.debounce_ms,
+        oof = options.oof_refresh_secs,
+        addr = sim.addr,
+        per = options.per_connection,
+        max = options.max_connections,
+    );
+    std::fs::write(dir.join("ews-presence.toml"), config).expect("config file");
+    let config =
+        Config::load(&dir.join("ews-presence.toml"), &HashMap::new()).expect("valid config");
+    let app = App::start(config).await.expect("daemon starts");
+    let api = Target {
+        addr: app.api_addr,
+        tls: None,
+    };
+    Rig {
+        sim,
+        sim_target,
+        app,
+        api,
+        dir,
+    }
+}
+
+impl Rig {
+    /// The daemon's presence JSON for mailbox `n`.
+    pub async fn presence(&self, n: usize) -> Value {
+        client::request(
+            &self.api,
+            "GET",
+            &format!("/v1/presence/{}", address(n)),
+            &[],
+            "",
+        )
+        .await
+        .json()
+    }
+
+    /// The simulator's truth for mailbox `n` now.
+    pub async fn truth(&self, n: usize) -> Value {
+        client::control(
+            &self.sim_target,
+            "GET",
+            &format!("/mailboxes/{}/truth", address(n)),
+            None,
+        )
+        .await
+        .json()
+    }
+
+    pub async fn sim_stats(&self) -> Value {
+        client::control(&self.sim_target, "GET", "/stats", None)
+            .await
+            .json()
+    }
+
+    pub async fn requests(&self, operation: &str) -> u64 {
+        self.sim_stats().await["requests"][operation]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Waits until the daemon's availability for `n` equals the truth's.
+    pub async fn agrees(&self, n: usize) -> bool {
+        let (truth, ours) = (self.truth(n).await, self.presence(n).await);
+        truth["availability"] == ours["availability"]
+    }
+
+    pub async fn stop(self) {
+        let Rig { sim, app, dir, .. } = self;
+        app.shutdown(Duration::from_secs(5)).await;
+        sim.stop().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Polls `check` until it holds, failing after `within` (bounded: used only where no
+/// event can be waited on).
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
