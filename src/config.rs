@@ -23,6 +23,22 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// A TOML error on one line: location and message, without the source snippet.
+fn one_line(e: &toml::de::Error) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with('|')
+                && !l
+                    .split_once(" |")
+                    .is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok())
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 fn error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
@@ -282,11 +298,11 @@ impl Config {
             std::fs::read_to_string(path).map_err(|e| error(&file, format!("cannot read: {e}")))?;
         let mut table: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| error(&file, e.to_string().trim().to_owned()))?;
+            .map_err(|e: toml::de::Error| error(&file, one_line(&e)))?;
         apply_env(&mut table, env)?;
         let raw: RawConfig = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| error(&file, e.to_string().trim().to_owned()))?;
+            .map_err(|e: toml::de::Error| error(&file, one_line(&e)))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Config::from_raw(raw, &base)
     }
