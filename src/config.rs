@@ -25,16 +25,15 @@ pub struct ConfigError {
 
 /// A TOML error on one line: location and message, without the source snippet.
 fn one_line(e: &toml::de::Error) -> String {
+    let snippet = |l: &str| {
+        l.starts_with('|')
+            || l.split_once(" |")
+                .is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok())
+    };
     e.to_string()
         .lines()
         .map(str::trim)
-        .filter(|l| {
-            !l.is_empty()
-                && !l.starts_with('|')
-                && !l
-                    .split_once(" |")
-                    .is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok())
-        })
+        .filter(|l| !l.is_empty() && !snippet(l))
         .collect::<Vec<_>>()
         .join(": ")
 }
