@@ -1,0 +1,108 @@
+//! The real `ews-presence run` process: SIGHUP re-reads the mailbox list, SIGTERM
+//! unsubscribes everything and exits 0.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::client::{self, Target};
+use support::daemon::{eventually, write_mailboxes};
+use support::sim;
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_and_sigterm_unsubscribes_and_exits_0() {
+    let mut sim_config = sim::config();
+    sim_config.minute = Duration::from_millis(1000);
+    let (sim, sim_target) = sim::start(sim_config).await;
+    let dir = std::env::temp_dir().join(format!("ews-presence-process-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_mailboxes(&dir, 1..=5);
+    // Pick a free port for the API: bind, read, release.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.join("ews-presence.toml"),
+        format!(
+            "[api]\nlisten = \"127.0.0.1:{port}\"\n[presence]\ndebounce_ms = 50\nheartbeat_secs = 1\n[[gateway]]\nname = \"sim\"\nurl = \"http://{}/EWS/Exchange.asmx\"\nauth = \"none\"\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            sim.addr
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
+        .args(["run", "--config"])
+        .arg(dir.join("ews-presence.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let api = Target {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        tls: None,
+    };
+    let stats = || async {
+        client::control(&sim_target, "GET", "/stats", None)
+            .await
+            .json()
+    };
+    let within = Duration::from_secs(15);
+    eventually("five subscriptions", within, || async {
+        stats().await["subscriptions_live"] == 5
+    })
+    .await;
+    eventually("the API answers", within, || async {
+        tokio::net::TcpStream::connect(api.addr).await.is_ok()
+            && client::request(&api, "GET", "/readyz", &[], "")
+                .await
+                .status
+                == 200
+    })
+    .await;
+
+    write_mailboxes(&dir, [1, 2, 3, 7, 8, 9]);
+    signal(child.id(), "HUP");
+    eventually("the new list is applied", within, || async {
+        client::request(&api, "GET", "/v1/presence/user9@example.test", &[], "")
+            .await
+            .status
+            == 200
+            && client::request(&api, "GET", "/v1/presence/user5@example.test", &[], "")
+                .await
+                .status
+                == 404
+            && stats().await["subscriptions_live"] == 6
+    })
+    .await;
+
+    signal(child.id(), "TERM");
+    let deadline = tokio::time::Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        stats().await["subscriptions_live"],
+        0,
+        "everything was unsubscribed"
+    );
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
