@@ -27,3 +27,4 @@ pub mod engine;
 pub mod ews;
 pub mod presence;
 pub mod sim;
+pub mod util;

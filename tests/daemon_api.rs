@@ -12,17 +12,6 @@ use support::daemon::{Options, Rig, address, eventually, rig, write_mailboxes};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-async fn ready(rig: &Rig, headers: &[(&str, &str)]) {
-    let _ = headers;
-    eventually("daemon ready", WITHIN, || async {
-        client::request(&rig.api, "GET", "/readyz", &[], "")
-            .await
-            .status
-            == 200
-    })
-    .await;
-}
-
 async fn flip(rig: &Rig, n: usize, busy: &str) {
     let now = Timestamp::now();
     let reply = client::control(
@@ -38,7 +27,7 @@ async fn flip(rig: &Rig, n: usize, busy: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_adds_and_removes_mailboxes() {
     let rig = rig(Options::default()).await;
-    ready(&rig, &[]).await;
+    rig.ready().await;
     let subscribes = rig.requests("Subscribe").await;
     write_mailboxes(&rig.dir, (6..=25).collect::<Vec<_>>());
     let summary = rig.app.reload().expect("the new list is valid");
@@ -90,7 +79,7 @@ async fn v1_needs_a_bearer_token_when_configured() {
         ..Options::default()
     })
     .await;
-    ready(&rig, &[]).await;
+    rig.ready().await;
     for path in [
         "/v1/presence/user1@example.test",
         "/v1/gateways",
@@ -135,7 +124,7 @@ async fn v1_needs_a_bearer_token_when_configured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_resumes_from_last_event_id() {
     let rig = rig(Options::default()).await;
-    ready(&rig, &[]).await;
+    rig.ready().await;
     let mut watch = client::sse(&rig.api, "/v1/presence/watch", &[]).await;
     flip(&rig, 3, "OOF").await;
     let first = watch.next().await.unwrap();
@@ -188,7 +177,7 @@ async fn the_feed_resumes_from_last_event_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_queries_and_bad_requests() {
     let rig = rig(Options::default()).await;
-    ready(&rig, &[]).await;
+    rig.ready().await;
     let metrics = client::request(&rig.api, "GET", "/metrics", &[], "").await;
     assert_eq!(
         metrics.headers["content-type"],

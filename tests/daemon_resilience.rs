@@ -13,16 +13,6 @@ use support::daemon::{Options, Rig, address, eventually, rig};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-async fn ready(rig: &Rig) {
-    eventually("daemon ready", WITHIN, || async {
-        client::request(&rig.api, "GET", "/readyz", &[], "")
-            .await
-            .status
-            == 200
-    })
-    .await;
-}
-
 async fn fault(rig: &Rig, body: serde_json::Value) {
     let reply = client::control(&rig.sim_target, "POST", "/faults", Some(body)).await;
     assert_eq!(reply.status, 200);
@@ -52,7 +42,7 @@ async fn away(rig: &Rig, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_dropped_streams_without_resync() {
     let rig = rig(Options::default()).await;
-    ready(&rig).await;
+    rig.ready().await;
     eventually("one stream open", WITHIN, || async {
         rig.sim_stats().await["streams_open"] == 1
     })
@@ -86,7 +76,7 @@ async fn reconnects_after_dropped_streams_without_resync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resubscribes_and_resyncs_after_lost_subscriptions() {
     let rig = rig(Options::default()).await;
-    ready(&rig).await;
+    rig.ready().await;
     let (availability, subscribes) = (
         rig.requests("GetUserAvailability").await,
         rig.requests("Subscribe").await,
@@ -120,7 +110,7 @@ async fn resubscribes_and_resyncs_after_lost_subscriptions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honours_server_busy_back_off() {
     let rig = rig(Options::default()).await;
-    ready(&rig).await;
+    rig.ready().await;
     eventually("one stream open", WITHIN, || async {
         rig.sim_stats().await["streams_open"] == 1
     })
@@ -167,7 +157,7 @@ async fn keeps_affinity_across_three_backends() {
     };
     options.sim.backends = 3;
     let rig = rig(options).await;
-    ready(&rig).await;
+    rig.ready().await;
     eventually("all subscribed on one stream", WITHIN, || async {
         let stats = rig.sim_stats().await;
         stats["subscriptions_live"] == 30 && stats["streams_open"] == 1
@@ -197,7 +187,7 @@ async fn never_exceeds_the_connection_limit() {
     };
     options.sim.connection_limit = 2;
     let rig = rig(options).await;
-    ready(&rig).await;
+    rig.ready().await;
     eventually("two streams carry ten subscriptions", WITHIN, || async {
         let stats = rig.sim_stats().await;
         stats["streams_open"] == 2 && stats["subscriptions_live"] == 10

@@ -13,16 +13,6 @@ use support::daemon::{Options, Rig, address, eventually, rig};
 
 const SYNC: Duration = Duration::from_secs(10);
 
-async fn ready(rig: &Rig) {
-    eventually("daemon ready", SYNC, || async {
-        client::request(&rig.api, "GET", "/readyz", &[], "")
-            .await
-            .status
-            == 200
-    })
-    .await;
-}
-
 /// A mailbox whose truth is `available` and stays so for the next minutes.
 async fn available_mailbox(rig: &Rig, from: usize, to: usize) -> usize {
     for n in from..=to {
@@ -66,7 +56,7 @@ async fn wait_event(watch: &mut SseStream, mailbox: &str, availability: &str) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_sync_matches_the_truth() {
     let rig = rig(Options::default()).await;
-    ready(&rig).await;
+    rig.ready().await;
     for n in 1..=20 {
         eventually(&format!("user{n} agrees with the truth"), SYNC, || {
             rig.agrees(n)
@@ -86,7 +76,7 @@ async fn initial_sync_matches_the_truth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_is_reflected_after_the_debounce() {
     let rig = rig(Options::default()).await;
-    ready(&rig).await;
+    rig.ready().await;
     let n = available_mailbox(&rig, 1, 20).await;
     let mut watch = client::sse(&rig.api, "/v1/presence/watch", &[]).await;
     assert_eq!(watch.status, 200);
@@ -102,7 +92,7 @@ async fn a_change_is_reflected_after_the_debounce() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_meeting_edge_flips_presence_without_ews_traffic() {
     let rig = rig(Options::default()).await;
-    ready(&rig).await;
+    rig.ready().await;
     let n = available_mailbox(&rig, 1, 20).await;
     let start = Timestamp::from_second(Timestamp::now().as_second() + 3).unwrap();
     let end = start + 2.seconds();
@@ -141,7 +131,7 @@ async fn automatic_replies_show_as_away() {
         ..Options::default()
     })
     .await;
-    ready(&rig).await;
+    rig.ready().await;
     let n = available_mailbox(&rig, 1, 20).await;
     let reply = client::control(
         &rig.sim_target,

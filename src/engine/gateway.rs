@@ -57,10 +57,7 @@ impl Gateway {
     }
 
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        match self.status.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::util::lock(&self.status)
     }
 
     /// The server answered (with anything SOAP).

@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::util::lock;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PresenceConfig};
@@ -62,13 +64,6 @@ pub struct GatewayRuntime {
     pub refresh: Arc<RefreshQueue>,
     groups: Mutex<Vec<GroupHandle>>,
     overflow: Mutex<BTreeSet<Mailbox>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
 }
 
 /// What a reload changed.

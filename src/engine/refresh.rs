@@ -15,6 +15,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::util::lock;
+
 use super::Shared;
 use super::backoff::Backoff;
 use super::gateway::Gateway;
@@ -36,13 +38,6 @@ const OOF_CONCURRENCY: usize = 8;
 const MAX_ATTEMPTS: u32 = 6;
 /// How far back a fetched timeline reaches.
 const LOOKBACK: i64 = 3600;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
 
 /// Mailboxes waiting for a refresh.
 #[derive(Debug)]

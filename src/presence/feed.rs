@@ -51,10 +51,7 @@ impl Feed {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
-        match self.ring.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::util::lock(&self.ring)
     }
 
     /// Publishes a change; returns its sequence number.

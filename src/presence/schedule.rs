@@ -23,10 +23,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(i64, Mailbox)>>> {
-        match self.heap.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::util::lock(&self.heap)
     }
 
     /// Re-reads `mailbox` now and schedules its next edge.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::util::percent_decode;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -72,26 +73,6 @@ pub async fn handle(sim: &Arc<Sim>, req: Request<Incoming>) -> Response<Body> {
         Ok((status, value)) => json_response(status, &value),
         Err(e) => json_response(e.status, &json!({"error": e.message, "field": e.field})),
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {

@@ -75,10 +75,7 @@ impl Default for Faults {
 
 impl Faults {
     fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
-        match self.counters.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::util::lock(&self.counters)
     }
 
     /// Streams subscribe to stream faults here.

@@ -226,10 +226,7 @@ impl Sim {
 
     /// Reserves a streaming connection for `account`; `None` past the limit.
     pub fn reserve_stream(self: &Arc<Self>, account: &str) -> Option<StreamSlot> {
-        let mut map = match self.streams_by_account.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = crate::util::lock(&self.streams_by_account);
         let open = map.entry(account.to_owned()).or_default();
         if *open >= self.config.connection_limit {
             return None;
@@ -275,10 +272,7 @@ pub struct StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        let mut map = match self.sim.streams_by_account.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = crate::util::lock(&self.sim.streams_by_account);
         if let Some(open) = map.get_mut(&self.account) {
             *open = open.saturating_sub(1);
         }

@@ -395,10 +395,7 @@ impl Directory {
 
     /// Runs `f` with mailbox `index`'s calendar locked.
     pub fn with<R>(&self, index: usize, f: impl FnOnce(&mut Calendar) -> R) -> R {
-        let mut calendar = match self.calendars[index].lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut calendar = crate::util::lock(&self.calendars[index]);
         f(&mut calendar)
     }
 }

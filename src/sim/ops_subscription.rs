@@ -9,17 +9,12 @@ use super::request::Request;
 use super::soap_out::{self, Failure};
 use crate::ews::ops::get_streaming_events::EventKind;
 
+/// A subscribable `EventType` (StatusEvent and unknown names are not).
 fn event_kind(name: &str) -> Option<EventKind> {
-    Some(match name.trim() {
-        "CopiedEvent" => EventKind::Copied,
-        "CreatedEvent" => EventKind::Created,
-        "DeletedEvent" => EventKind::Deleted,
-        "ModifiedEvent" => EventKind::Modified,
-        "MovedEvent" => EventKind::Moved,
-        "NewMailEvent" => EventKind::NewMail,
-        "FreeBusyChangedEvent" => EventKind::FreeBusyChanged,
-        _ => return None,
-    })
+    match EventKind::from_local(name.trim()) {
+        EventKind::Status | EventKind::Other(_) => None,
+        kind => Some(kind),
+    }
 }
 
 /// What a Subscribe asks for: the mailbox, event kinds, and whether it used delegate

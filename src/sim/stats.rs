@@ -14,18 +14,12 @@ pub struct Stats {
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
-    let mut map = match map.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
+    let mut map = crate::util::lock(&map);
     *map.entry(key.to_owned()).or_default() += 1;
 }
 
 fn snapshot(map: &Mutex<BTreeMap<String, u64>>) -> BTreeMap<String, u64> {
-    match map.lock() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    }
+    crate::util::lock(map).clone()
 }
 
 impl Stats {

@@ -3,7 +3,9 @@
 //! stream carries it, the stream that carries it now, and its idle expiry.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::util::lock;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -71,13 +73,6 @@ pub struct Subscription {
     /// Requested event kinds.
     pub kinds: Vec<EventKind>,
     state: Mutex<State>,
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    match state.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 impl Subscription {

@@ -170,6 +170,17 @@ impl Rig {
         truth["availability"] == ours["availability"]
     }
 
+    /// Waits until `/readyz` says every mailbox has been synced (or has failed).
+    pub async fn ready(&self) {
+        eventually("daemon ready", Duration::from_secs(10), || async {
+            client::request(&self.api, "GET", "/readyz", &[], "")
+                .await
+                .status
+                == 200
+        })
+        .await;
+    }
+
     pub async fn stop(self) {
         let Rig { sim, app, dir, .. } = self;
         app.shutdown(Duration::from_secs(5)).await;

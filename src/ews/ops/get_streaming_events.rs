@@ -87,7 +87,8 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    fn from_local(local: &str) -> EventKind {
+    /// The kind named by an event element's local name (or an `EventType` value).
+    pub fn from_local(local: &str) -> EventKind {
         match local {
             "CopiedEvent" => EventKind::Copied,
             "CreatedEvent" => EventKind::Created,
