@@ -115,6 +115,11 @@ async fn honours_server_busy_back_off() {
         rig.sim_stats().await["streams_open"] == 1
     })
     .await;
+    // Let the start-up reads finish, so the fault hits the refresh of our change.
+    eventually("start-up automatic-reply reads done", WITHIN, || async {
+        rig.requests("GetUserOofSettings").await >= 20
+    })
+    .await;
     fault(
         &rig,
         json!({"kind": "server-busy", "count": 1, "back_off_ms": 1500}),

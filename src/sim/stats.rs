@@ -14,7 +14,7 @@ pub struct Stats {
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
-    let mut map = crate::util::lock(&map);
+    let mut map = crate::util::lock(map);
     *map.entry(key.to_owned()).or_default() += 1;
 }
 
