@@ -41,6 +41,19 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// See the whole product work: a simulated Exchange over HTTPS (with a CA made at
+    /// start) and the daemon configured against it, in one process.
+    Demo {
+        /// Simulated mailboxes, all served by the daemon.
+        #[arg(long, default_value_t = 1000)]
+        mailboxes: usize,
+        /// Where the daemon's API listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Random calendar changes per second.
+        #[arg(long, default_value_t = 5.0)]
+        churn: f64,
+    },
     /// Run a simulated Exchange server (EWS endpoint plus a JSON control API under
     /// /sim/) with known ground truth, for tests, the demo and benchmarks.
     Simulate(SimulateArgs),
@@ -87,6 +100,9 @@ struct SimulateArgs {
     /// Streaming connections allowed per account.
     #[arg(long, default_value_t = 10)]
     connection_limit: usize,
+    /// Start with empty calendars and automatic replies off.
+    #[arg(long)]
+    empty_calendars: bool,
 }
 
 fn init_logging() {
@@ -127,6 +143,36 @@ fn run(path: &std::path::Path) -> ExitCode {
     }
 }
 
+fn demo(mailboxes: usize, listen: std::net::SocketAddr, churn: f64) -> ExitCode {
+    init_logging_quiet();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ews-presence demo: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(ews_presence::cli::demo::run(mailboxes, listen, churn)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ews-presence demo: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging_quiet() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
 fn simulate(args: SimulateArgs) -> ExitCode {
     let password = match &args.password_file {
         Some(path) => match simulate::read_password(path) {
@@ -151,6 +197,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         account: args.account,
         password,
         tls: args.tls_cert.zip(args.tls_key),
+        empty_calendars: args.empty_calendars,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -176,6 +223,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Simulate(args) => simulate(args),
         Command::Run { config } => run(&config),
+        Command::Demo {
+            mailboxes,
+            listen,
+            churn,
+        } => demo(mailboxes, listen, churn),
         Command::Decode {
             file,
             max_frame_bytes,

@@ -149,3 +149,31 @@ async fn automatic_replies_show_as_away() {
     .await;
     rig.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_syncing_under_constant_churn() {
+    // 40 changes per second over 20 mailboxes: the gateway is never quiet, but each
+    // mailbox is, often enough; every one must still be synced and keep up.
+    let mut options = Options {
+        debounce_ms: 300,
+        ..Options::default()
+    };
+    options.sim.mailboxes = 20;
+    options.sim.churn = 40.0;
+    let rig = rig(options).await;
+    rig.ready().await;
+    for n in 1..=20 {
+        assert!(
+            rig.presence(n).await["synced_at"].is_string(),
+            "user{n} never synced"
+        );
+    }
+    let first = rig.presence(1).await["synced_at"].clone();
+    eventually(
+        "user1 is refreshed again while churn goes on",
+        SYNC,
+        || async { rig.presence(1).await["synced_at"] != first },
+    )
+    .await;
+    rig.stop().await;
+}

@@ -2,4 +2,5 @@
 //! argument parsing and exit codes stay in `main.rs`.
 
 pub mod decode;
+pub mod demo;
 pub mod simulate;

@@ -464,6 +464,9 @@ impl Group {
                     for event in &notification.events {
                         metrics::events(event.kind.as_str(), 1);
                     }
+                    self.gateway
+                        .events_received
+                        .fetch_add(notification.events.len() as u64, Ordering::Relaxed);
                     if let Some(mailbox) = self.subscriptions.get(&notification.subscription_id) {
                         self.refresh.mark(mailbox);
                     }

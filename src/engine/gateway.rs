@@ -40,6 +40,8 @@ pub struct Gateway {
     pub subscriptions_live: AtomicUsize,
     /// Mailboxes whose Subscribe failed for good.
     pub subscriptions_failed: AtomicUsize,
+    /// Notification events received so far.
+    pub events_received: std::sync::atomic::AtomicU64,
 }
 
 impl Gateway {
@@ -53,6 +55,7 @@ impl Gateway {
             streams_open: AtomicUsize::new(0),
             subscriptions_live: AtomicUsize::new(0),
             subscriptions_failed: AtomicUsize::new(0),
+            events_received: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -1,5 +1,7 @@
-//! The refresh queue of one gateway: notifications mark mailboxes dirty; after
-//! `debounce` of quiet the dirty mailboxes are fetched together with
+//! The refresh queue of one gateway: notifications mark mailboxes dirty; once a
+//! mailbox has been quiet for `debounce` (or dirty for five times that, so a mailbox
+//! that never stops changing is still refreshed) it is fetched, together with the
+//! others due, with
 //! GetUserAvailability (at most 100 per request, a few requests at once) over
 //! `[now - 1 h, now + horizon]`, and their timelines replaced. Automatic replies are
 //! read with GetUserOofSettings at start, after a resubscription and every
@@ -39,13 +41,27 @@ const MAX_ATTEMPTS: u32 = 6;
 /// How far back a fetched timeline reaches.
 const LOOKBACK: i64 = 3600;
 
+/// A mailbox may wait at most this many debounce periods while events keep coming.
+const MAX_DEBOUNCES: u32 = 5;
+
+/// When a dirty mailbox first and last saw an event.
+#[derive(Debug, Clone, Copy)]
+struct Dirty {
+    first: Instant,
+    last: Instant,
+}
+
+impl Dirty {
+    fn due(&self, debounce: Duration) -> Instant {
+        (self.last + debounce).min(self.first + debounce * MAX_DEBOUNCES)
+    }
+}
+
 /// Mailboxes waiting for a refresh.
 #[derive(Debug)]
 pub struct RefreshQueue {
-    /// Dirty mailboxes with when they first became dirty.
-    dirty: Mutex<HashMap<Mailbox, Instant>>,
+    dirty: Mutex<HashMap<Mailbox, Dirty>>,
     oof_due: Mutex<HashSet<Mailbox>>,
-    last_event: Mutex<Instant>,
     /// The gateway's mailboxes (for periodic refreshes).
     members: Mutex<BTreeSet<Mailbox>>,
     wake: Notify,
@@ -56,7 +72,6 @@ impl Default for RefreshQueue {
         RefreshQueue {
             dirty: Mutex::new(HashMap::new()),
             oof_due: Mutex::new(HashSet::new()),
-            last_event: Mutex::new(Instant::now()),
             members: Mutex::new(BTreeSet::new()),
             wake: Notify::new(),
         }
@@ -67,9 +82,37 @@ impl RefreshQueue {
     /// A notification arrived for `mailbox`: refresh it after the quiet period.
     pub fn mark(&self, mailbox: &Mailbox) {
         let now = Instant::now();
-        lock(&self.dirty).entry(mailbox.clone()).or_insert(now);
-        *lock(&self.last_event) = now;
+        lock(&self.dirty)
+            .entry(mailbox.clone())
+            .and_modify(|d| d.last = now)
+            .or_insert(Dirty {
+                first: now,
+                last: now,
+            });
         self.wake.notify_one();
+    }
+
+    /// Takes the mailboxes due by `now`; returns them with when they became dirty,
+    /// and when the next one falls due.
+    fn take_due(
+        &self,
+        now: Instant,
+        debounce: Duration,
+    ) -> (Vec<(Mailbox, Instant)>, Option<Instant>) {
+        let mut dirty = lock(&self.dirty);
+        let mut due = Vec::new();
+        let mut next: Option<Instant> = None;
+        dirty.retain(|mailbox, d| {
+            let at = d.due(debounce);
+            if at <= now {
+                due.push((mailbox.clone(), d.first));
+                false
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+                true
+            }
+        });
+        (due, next)
     }
 
     /// Refresh `mailbox` fully: calendar and automatic replies (start, resubscribe).
@@ -93,14 +136,15 @@ impl RefreshQueue {
     fn mark_every_member(&self, oof: bool) {
         let members: Vec<Mailbox> = lock(&self.members).iter().cloned().collect();
         let now = Instant::now();
-        {
+        if oof {
+            lock(&self.oof_due).extend(members);
+        } else {
             let mut dirty = lock(&self.dirty);
-            if oof {
-                lock(&self.oof_due).extend(members);
-            } else {
-                for m in members {
-                    dirty.entry(m).or_insert(now);
-                }
+            for m in members {
+                dirty.entry(m).or_insert(Dirty {
+                    first: now,
+                    last: now,
+                });
             }
         }
         self.wake.notify_one();
@@ -122,27 +166,20 @@ pub async fn run(
     let availability = Arc::new(Semaphore::new(AVAILABILITY_CONCURRENCY));
     let oof = Arc::new(Semaphore::new(OOF_CONCURRENCY));
     let mut work = JoinSet::new();
+    let mut next_due: Option<Instant> = None;
     loop {
+        let wake_at = next_due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = queue.wake.notified() => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
             _ = oof_tick.tick() => queue.mark_every_member(true),
             _ = roll_tick.tick() => queue.mark_every_member(false),
             Some(_) = work.join_next(), if !work.is_empty() => continue,
         }
-        // Debounce: wait until no event has arrived for `debounce`.
-        loop {
-            let due = *lock(&queue.last_event) + presence.debounce;
-            if Instant::now() >= due {
-                break;
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep_until(due) => {}
-            }
-        }
-        let dirty: Vec<(Mailbox, Instant)> = lock(&queue.dirty).drain().collect();
-        for batch in dirty.chunks(MAX_MAILBOXES) {
+        let (due, next) = queue.take_due(Instant::now(), presence.debounce);
+        next_due = next;
+        for batch in due.chunks(MAX_MAILBOXES) {
             let Ok(permit) = availability.clone().acquire_owned().await else {
                 break;
             };
@@ -157,8 +194,8 @@ pub async fn run(
                 drop(permit);
             });
         }
-        let due: Vec<Mailbox> = lock(&queue.oof_due).drain().collect();
-        for mailbox in due {
+        let oof_due: Vec<Mailbox> = lock(&queue.oof_due).drain().collect();
+        for mailbox in oof_due {
             let Ok(permit) = oof.clone().acquire_owned().await else {
                 break;
             };
@@ -338,5 +375,42 @@ async fn fetch_oof(gateway: &Gateway, shared: &Shared, stop: &CancellationToken,
         };
         shared.cache.set_auto_reply(&mailbox, auto);
         shared.scheduler.refresh(&shared.cache, &mailbox);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox(n: u32) -> Mailbox {
+        Mailbox::parse(&format!("user{n}@example.test")).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn debounce_is_per_mailbox_and_capped() {
+        let queue = RefreshQueue::default();
+        let debounce = Duration::from_millis(100);
+        queue.mark(&mailbox(1));
+        tokio::time::advance(Duration::from_millis(60)).await;
+        queue.mark(&mailbox(2));
+        tokio::time::advance(Duration::from_millis(50)).await;
+        // user1 has been quiet for 110 ms, user2 for 50 ms.
+        let (due, next) = queue.take_due(Instant::now(), debounce);
+        assert_eq!(
+            due.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
+            [mailbox(1)]
+        );
+        assert_eq!(next, Some(Instant::now() + Duration::from_millis(50)));
+        // user2 keeps changing every 50 ms: it is still refreshed after 5 debounces.
+        for _ in 0..9 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+            queue.mark(&mailbox(2));
+            let (due, _) = queue.take_due(Instant::now(), debounce);
+            if !due.is_empty() {
+                assert_eq!(due[0].0, mailbox(2));
+                return;
+            }
+        }
+        panic!("a mailbox that never stops changing was never refreshed");
     }
 }

@@ -84,6 +84,9 @@ pub struct SimConfig {
     pub password: Option<String>,
     /// PEM certificate chain and key for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Start every calendar empty, with automatic replies off (for benchmarks that
+    /// need to know every mailbox's state).
+    pub empty_calendars: bool,
 }
 
 impl Default for SimConfig {
@@ -101,6 +104,7 @@ impl Default for SimConfig {
             account: "svc@example.test".into(),
             password: None,
             tls: None,
+            empty_calendars: false,
         }
     }
 }
@@ -199,7 +203,13 @@ impl Sim {
         }
         let week = calendar_gen::week_start(jiff::Timestamp::now());
         let calendars = (0..config.mailboxes)
-            .map(|i| calendar_gen::generate(config.seed, week, i))
+            .map(|i| {
+                if config.empty_calendars {
+                    model::Calendar::default()
+                } else {
+                    calendar_gen::generate(config.seed, week, i)
+                }
+            })
             .collect();
         Ok(Sim {
             directory: Directory::new(&config.domain, calendars),
