@@ -1,0 +1,571 @@
+//! End-to-end benchmarks of the daemon against the simulator over loopback. Each
+//! scenario prints one JSON line.
+//!
+//! - `latency`: debounce 0, 10,000 mailboxes, 200 changes/s; time from the simulator
+//!   committing a change to the daemon's API (its change feed) showing the new state.
+//! - `storm`: 100,000 mailboxes, each with a meeting starting at the same instant T;
+//!   time from T until all read `in-a-meeting` through the API and were published.
+//! - `scale`: 100,000 mailboxes over 500 streams, the simulator in its own process at
+//!   1,000 changes/s; time to `/readyz`, the daemon's peak RSS per mailbox and CPU.
+//! - `query`: `GET /v1/presence/{mailbox}` throughput with keep-alive (wrk) next to
+//!   nginx serving the same JSON as a static file, in the same run.
+//!
+//! Run: `cargo bench --bench presence -- SCENARIO [MAILBOXES]` (release build).
+//! Without `--bench` (as `cargo test --all-targets` runs it) a small smoke pass checks
+//! correctness only.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ews_presence::app::App;
+use ews_presence::config::Config;
+use ews_presence::ews::ops::get_user_availability::BusyType;
+use ews_presence::sim::model::NewItem;
+use ews_presence::sim::{Running, Sim, SimConfig};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Sender {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let _ = tcp.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+async fn get(sender: &mut Sender, method: &str, path: &str, body: String) -> (u16, Bytes) {
+    sender.ready().await.expect("ready");
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", "localhost")
+        .body(Full::new(Bytes::from(body)))
+        .expect("request");
+    let response = sender.send_request(req).await.expect("response");
+    let status = response.status().as_u16();
+    (
+        status,
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes(),
+    )
+}
+
+fn address(n: usize) -> String {
+    format!("user{n}@example.test")
+}
+
+struct Rig {
+    sim: Option<Running>,
+    app: App,
+    dir: PathBuf,
+}
+
+/// Writes a daemon configuration for `mailboxes` against `ews_url` and starts it.
+async fn start_daemon(
+    ews_url: &str,
+    mailboxes: usize,
+    debounce_ms: u64,
+    name: &str,
+) -> (App, PathBuf) {
+    let dir =
+        std::env::temp_dir().join(format!("ews-presence-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let list: String = (1..=mailboxes)
+        .map(|n| format!("{}\n", address(n)))
+        .collect();
+    std::fs::write(dir.join("mailboxes.txt"), list).expect("mailboxes");
+    std::fs::write(
+        dir.join("c.toml"),
+        format!(
+            "[api]\nlisten = \"127.0.0.1:0\"\n[presence]\ndebounce_ms = {debounce_ms}\n[[gateway]]\nname = \"sim\"\nurl = \"{ews_url}\"\nauth = \"none\"\nmax_connections = {}\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            mailboxes.div_ceil(200)
+        ),
+    )
+    .expect("config");
+    let config = Config::load(&dir.join("c.toml"), &HashMap::new()).expect("config");
+    (App::start(config).await.expect("daemon starts"), dir)
+}
+
+async fn rig(mailboxes: usize, debounce_ms: u64, name: &str) -> Rig {
+    let sim = Sim::new(SimConfig {
+        mailboxes,
+        empty_calendars: true,
+        connection_limit: mailboxes.div_ceil(200) + 2,
+        ..SimConfig::default()
+    })
+    .expect("sim")
+    .start()
+    .await
+    .expect("sim starts");
+    let (app, dir) = start_daemon(&sim.ews_url(), mailboxes, debounce_ms, name).await;
+    Rig {
+        sim: Some(sim),
+        app,
+        dir,
+    }
+}
+
+async fn wait_ready(api: SocketAddr, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let mut sender = connect(api).await;
+        if get(&mut sender, "GET", "/readyz", String::new()).await.0 == 200 {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "not ready within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Streams `(mailbox, availability)` of every feed event into a channel.
+async fn watch(api: SocketAddr) -> mpsc::UnboundedReceiver<(String, String, Instant)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut sender = connect(api).await;
+    let req = Request::builder()
+        .uri("/v1/presence/watch")
+        .header("Host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = sender.send_request(req).await.expect("watch");
+    let mut body = response.into_body();
+    tokio::spawn(async move {
+        let mut buffer = String::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let at = Instant::now();
+            buffer.push_str(&String::from_utf8_lossy(&data));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if let Some(json) = block.lines().find_map(|l| l.strip_prefix("data: "))
+                    && let Ok(v) = serde_json::from_str::<Value>(json)
+                {
+                    let m = v["mailbox"].as_str().unwrap_or_default().to_owned();
+                    let a = v["availability"].as_str().unwrap_or_default().to_owned();
+                    if tx.send((m, a, at)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
+    let rig = rig(mailboxes, 0, "latency").await;
+    let api = rig.app.api_addr;
+    wait_ready(api, Duration::from_secs(120)).await;
+    let sim = rig.sim.as_ref().expect("in-process sim").sim.clone();
+    let mut feed = watch(api).await;
+    let mut pending: HashMap<String, (&'static str, Instant)> = HashMap::new();
+    let mut meetings: HashMap<usize, u32> = HashMap::new();
+    let mut samples = Vec::new();
+    let mut next = 1usize;
+    let tick = Duration::from_millis(5);
+    let started = Instant::now();
+    let mut owed = 0.0;
+    let mut last = Instant::now();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        owed += rate as f64 * last.elapsed().as_secs_f64();
+        last = Instant::now();
+        while owed >= 1.0 {
+            owed -= 1.0;
+            // The next mailbox with no change in flight.
+            let n = (0..mailboxes)
+                .map(|k| (next + k - 1) % mailboxes + 1)
+                .find(|n| !pending.contains_key(&address(*n)));
+            let Some(n) = n else { break };
+            next = n % mailboxes + 1;
+            let now = jiff::Timestamp::now().as_second();
+            let expected = match meetings.remove(&n) {
+                Some(number) => {
+                    sim.delete_item(n - 1, number).expect("delete");
+                    "available"
+                }
+                None => {
+                    let item = sim
+                        .create_item(
+                            n - 1,
+                            NewItem {
+                                start: now - 60,
+                                end: now + 3600,
+                                busy: BusyType::Busy,
+                                subject: None,
+                            },
+                        )
+                        .expect("create");
+                    meetings.insert(n, item.number);
+                    "in-a-meeting"
+                }
+            };
+            pending.insert(address(n), (expected, Instant::now()));
+        }
+        while let Ok((m, a, at)) = feed.try_recv() {
+            if let Some((expected, committed)) = pending.get(&m)
+                && *expected == a
+            {
+                samples.push(at.duration_since(*committed));
+                pending.remove(&m);
+            }
+        }
+        tokio::time::sleep(tick).await;
+    }
+    let drain = Instant::now();
+    while !pending.is_empty() && drain.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some((m, a, at))) =
+            tokio::time::timeout(Duration::from_millis(100), feed.recv()).await
+            && let Some((expected, committed)) = pending.get(&m)
+            && *expected == a
+        {
+            samples.push(at.duration_since(*committed));
+            pending.remove(&m);
+        }
+    }
+    samples.sort();
+    let report = json!({
+        "bench": "latency", "mailboxes": mailboxes, "changes_per_s": rate, "seconds": seconds,
+        "samples": samples.len(), "missing": pending.len(),
+        "p50_ms": round(percentile(&samples, 0.5)), "p99_ms": round(percentile(&samples, 0.99)),
+        "max_ms": round(samples.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)),
+    });
+    stop(rig).await;
+    report
+}
+
+async fn stop(rig: Rig) {
+    rig.app.shutdown(Duration::from_secs(10)).await;
+    if let Some(sim) = rig.sim {
+        sim.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(rig.dir);
+}
+
+async fn storm(mailboxes: usize, lead: u64) -> Value {
+    let rig = rig(mailboxes, 1000, "storm").await;
+    let api = rig.app.api_addr;
+    let ready = wait_ready(api, Duration::from_secs(300)).await;
+    let sim = rig.sim.as_ref().expect("in-process sim").sim.clone();
+    let t = jiff::Timestamp::now().as_second() + lead as i64;
+    for m in 0..mailboxes {
+        sim.create_item(
+            m,
+            NewItem {
+                start: t,
+                end: t + 3600,
+                busy: BusyType::Busy,
+                subject: None,
+            },
+        )
+        .expect("create");
+    }
+    // Setup check (not measured): every mailbox knows its meeting before T.
+    let cache = rig.app.cache.clone();
+    let all: Vec<_> = (1..=mailboxes)
+        .map(|n| ews_presence::ews::types::Mailbox::parse(&address(n)).expect("address"))
+        .collect();
+    loop {
+        let now = jiff::Timestamp::now().as_second();
+        let known = all
+            .iter()
+            .filter(|m| {
+                cache
+                    .read(m, now)
+                    .is_some_and(|s| s.reading.until == Some(t))
+            })
+            .count();
+        if known == mailboxes {
+            break;
+        }
+        assert!(
+            now < t - 1,
+            "only {known} of {mailboxes} knew the meeting before T: increase the lead time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut feed = watch(api).await;
+    let t_instant = {
+        let wait =
+            jiff::Timestamp::now().duration_until(jiff::Timestamp::from_second(t).expect("T"));
+        Instant::now() + wait.unsigned_abs()
+    };
+    // Published: every mailbox's in-a-meeting event on the feed.
+    let publish = tokio::spawn(async move {
+        let mut seen = 0usize;
+        let mut last = t_instant;
+        while seen < mailboxes {
+            match tokio::time::timeout(Duration::from_secs(60), feed.recv()).await {
+                Ok(Some((_, a, at))) if a == "in-a-meeting" => {
+                    seen += 1;
+                    last = at;
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        (seen, last)
+    });
+    // Read: batch queries of every mailbox until all read in-a-meeting.
+    tokio::time::sleep_until(tokio::time::Instant::from_std(t_instant)).await;
+    let mut sender = connect(api).await;
+    let api_all = loop {
+        let mut all_in = true;
+        for chunk in (1..=mailboxes).collect::<Vec<_>>().chunks(10_000) {
+            let body = json!({"mailboxes": chunk.iter().map(|n| address(*n)).collect::<Vec<_>>()})
+                .to_string();
+            let (_, bytes) = get(&mut sender, "POST", "/v1/presence/query", body).await;
+            let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+            if v["presence"]
+                .as_array()
+                .is_none_or(|p| p.iter().any(|e| e["availability"] != "in-a-meeting"))
+            {
+                all_in = false;
+                break;
+            }
+        }
+        if all_in {
+            break Instant::now().duration_since(t_instant);
+        }
+        assert!(
+            t_instant.elapsed() < Duration::from_secs(60),
+            "not all in a meeting a minute after T"
+        );
+    };
+    let (seen, last) = publish.await.expect("watcher");
+    let report = json!({
+        "bench": "storm", "mailboxes": mailboxes, "ready_s": round(ready.as_secs_f64()),
+        "published": seen, "all_published_after_t_ms": round(last.duration_since(t_instant).as_secs_f64() * 1000.0),
+        "all_read_in_a_meeting_after_t_ms": round(api_all.as_secs_f64() * 1000.0),
+    });
+    stop(rig).await;
+    report
+}
+
+/// (CPU seconds, current RSS bytes, peak RSS bytes) of this process.
+fn own_usage() -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (ticks / 100.0, kib("VmRSS:") * 1024, kib("VmHWM:") * 1024)
+}
+
+async fn scale(mailboxes: usize, churn: u64, seconds: u64) -> Value {
+    let streams = mailboxes.div_ceil(200);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--mailboxes",
+            &mailboxes.to_string(),
+        ])
+        .args([
+            "--churn",
+            &churn.to_string(),
+            "--connection-limit",
+            &(streams + 10).to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("simulator process");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("address");
+    let base = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("listening")
+        .to_owned();
+    let (_, baseline_rss, _) = own_usage();
+    let started = Instant::now();
+    let (app, dir) = start_daemon(
+        &format!("{base}/EWS/Exchange.asmx"),
+        mailboxes,
+        1000,
+        "scale",
+    )
+    .await;
+    let ready = started.elapsed() + wait_ready(app.api_addr, Duration::from_secs(600)).await;
+    let (cpu0, _, _) = own_usage();
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (cpu1, rss, peak) = own_usage();
+    let cpu = (cpu1 - cpu0) / window.elapsed().as_secs_f64();
+    let report = json!({
+        "bench": "scale", "mailboxes": mailboxes, "streams": streams, "changes_per_s": churn,
+        "ready_s": round(ready.as_secs_f64()),
+        "daemon_peak_rss_mib": round((peak - baseline_rss.min(peak)) as f64 / 1048576.0),
+        "daemon_rss_mib": round((rss - baseline_rss.min(rss)) as f64 / 1048576.0),
+        "bytes_per_mailbox": (peak - baseline_rss.min(peak)) / mailboxes as u64,
+        "cpu_percent_of_one_core": round(cpu * 100.0),
+        "window_s": seconds,
+    });
+    app.shutdown(Duration::from_secs(20)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    report
+}
+
+fn wrk(url: &str, seconds: u64) -> Option<f64> {
+    let out = Command::new("wrk")
+        .args(["-t1", "-c32", &format!("-d{seconds}s"), url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn query(seconds: u64) -> Value {
+    let have = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("wrk") || !have("nginx") {
+        return json!({"bench": "query", "skipped": "needs wrk and nginx: apt-get install -y wrk nginx-light"});
+    }
+    let rig = rig(1000, 1000, "query").await;
+    let api = rig.app.api_addr;
+    wait_ready(api, Duration::from_secs(60)).await;
+    let mut sender = connect(api).await;
+    let (_, body) = get(
+        &mut sender,
+        "GET",
+        "/v1/presence/user1@example.test",
+        String::new(),
+    )
+    .await;
+    let root = rig.dir.join("www");
+    std::fs::create_dir_all(&root).expect("www");
+    std::fs::write(root.join("presence.json"), &body).expect("static copy");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let conf = rig.dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; worker_processes auto; pid {dir}/nginx.pid; error_log stderr;\nevents {{ worker_connections 1024; }}\nhttp {{ access_log off; types {{ application/json json; }}\n server {{ listen 127.0.0.1:{port}; root {root}; location / {{ }} }}\n client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir}; }}\n",
+            dir = rig.dir.display(),
+            root = root.display()
+        ),
+    )
+    .expect("nginx.conf");
+    let mut nginx = Command::new("nginx")
+        .args(["-c"])
+        .arg(&conf)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ours = wrk(
+        &format!("http://{api}/v1/presence/user1@example.test"),
+        seconds,
+    );
+    let theirs = wrk(&format!("http://127.0.0.1:{port}/presence.json"), seconds);
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+    let report = json!({
+        "bench": "query", "tool": "wrk -t1 -c32", "seconds": seconds,
+        "daemon_requests_per_s": ours.map(round), "nginx_static_requests_per_s": theirs.map(round),
+        "ratio": ours.zip(theirs).map(|(a, b)| round(a / b)),
+    });
+    stop(rig).await;
+    report
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let number =
+        |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
+    if !measuring {
+        // Smoke pass for `cargo test --all-targets`: small, correctness only.
+        let l = runtime.block_on(latency(200, 50, 2));
+        println!("{l}");
+        assert_eq!(l["missing"], 0, "changes never reached the feed");
+        let s = runtime.block_on(storm(300, 8));
+        println!("{s}");
+        assert_eq!(s["published"], 300);
+        return;
+    }
+    let scenario = args.first().map(String::as_str).unwrap_or("latency");
+    let report = runtime.block_on(async {
+        match scenario {
+            "latency" => latency(number(1, 10_000), number(2, 200) as u64, number(3, 20) as u64).await,
+            "storm" => storm(number(1, 100_000), number(2, 120) as u64).await,
+            "scale" => scale(number(1, 100_000), number(2, 1000) as u64, number(3, 30) as u64).await,
+            "query" => query(number(1, 10) as u64).await,
+            other => json!({"error": format!("unknown scenario {other}: latency, storm, scale or query")}),
+        }
+    });
+    println!("{report}");
+}
