@@ -49,8 +49,8 @@ const MAX_BODY: usize = 2 * 1024 * 1024;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Comment lines keep idle SSE connections open through proxies.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
-/// Frames buffered per SSE watcher before it counts as too slow.
-const SSE_BUFFER: usize = 256;
+/// Frames buffered per SSE watcher ahead of its socket.
+const SSE_BUFFER: usize = 1024;
 
 /// What the API serves from.
 pub struct ApiState {
@@ -173,21 +173,30 @@ fn now() -> i64 {
     Timestamp::now().as_second()
 }
 
-fn lookup(state: &ApiState, address: &str) -> Result<Value, Value> {
-    let not_configured = || json!({"mailbox": address, "error": "not-configured"});
-    let mailbox = Mailbox::parse(address).map_err(|_| not_configured())?;
-    state
-        .cache
-        .read(&mailbox, now())
-        .map(|s| s.to_json())
-        .ok_or_else(not_configured)
+/// Appends the presence JSON of `address` (or its not-configured error) to `out`;
+/// false when it is not configured.
+fn lookup_into(state: &ApiState, address: &str, now: i64, out: &mut String) -> bool {
+    if let Ok(mailbox) = Mailbox::parse(address)
+        && let Some(snapshot) = state.cache.read(&mailbox, now)
+    {
+        snapshot.write_json(out);
+        return true;
+    }
+    let error = json!({"mailbox": address, "error": "not-configured"});
+    out.push_str(&error.to_string());
+    false
 }
 
 fn one(state: &ApiState, raw: &str) -> Response<Body> {
-    match lookup(state, &percent_decode(raw)) {
-        Ok(presence) => json_response(StatusCode::OK, &presence),
-        Err(e) => json_response(StatusCode::NOT_FOUND, &e),
-    }
+    let mut out = String::with_capacity(256);
+    let found = lookup_into(state, &percent_decode(raw), now(), &mut out);
+    out.push('\n');
+    let status = if found {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    full(status, "application/json", out)
 }
 
 async fn query(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
@@ -221,17 +230,23 @@ async fn query(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
             &format!("at most {MAX_QUERY_MAILBOXES} mailboxes per query"),
         );
     }
-    let mut out = Vec::with_capacity(list.len());
-    for item in list {
-        let Some(address) = item.as_str() else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "every entry of mailboxes must be a string",
-            );
-        };
-        out.push(lookup(state, address).unwrap_or_else(|e| e));
+    if list.iter().any(|item| !item.is_string()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "every entry of mailboxes must be a string",
+        );
     }
-    json_response(StatusCode::OK, &json!({"presence": out}))
+    let at = now();
+    let mut out = String::with_capacity(64 + list.len() * 240);
+    out.push_str("{\"presence\":[");
+    for (i, item) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        lookup_into(state, item.as_str().unwrap_or_default(), at, &mut out);
+    }
+    out.push_str("]}\n");
+    full(StatusCode::OK, "application/json", out)
 }
 
 fn readyz(state: &ApiState) -> Response<Body> {
@@ -370,9 +385,9 @@ async fn pump(
                         continue;
                     }
                     last = change.seq;
-                    if tx.try_send(sse(&change)).is_err() {
-                        // Too slow to keep up: tell it to start over.
-                        let _ = tx.send(Bytes::from_static(b"event: reset\ndata: {}\n\n")).await;
+                    // Waits while the client reads; the feed's lag bound decides when a
+                    // client is too slow (then Lagged below resets it).
+                    if tx.send(sse(&change)).await.is_err() {
                         return;
                     }
                 }

@@ -46,7 +46,60 @@ fn rfc3339(secs: Option<i64>) -> serde_json::Value {
         .map_or(serde_json::Value::Null, |t| t.to_string().into())
 }
 
+/// Appends `value` as a JSON string.
+fn push_json_str(out: &mut String, value: &str) {
+    // serde_json's escaping of a plain string cannot fail.
+    out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
+}
+
+fn push_time(out: &mut String, secs: Option<i64>) {
+    match secs.and_then(|s| Timestamp::from_second(s).ok()) {
+        Some(t) => {
+            out.push('"');
+            out.push_str(&t.to_string());
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+}
+
 impl Snapshot {
+    /// Appends the API's JSON object to `out`, written directly (the hot path of batch
+    /// queries and of the change feed); same fields and values as [`Snapshot::to_json`].
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("{\"mailbox\":");
+        push_json_str(out, self.mailbox.as_str());
+        out.push_str(",\"availability\":\"");
+        out.push_str(self.reading.availability.as_str());
+        out.push_str("\",\"calendar\":");
+        match self.reading.calendar {
+            Some(c) => {
+                out.push('"');
+                out.push_str(c.as_str());
+                out.push('"');
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"out_of_office\":");
+        out.push_str(if self.reading.out_of_office {
+            "true"
+        } else {
+            "false"
+        });
+        out.push_str(",\"since\":");
+        push_time(out, self.reading.since);
+        out.push_str(",\"until\":");
+        push_time(out, self.reading.until);
+        out.push_str(",\"synced_at\":");
+        match self.synced_at {
+            Some(t) => push_json_str(out, &t.to_string()),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"gateway\":");
+        push_json_str(out, &self.gateway);
+        out.push('}');
+    }
+
     /// The API's JSON object.
     pub fn to_json(&self) -> serde_json::Value {
         json!({
@@ -182,7 +235,9 @@ impl Cache {
         };
         if changed {
             metrics::transition(snapshot.reading.availability);
-            self.feed.publish(snapshot.to_json().to_string());
+            let mut json = String::with_capacity(240);
+            snapshot.write_json(&mut json);
+            self.feed.publish(json);
         }
         next_edge
     }
@@ -253,5 +308,43 @@ impl Cache {
                 &*e.gateway == gateway && self.reading(e, now).availability == Availability::Unknown
             })
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presence::timeline::{CalendarState, Interval};
+
+    #[test]
+    fn direct_json_equals_the_value_form() {
+        let feed = Arc::new(Feed::new(8, 8));
+        let cache = Cache::new(Mapping::default(), feed);
+        let m = Mailbox::parse("a\\b@example.test").unwrap();
+        cache.insert(m.clone(), "gw\\1".into());
+        let read = |cache: &Cache| {
+            let s = cache.read(&m, 150).unwrap();
+            let mut out = String::new();
+            s.write_json(&mut out);
+            (
+                serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+                s.to_json(),
+            )
+        };
+        let (direct, value) = read(&cache);
+        assert_eq!(direct, value, "unsynced");
+        let tl = Timeline::new(
+            0,
+            1000,
+            [Interval {
+                start: 100,
+                end: 200,
+                state: CalendarState::Busy,
+            }],
+        );
+        cache.set_timeline(&m, tl, Timestamp::from_second(50).unwrap());
+        let (direct, value) = read(&cache);
+        assert_eq!(direct, value, "synced");
+        assert_eq!(direct["availability"], "in-a-meeting");
     }
 }
