@@ -49,8 +49,10 @@ const MAX_BODY: usize = 2 * 1024 * 1024;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Comment lines keep idle SSE connections open through proxies.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
-/// Frames buffered per SSE watcher ahead of its socket.
-const SSE_BUFFER: usize = 1024;
+/// Chunks buffered per SSE watcher ahead of its socket.
+const SSE_BUFFER: usize = 64;
+/// Events already queued are sent together up to this many bytes per chunk.
+const SSE_COALESCE_BYTES: usize = 64 * 1024;
 
 /// What the API serves from.
 pub struct ApiState {
@@ -381,13 +383,27 @@ async fn pump(
             }
             received = live.recv() => match received {
                 Ok(change) => {
-                    if change.seq <= last {
-                        continue;
+                    // Coalesce whatever else is already queued into one chunk: a storm
+                    // of transitions goes out in few large writes, not 100,000 tiny ones.
+                    let mut chunk = Vec::with_capacity(SSE_COALESCE_BYTES);
+                    let mut next = Some(change);
+                    while let Some(change) = next.take() {
+                        if change.seq > last {
+                            last = change.seq;
+                            chunk.extend_from_slice(&sse(&change));
+                        }
+                        if chunk.len() < SSE_COALESCE_BYTES {
+                            match live.try_recv() {
+                                Ok(more) => next = Some(more),
+                                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                                    let _ = tx.send(Bytes::from_static(b"event: reset\ndata: {}\n\n")).await;
+                                    return;
+                                }
+                                Err(_) => {}
+                            }
+                        }
                     }
-                    last = change.seq;
-                    // Waits while the client reads; the feed's lag bound decides when a
-                    // client is too slow (then Lagged below resets it).
-                    if tx.send(sse(&change)).await.is_err() {
+                    if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
                         return;
                     }
                 }

@@ -138,9 +138,14 @@ fn describe() {
     describe_gauge!(BUILD_INFO, "Build information.");
 }
 
-/// A published transition to `to`.
+/// A published transition to `to`. The four counters are resolved once: a storm
+/// publishes one transition per mailbox at the same instant.
 pub fn transition(to: Availability) {
-    counter!(TRANSITIONS, "to" => to.as_str()).increment(1);
+    static COUNTERS: OnceLock<[metrics::Counter; 4]> = OnceLock::new();
+    let counters = COUNTERS
+        .get_or_init(|| Availability::ALL.map(|a| counter!(TRANSITIONS, "to" => a.as_str())));
+    let index = Availability::ALL.iter().position(|a| *a == to).unwrap_or(0);
+    counters[index].increment(1);
 }
 
 /// Sets the per-availability mailbox gauges.
