@@ -19,11 +19,11 @@ use crate::presence::cache::Cache;
 use crate::presence::feed::Feed;
 use crate::presence::schedule::Scheduler;
 
-/// Changes kept for SSE resumption.
-const FEED_REPLAY: usize = 100_000;
+/// Changes kept for SSE resumption (a client that missed more re-queries).
+const FEED_REPLAY: usize = 32_768;
 /// How far a live watcher may lag before it is reset: room for a top-of-the-hour
 /// storm of every mailbox changing at once (100,000 in the benchmark).
-const FEED_LAG: usize = 262_144;
+const FEED_LAG: usize = 131_072;
 /// Time shutdown waits for unsubscribes and connections.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 

@@ -26,6 +26,10 @@ use super::stream::{Envelope, Response, decode_envelope};
 use super::types::Mailbox;
 use crate::config::{Auth, GatewayConfig};
 
+/// Non-streaming requests in flight per gateway: Exchange's EWSMaxConcurrency
+/// defaults to 27 (10 on 2010); stay well below it.
+const MAX_CONCURRENT_CALLS: usize = 16;
+
 /// Largest non-streaming answer read (GetUserAvailability for 100 busy mailboxes stays
 /// far below).
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
@@ -105,6 +109,7 @@ pub struct Transport {
     url: Uri,
     authorization: Option<HeaderValue>,
     timeout: Duration,
+    calls: Arc<tokio::sync::Semaphore>,
 }
 
 /// Classifies a client error, looking for a TLS failure in its causes.
@@ -166,6 +171,7 @@ impl Transport {
             url: gateway.url.clone(),
             authorization,
             timeout: gateway.request_timeout,
+            calls: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS)),
         }
     }
 
@@ -206,6 +212,11 @@ impl Transport {
     /// Sends one request and decodes its single envelope. A SOAP fault is an error;
     /// response-message errors are left to the caller, which knows the operation.
     pub async fn call(&self, xml: String, route: &Route<'_>) -> Result<Answer, EwsError> {
+        let _permit = self
+            .calls
+            .acquire()
+            .await
+            .map_err(|_| EwsError::Transport("the client is shutting down".into()))?;
         let response = self.send(xml, route).await?;
         let status = response.status().as_u16();
         if matches!(status, 401 | 403) {

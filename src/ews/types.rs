@@ -2,6 +2,7 @@
 //! folder ids, EWS date-times and the request server version.
 
 use std::fmt;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
@@ -24,9 +25,10 @@ pub enum InvalidValue {
     ServerVersion(String),
 }
 
-/// A mailbox's primary SMTP address, lower-cased so that it can serve as a key.
+/// A mailbox's primary SMTP address, lower-cased so that it can serve as a key. Cheap
+/// to clone (shared): the daemon keeps one per mailbox in several indexes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Mailbox(String);
+pub struct Mailbox(Arc<str>);
 
 impl Mailbox {
     /// Checks and normalises an address: one `@`, non-empty local part and domain, no
@@ -46,7 +48,7 @@ impl Mailbox {
             Some((local, domain))
                 if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
             {
-                Ok(Mailbox(address.to_lowercase()))
+                Ok(Mailbox(address.to_lowercase().into()))
             }
             _ => Err(invalid()),
         }
@@ -64,18 +66,18 @@ impl fmt::Display for Mailbox {
     }
 }
 
-/// An opaque subscription id as the server issued it.
+/// An opaque subscription id as the server issued it (shared when cloned).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SubscriptionId(String);
+pub struct SubscriptionId(Arc<str>);
 
 impl SubscriptionId {
     /// Wraps a server-issued id; it must not be empty.
     pub fn new(id: impl Into<String>) -> Result<SubscriptionId, InvalidValue> {
-        let id = id.into();
+        let id: String = id.into();
         if id.is_empty() {
             return Err(InvalidValue::EmptySubscriptionId);
         }
-        Ok(SubscriptionId(id))
+        Ok(SubscriptionId(id.into()))
     }
 
     /// The id as sent on the wire.

@@ -165,9 +165,7 @@ impl AutoReply {
 pub struct Timeline {
     from: i64,
     to: i64,
-    intervals: Vec<Interval>,
-    /// Every interval edge inside the window, sorted, deduplicated.
-    edges: Vec<i64>,
+    intervals: Box<[Interval]>,
 }
 
 impl Timeline {
@@ -183,15 +181,16 @@ impl Timeline {
             })
             .filter(|i| i.start < i.end)
             .collect();
-        let mut edges: Vec<i64> = intervals.iter().flat_map(|i| [i.start, i.end]).collect();
-        edges.sort_unstable();
-        edges.dedup();
         Timeline {
             from,
             to,
-            intervals,
-            edges,
+            intervals: intervals.into_boxed_slice(),
         }
+    }
+
+    /// Interval edges (starts and ends), unsorted, with repeats.
+    fn edges(&self) -> impl Iterator<Item = i64> + '_ {
+        self.intervals.iter().flat_map(|i| [i.start, i.end])
     }
 
     /// The fetched window.
@@ -218,12 +217,7 @@ impl Timeline {
     /// edges and automatic-reply edges, ascending. (The window's end is not a change in
     /// the calendar; the scheduler wakes for it separately.)
     fn edges_after(&self, t: i64, auto: &AutoReply) -> Vec<i64> {
-        let mut out: Vec<i64> = self
-            .edges
-            .iter()
-            .copied()
-            .filter(|e| *e > t && *e < self.to)
-            .collect();
+        let mut out: Vec<i64> = self.edges().filter(|e| *e > t && *e < self.to).collect();
         out.extend(
             auto.edges()
                 .into_iter()
@@ -237,7 +231,7 @@ impl Timeline {
 
     /// Instants at or before `t` where something may have changed, descending.
     fn edges_up_to(&self, t: i64, auto: &AutoReply) -> Vec<i64> {
-        let mut out: Vec<i64> = self.edges.iter().copied().filter(|e| *e <= t).collect();
+        let mut out: Vec<i64> = self.edges().filter(|e| *e <= t).collect();
         out.extend(
             auto.edges()
                 .into_iter()
