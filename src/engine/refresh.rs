@@ -193,6 +193,9 @@ pub async fn run(
                 fetch_availability(&gateway, &shared, &stop, batch).await;
                 drop(permit);
             });
+            // Reap finished work as we go: at start-up this loop spawns one task per
+            // mailbox, and unreaped tasks would all stay allocated until it ends.
+            while work.try_join_next().is_some() {}
         }
         let oof_due: Vec<Mailbox> = lock(&queue.oof_due).drain().collect();
         for mailbox in oof_due {
@@ -204,6 +207,7 @@ pub async fn run(
                 fetch_oof(&gateway, &shared, &stop, mailbox).await;
                 drop(permit);
             });
+            while work.try_join_next().is_some() {}
         }
     }
     work.shutdown().await;
