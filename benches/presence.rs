@@ -527,6 +527,8 @@ async fn query(seconds: u64) -> Value {
     let mut nginx = Command::new("nginx")
         .args(["-c"])
         .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx");
@@ -536,7 +538,10 @@ async fn query(seconds: u64) -> Value {
         seconds,
     );
     let theirs = wrk(&format!("http://127.0.0.1:{port}/presence.json"), seconds);
-    let _ = nginx.kill();
+    // SIGTERM lets the master stop its workers (SIGKILL would orphan them).
+    let _ = Command::new("kill")
+        .args(["-TERM", &nginx.id().to_string()])
+        .status();
     let _ = nginx.wait();
     let report = json!({
         "bench": "query", "tool": "wrk -t1 -c32", "seconds": seconds,
