@@ -28,26 +28,16 @@ use ews_presence::sim::model::NewItem;
 use ews_presence::sim::{Running, Sim, SimConfig};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// The same allocator as the `ews-presence` binary, so memory figures match it.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+mod common;
 
-async fn connect(addr: SocketAddr) -> Sender {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let _ = tcp.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    sender
-}
+use common::{Sender, connect, usage};
 
 async fn get(sender: &mut Sender, method: &str, path: &str, body: String) -> (u16, Bytes) {
     sender.ready().await.expect("ready");
@@ -382,35 +372,6 @@ async fn storm(mailboxes: usize, lead: u64) -> Value {
     report
 }
 
-/// (CPU seconds, current RSS bytes, peak RSS bytes) of this process.
-fn own_usage() -> (f64, u64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = |key: &str| -> u64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (ticks / 100.0, kib("VmRSS:") * 1024, kib("VmHWM:") * 1024)
-}
-
 async fn scale(mailboxes: usize, churn: u64, seconds: u64) -> Value {
     let streams = mailboxes.div_ceil(200);
     let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
@@ -443,7 +404,7 @@ async fn scale(mailboxes: usize, churn: u64, seconds: u64) -> Value {
         .and_then(|r| r.split_whitespace().next())
         .expect("listening")
         .to_owned();
-    let (_, baseline_rss, _) = own_usage();
+    let baseline_rss = usage("self").rss;
     let started = Instant::now();
     let (app, dir) = start_daemon(
         &format!("{base}/EWS/Exchange.asmx"),
@@ -453,10 +414,11 @@ async fn scale(mailboxes: usize, churn: u64, seconds: u64) -> Value {
     )
     .await;
     let ready = started.elapsed() + wait_ready(app.api_addr, Duration::from_secs(600)).await;
-    let (cpu0, _, _) = own_usage();
+    let cpu0 = usage("self").cpu_seconds;
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let (cpu1, rss, peak) = own_usage();
+    let after = usage("self");
+    let (cpu1, rss, peak) = (after.cpu_seconds, after.rss, after.peak_rss);
     let cpu = (cpu1 - cpu0) / window.elapsed().as_secs_f64();
     let report = json!({
         "bench": "scale", "mailboxes": mailboxes, "streams": streams, "changes_per_s": churn,

@@ -23,24 +23,12 @@ use ews_presence::ews::stream::{Response, StreamDecoder};
 use ews_presence::ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 const SUBSCRIBE_WORKERS: usize = 32;
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+mod common;
 
-async fn connect(addr: &str) -> Sender {
-    let tcp = TcpStream::connect(addr)
-        .await
-        .expect("connect to the simulator");
-    let _ = tcp.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    sender
-}
+use common::{connect, usage};
 
 fn post(xml: String) -> Request<Full<Bytes>> {
     Request::builder()
@@ -127,34 +115,6 @@ async fn hold_stream(
             }
         }
     }
-}
-
-/// (CPU seconds used, resident bytes) of process `pid`.
-fn process_usage(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    // CLK_TCK is 100 on Linux.
-    (ticks / 100.0, rss_kib * 1024)
 }
 
 async fn stats(addr: &str) -> serde_json::Value {
@@ -262,11 +222,12 @@ fn main() {
         }
         let emitted_before = stats(&addr).await["events_emitted"].as_u64().unwrap_or(0);
         let received_before = events.load(Ordering::Relaxed);
-        let (cpu_before, _) = process_usage(pid);
+        let cpu_before = usage(&pid.to_string()).cpu_seconds;
         let window = Instant::now();
         tokio::time::sleep(Duration::from_secs(seconds as u64)).await;
         let elapsed = window.elapsed().as_secs_f64();
-        let (cpu_after, rss) = process_usage(pid);
+        let after = usage(&pid.to_string());
+        let (cpu_after, rss) = (after.cpu_seconds, after.rss);
         let emitted = stats(&addr).await["events_emitted"].as_u64().unwrap_or(0) - emitted_before;
         // Give in-flight frames a moment, bounded, to arrive before counting.
         let settle = Instant::now();

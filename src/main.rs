@@ -110,6 +110,17 @@ struct SimulateArgs {
     empty_calendars: bool,
 }
 
+/// The multi-threaded runtime every long-running command uses.
+fn runtime(command: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("ews-presence {command}: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -129,15 +140,9 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime("run") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("ews-presence run: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(ews_presence::app::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,15 +155,9 @@ fn run(path: &std::path::Path) -> ExitCode {
 
 fn demo(mailboxes: usize, listen: std::net::SocketAddr, churn: f64) -> ExitCode {
     init_logging_quiet();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime("demo") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("ews-presence demo: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(ews_presence::cli::demo::run(mailboxes, listen, churn)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,15 +203,9 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         tls: args.tls_cert.zip(args.tls_key),
         empty_calendars: args.empty_calendars,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime("simulate") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("ews-presence simulate: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(simulate::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
