@@ -131,11 +131,7 @@ async fn wait_ready(api: SocketAddr, within: Duration) -> Duration {
 async fn watch(api: SocketAddr) -> mpsc::UnboundedReceiver<(String, String, Instant)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut sender = connect(api).await;
-    let req = Request::builder()
-        .uri("/v1/presence/watch")
-        .header("Host", "localhost")
-        .body(Full::new(Bytes::new()))
-        .expect("request");
+    let req = common::get_request("/v1/presence/watch");
     let response = sender.send_request(req).await.expect("watch");
     let mut body = response.into_body();
     tokio::spawn(async move {

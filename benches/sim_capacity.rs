@@ -119,11 +119,7 @@ async fn hold_stream(
 
 async fn stats(addr: &str) -> serde_json::Value {
     let mut sender = connect(addr).await;
-    let req = Request::builder()
-        .uri("/sim/stats")
-        .header("Host", "localhost")
-        .body(Full::new(Bytes::new()))
-        .expect("request");
+    let req = common::get_request("/sim/stats");
     let body = sender
         .send_request(req)
         .await

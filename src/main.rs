@@ -110,28 +110,43 @@ struct SimulateArgs {
     empty_calendars: bool,
 }
 
-/// The multi-threaded runtime every long-running command uses.
-fn runtime(command: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("ews-presence {command}: cannot start the runtime: {e}");
-            ExitCode::from(1)
-        })
-}
-
-fn init_logging() {
+/// Logs to stderr, at `default` level unless `RUST_LOG` says otherwise.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
 }
 
+/// Runs a long-running command on the multi-threaded runtime: exit 0 on success, 1 if
+/// the runtime cannot start, 2 (after one line on stderr) if the command fails.
+fn block_on<E: std::fmt::Display>(
+    command: &str,
+    future: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ews-presence {command}: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(future) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ews-presence {command}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn run(path: &std::path::Path) -> ExitCode {
-    init_logging();
+    init_logging("info");
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
     let config = match ews_presence::config::Config::load(path, &env) {
         Ok(c) => c,
@@ -140,41 +155,15 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match runtime("run") {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    match runtime.block_on(ews_presence::app::run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ews-presence run: {e}");
-            ExitCode::from(2)
-        }
-    }
+    block_on("run", ews_presence::app::run(config))
 }
 
 fn demo(mailboxes: usize, listen: std::net::SocketAddr, churn: f64) -> ExitCode {
-    init_logging_quiet();
-    let runtime = match runtime("demo") {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    match runtime.block_on(ews_presence::cli::demo::run(mailboxes, listen, churn)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ews-presence demo: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn init_logging_quiet() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+    init_logging("warn");
+    block_on(
+        "demo",
+        ews_presence::cli::demo::run(mailboxes, listen, churn),
+    )
 }
 
 fn simulate(args: SimulateArgs) -> ExitCode {
@@ -203,17 +192,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         tls: args.tls_cert.zip(args.tls_key),
         empty_calendars: args.empty_calendars,
     };
-    let runtime = match runtime("simulate") {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    match runtime.block_on(simulate::run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ews-presence simulate: {e}");
-            ExitCode::from(2)
-        }
-    }
+    block_on("simulate", simulate::run(config))
 }
 
 fn main() -> ExitCode {

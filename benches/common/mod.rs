@@ -21,6 +21,15 @@ pub async fn connect(addr: impl tokio::net::ToSocketAddrs) -> Sender {
     sender
 }
 
+/// A `GET path` request with no body.
+pub fn get_request(path: &str) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::builder()
+        .uri(path)
+        .header("Host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .expect("request")
+}
+
 /// Resource use of a process (`"self"` or a pid).
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {

@@ -299,7 +299,9 @@ impl Group {
                             match (r.status.clone().into_result(), r.subscription_id) {
                                 (Ok(()), Some(id)) => Ok(id),
                                 (Err(e), _) => Err(e),
-                                (Ok(()), None) => Err(EwsError::Http { status: 200 }),
+                                (Ok(()), None) => Err(EwsError::Transport(
+                                    "Subscribe answered NoError without a SubscriptionId".into(),
+                                )),
                             }
                         }
                         other => Err(EwsError::Transport(format!(

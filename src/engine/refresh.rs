@@ -224,7 +224,8 @@ fn state_of(busy: BusyType) -> CalendarState {
     }
 }
 
-/// Sends one request with retries per disposition; `None` when it finally failed.
+/// Sends one request, retrying as its errors' dispositions say (at most
+/// `MAX_ATTEMPTS`); the last error when it finally failed.
 async fn call_with_retries(
     gateway: &Gateway,
     stop: &CancellationToken,

@@ -69,10 +69,6 @@ fn single(op: &str, result: Result<(), Failure>) -> String {
     soap_out::envelope(&w.finish())
 }
 
-fn utc(ts: Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 /// `GetUserOofSettings`.
 pub fn get(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> Reply {
     let mailbox = match owned_mailbox(sim, ctx, req) {
@@ -95,7 +91,8 @@ pub fn get(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> Reply {
     w.leaf("OofState", state);
     w.leaf("ExternalAudience", "All");
     w.open("Duration", &[]);
-    let at = |s: i64| utc(Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH));
+    let at =
+        |s: i64| soap_out::utc_time(Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH));
     w.leaf("StartTime", &at(start));
     w.leaf("EndTime", &at(end));
     w.close("Duration");

@@ -15,6 +15,11 @@ const VERSION_ATTRS: [(&str, &str); 5] = [
     ("Version", "V2017_07_11"),
 ];
 
+/// `2026-11-25T10:00:00Z`: how Exchange writes UTC times in responses.
+pub fn utc_time(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// A complete response envelope around the body element `body`.
 pub fn envelope(body: &str) -> String {
     let mut w = XmlWriter::new();

@@ -38,7 +38,7 @@ impl Stats {
         self.events.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// A stream opened (+1) or closed (-1).
+    /// A stream opened.
     pub fn stream_opened(&self) {
         self.streams_open.fetch_add(1, Ordering::Relaxed);
     }

@@ -141,14 +141,10 @@ fn status_frame(status: &str) -> String {
     })
 }
 
-fn format_time(ts: jiff::Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 fn write_event(w: &mut XmlWriter, mailbox: usize, event: &QueuedEvent) {
     let name = format!("t:{}", event.kind.as_str());
     w.open(&name, &[]);
-    w.leaf("t:TimeStamp", &format_time(event.timestamp));
+    w.leaf("t:TimeStamp", &soap_out::utc_time(event.timestamp));
     let calendar = folder_id(mailbox, "calendar");
     match event.object {
         EventObject::Item(number, version) => {
