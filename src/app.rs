@@ -16,11 +16,12 @@ use crate::api::metrics;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, ReloadSummary, Shared};
 use crate::presence::cache::Cache;
+use crate::presence::clock::Clock;
 use crate::presence::feed::Feed;
 use crate::presence::schedule::Scheduler;
 
 /// Changes kept for SSE resumption (a client that missed more re-queries).
-const FEED_REPLAY: usize = 32_768;
+pub const FEED_REPLAY: usize = 100_000;
 /// How far a live watcher may lag before it is reset: room for a top-of-the-hour
 /// storm of every mailbox changing at once (100,000 in the benchmark).
 const FEED_LAG: usize = 131_072;
@@ -61,7 +62,12 @@ impl App {
     pub async fn start(config: Config) -> Result<App, StartError> {
         let handle = metrics::install();
         let feed = Arc::new(Feed::new(FEED_REPLAY, FEED_LAG));
-        let cache = Arc::new(Cache::new(config.presence.mapping, feed.clone()));
+        let cache = Arc::new(Cache::new(
+            config.presence.mapping,
+            feed.clone(),
+            Clock::System,
+            config.presence.max_stale,
+        ));
         let scheduler = Arc::new(Scheduler::default());
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -88,7 +94,7 @@ impl App {
         let state = Arc::new(ApiState {
             cache: cache.clone(),
             feed,
-            engine: engine.clone(),
+            status: engine.status(),
             tokens: config.api.tokens.clone(),
             metrics: handle,
             stop: stop.clone(),
@@ -114,11 +120,19 @@ impl App {
     pub fn reload(&self) -> Result<ReloadSummary, ConfigError> {
         let mailboxes = self.config.load_mailboxes()?;
         let summary = self.engine.apply_mailboxes(&mailboxes);
-        tracing::info!(
-            added = summary.added,
-            removed = summary.removed,
-            "mailbox list reloaded"
-        );
+        if summary.total == 0 && summary.removed > 0 {
+            tracing::warn!(
+                removed = summary.removed,
+                "mailbox list reloaded: it is empty, every mailbox was dropped"
+            );
+        } else {
+            tracing::info!(
+                added = summary.added,
+                removed = summary.removed,
+                total = summary.total,
+                "mailbox list reloaded"
+            );
+        }
         Ok(summary)
     }
 

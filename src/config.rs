@@ -10,7 +10,9 @@ use std::time::Duration;
 use hyper::Uri;
 use serde::Deserialize;
 
-use crate::ews::types::{Mailbox, RequestServerVersion};
+use crate::ews::transport::{Auth, TransportConfig};
+use crate::ews::types::RequestServerVersion;
+use crate::mailbox::Mailbox;
 use crate::presence::timeline::{Availability, Mapping};
 
 /// A configuration problem, naming where it is.
@@ -57,6 +59,11 @@ struct RawConfig {
     mailboxes: RawMailboxes,
 }
 
+/// Default of `presence.max_stale_secs`: 15 minutes.
+const DEFAULT_MAX_STALE_SECS: u64 = 900;
+/// Accepted `presence.max_stale_secs`: a minute to a day.
+const MAX_STALE_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawApi {
@@ -71,6 +78,7 @@ struct RawPresence {
     debounce_ms: Option<u64>,
     oof_refresh_secs: Option<u64>,
     heartbeat_secs: Option<u64>,
+    max_stale_secs: Option<u64>,
     tentative: Option<String>,
     working_elsewhere: Option<String>,
 }
@@ -118,22 +126,11 @@ pub struct PresenceConfig {
     pub oof_refresh: Duration,
     /// Expected heartbeat interval; silence for twice this drops a stream.
     pub heartbeat: Duration,
+    /// Longest a mailbox's data is served without a working subscription and a
+    /// successful refresh; after that it reads unknown.
+    pub max_stale: Duration,
     /// Calendar state to availability overrides.
     pub mapping: Mapping,
-}
-
-/// How to authenticate to a gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
-    /// No Authorization header (test rigs).
-    None,
-    /// HTTP Basic.
-    Basic {
-        /// User name.
-        username: String,
-        /// Password (from `password_file`).
-        password: String,
-    },
 }
 
 /// One EWS server.
@@ -157,6 +154,17 @@ pub struct GatewayConfig {
     pub max_connections: usize,
     /// Timeout of ordinary (non-streaming) requests.
     pub request_timeout: Duration,
+}
+
+impl GatewayConfig {
+    /// What the gateway's EWS client needs.
+    pub fn transport(&self) -> TransportConfig {
+        TransportConfig {
+            url: self.url.clone(),
+            auth: self.auth.clone(),
+            request_timeout: self.request_timeout,
+        }
+    }
 }
 
 /// Where the mailbox list comes from.
@@ -357,6 +365,20 @@ impl Config {
                 p.heartbeat_secs,
                 45,
             )?),
+            max_stale: Duration::from_secs(match p.max_stale_secs {
+                None => DEFAULT_MAX_STALE_SECS,
+                Some(v) if MAX_STALE_RANGE.contains(&v) => v,
+                Some(v) => {
+                    return Err(error(
+                        "presence.max_stale_secs",
+                        format!(
+                            "{v} is out of range: from {} to {} seconds",
+                            MAX_STALE_RANGE.start(),
+                            MAX_STALE_RANGE.end()
+                        ),
+                    ));
+                }
+            }),
             mapping: Mapping {
                 tentative: availability(
                     "presence.tentative",
@@ -537,8 +559,23 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A gateway configuration for unit tests elsewhere in the crate.
+    pub(crate) fn gateway_config(name: &str, url: &str) -> GatewayConfig {
+        GatewayConfig {
+            name: name.into(),
+            url: url.parse().expect("test URL"),
+            auth: Auth::None,
+            ca_file: None,
+            server_version: RequestServerVersion::Exchange2016,
+            impersonation: true,
+            max_subscriptions_per_connection: 200,
+            max_connections: 10,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
 
     struct Dir(PathBuf);
     impl Drop for Dir {

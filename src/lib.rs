@@ -24,6 +24,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod mailbox;
 pub mod ews;
 pub mod presence;
 pub mod sim;

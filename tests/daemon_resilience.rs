@@ -140,17 +140,13 @@ async fn honours_server_busy_back_off() {
         .unwrap_or_default()
         .to_owned();
     assert!(last_error.contains("ErrorServerBusy"), "{gateways}");
-    let metrics = String::from_utf8(
-        client::request(&rig.api, "GET", "/metrics", &[], "")
-            .await
-            .body
-            .to_vec(),
-    )
-    .unwrap();
-    assert!(
-        metrics.contains("ews_presence_throttled_seconds_total{gateway=\"sim\"} "),
-        "throttling is counted"
-    );
+    let throttled = rig
+        .metric(
+            "ews_presence_throttle_wait_seconds_sum",
+            &rig.gateway_label(),
+        )
+        .await;
+    assert_eq!(throttled, Some(1.5), "the server's 1.5 s is counted exactly");
     rig.stop().await;
 }
 

@@ -64,7 +64,7 @@ async fn initial_sync_matches_the_truth() {
         .await;
         let p = rig.presence(n).await;
         assert!(p["synced_at"].is_string(), "{p}");
-        assert_eq!(p["gateway"], "sim");
+        assert_eq!(p["gateway"], rig.gateway.as_str());
     }
     let not_configured =
         client::request(&rig.api, "GET", "/v1/presence/user55@example.test", &[], "").await;

@@ -22,7 +22,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use jiff::Timestamp;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -33,11 +32,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::metrics;
-use crate::engine::Engine;
-use crate::ews::types::Mailbox;
+use super::{json, metrics};
+use crate::engine::status::StatusHandle;
+use crate::mailbox::Mailbox;
 use crate::presence::cache::Cache;
 use crate::presence::feed::{Change, Feed};
+use crate::presence::snapshot::Snapshot;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -59,9 +59,9 @@ pub struct ApiState {
     /// Presence.
     pub cache: Arc<Cache>,
     /// Transitions.
-    pub feed: Arc<Feed>,
-    /// Gateways.
-    pub engine: Arc<Engine>,
+    pub feed: Arc<Feed<Snapshot>>,
+    /// Gateways (read only).
+    pub status: StatusHandle,
     /// Accepted bearer tokens.
     pub tokens: Option<Vec<String>>,
     /// Metrics renderer.
@@ -171,17 +171,13 @@ async fn route(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
     response
 }
 
-fn now() -> i64 {
-    Timestamp::now().as_second()
-}
-
 /// Appends the presence JSON of `address` (or its not-configured error) to `out`;
 /// false when it is not configured.
 fn lookup_into(state: &ApiState, address: &str, now: i64, out: &mut String) -> bool {
     if let Ok(mailbox) = Mailbox::parse(address)
         && let Some(snapshot) = state.cache.read(&mailbox, now)
     {
-        snapshot.write_json(out);
+        json::write_presence(&snapshot, out);
         return true;
     }
     let error = json!({"mailbox": address, "error": "not-configured"});
@@ -191,7 +187,12 @@ fn lookup_into(state: &ApiState, address: &str, now: i64, out: &mut String) -> b
 
 fn one(state: &ApiState, raw: &str) -> Response<Body> {
     let mut out = String::with_capacity(256);
-    let found = lookup_into(state, &percent_decode(raw), now(), &mut out);
+    let found = lookup_into(
+        state,
+        &percent_decode(raw),
+        state.cache.clock().now_secs(),
+        &mut out,
+    );
     out.push('\n');
     let status = if found {
         StatusCode::OK
@@ -238,7 +239,7 @@ async fn query(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
             "every entry of mailboxes must be a string",
         );
     }
-    let at = now();
+    let at = state.cache.clock().now_secs();
     let mut out = String::with_capacity(64 + list.len() * 240);
     out.push_str("{\"presence\":[");
     for (i, item) in list.iter().enumerate() {
@@ -270,17 +271,7 @@ fn render_metrics(state: &ApiState) -> Response<Body> {
             "no metrics recorder installed",
         );
     };
-    metrics::mailbox_counts(&state.cache.counts(now()));
-    for runtime in &state.engine.gateways {
-        let g = &runtime.gateway;
-        use std::sync::atomic::Ordering::Relaxed;
-        metrics::gateway_gauges(
-            &g.config.name,
-            g.subscriptions_live.load(Relaxed),
-            g.subscriptions_failed.load(Relaxed),
-            g.streams_open.load(Relaxed),
-        );
-    }
+    state.cache.record_gauges();
     handle.run_upkeep();
     full(
         StatusCode::OK,
@@ -290,28 +281,30 @@ fn render_metrics(state: &ApiState) -> Response<Body> {
 }
 
 fn gateways(state: &ApiState) -> Response<Body> {
-    let t = now();
+    let now = state.cache.now();
     let list: Vec<Value> = state
-        .engine
-        .gateways
+        .status
+        .gateways()
         .iter()
-        .enumerate()
-        .map(|(i, runtime)| {
-            let name = &runtime.gateway.config.name;
-            runtime.gateway.to_json(
-                state.engine.mailbox_count(i),
-                state.cache.unknown_in(name, t),
-            )
+        .map(|report| {
+            let unknown = state.cache.unknown_in(&report.name, now.as_second());
+            json::gateway(report, unknown, now)
         })
         .collect();
     json_response(StatusCode::OK, &json!({"gateways": list}))
 }
 
-fn sse(change: &Change) -> Bytes {
-    Bytes::from(format!(
-        "id: {}\nevent: presence\ndata: {}\n\n",
-        change.seq, change.json
-    ))
+/// The change as one SSE event, rendered once and shared by every watcher.
+fn sse(change: &Change<Snapshot>) -> &str {
+    change.rendered.get_or_init(|| {
+        let mut out = String::with_capacity(280);
+        out.push_str("id: ");
+        out.push_str(&change.seq.to_string());
+        out.push_str("\nevent: presence\ndata: ");
+        json::write_presence(&change.item, &mut out);
+        out.push_str("\n\n");
+        out
+    })
 }
 
 fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
@@ -354,15 +347,19 @@ fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
 }
 
 async fn pump(
-    backlog: Vec<Arc<Change>>,
-    mut live: broadcast::Receiver<Arc<Change>>,
+    backlog: Vec<Arc<Change<Snapshot>>>,
+    mut live: broadcast::Receiver<Arc<Change<Snapshot>>>,
     tx: mpsc::Sender<Bytes>,
     stop: CancellationToken,
 ) {
     let mut last = 0;
     for change in backlog {
         last = change.seq;
-        if tx.send(sse(&change)).await.is_err() {
+        if tx
+            .send(Bytes::copy_from_slice(sse(&change).as_bytes()))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -390,7 +387,7 @@ async fn pump(
                     while let Some(change) = next.take() {
                         if change.seq > last {
                             last = change.seq;
-                            chunk.extend_from_slice(&sse(&change));
+                            chunk.extend_from_slice(sse(&change).as_bytes());
                         }
                         if chunk.len() < SSE_COALESCE_BYTES {
                             match live.try_recv() {

@@ -1,5 +1,7 @@
 //! The HTTP API: presence reads, batch queries, the SSE change feed, gateway status,
-//! health and metrics ([`http`]), and the metric names and helpers ([`metrics`]).
+//! health and metrics ([`http`]), JSON rendering ([`json`]), and the metrics exporter
+//! ([`metrics`]). It reads the engine only through its status handle.
 
 pub mod http;
+pub mod json;
 pub mod metrics;

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
@@ -136,15 +135,16 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
             _ = &mut stop => break,
             _ = ticker.tick() => {}
         }
-        let now = jiff::Timestamp::now().as_second();
+        let now = app.cache.clock().now_secs();
         let counts = app.cache.counts(now);
         let count = |a: Availability| counts.iter().find(|(k, _)| *k == a).map_or(0, |(_, n)| *n);
         let seq = app.cache.feed().last_seq();
         let events: u64 = app
             .engine
-            .gateways
+            .status()
+            .gateways()
             .iter()
-            .map(|g| g.gateway.events_received.load(Ordering::Relaxed))
+            .map(|g| g.events_received)
             .sum();
         println!(
             "{}  available {}  in-a-meeting {}  away {}  unknown {}  | transitions +{}  events +{}",

@@ -1,27 +1,33 @@
-//! One EWS server's runtime: its client, what `/v1/gateways` reports about it
-//! (reachability, TLS, authentication, server version, errors, throttling), and its
-//! counters.
+//! One EWS server at run time: its client and what it has shown of itself
+//! (reachability, TLS, authentication, server version, the last error, throttling).
+//! Counts of groups, streams and subscriptions come from the groups' own status; see
+//! [`super::status`].
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
-use serde_json::{Value, json};
 
 use crate::config::GatewayConfig;
 use crate::ews::error::{Disposition, EwsError};
 use crate::ews::soap::ServerVersionInfo;
 use crate::ews::transport::Transport;
 
-#[derive(Debug, Default, Clone)]
-struct Status {
-    reachable: Option<bool>,
-    tls_verified: Option<bool>,
-    auth_ok: Option<bool>,
-    server_version: Option<String>,
-    last_error: Option<(Timestamp, String)>,
-    throttled_until: Option<Timestamp>,
-    over_capacity: usize,
+/// What a gateway has shown of itself so far.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// The server answered the last request (None: not asked yet).
+    pub reachable: Option<bool>,
+    /// Its certificate verified.
+    pub tls_verified: Option<bool>,
+    /// It accepted our credentials.
+    pub auth_ok: Option<bool>,
+    /// The version it reports.
+    pub server_version: Option<String>,
+    /// The last failure and when.
+    pub last_error: Option<(Timestamp, String)>,
+    /// Until when it asked us to wait.
+    pub throttled_until: Option<Timestamp>,
 }
 
 /// A gateway at run time.
@@ -31,17 +37,8 @@ pub struct Gateway {
     pub config: GatewayConfig,
     /// Its client.
     pub transport: Transport,
-    status: Mutex<Status>,
-    /// Streaming connection groups.
-    pub groups: AtomicUsize,
-    /// Streams open now.
-    pub streams_open: AtomicUsize,
-    /// Subscriptions held now.
-    pub subscriptions_live: AtomicUsize,
-    /// Mailboxes whose Subscribe failed for good.
-    pub subscriptions_failed: AtomicUsize,
-    /// Notification events received so far.
-    pub events_received: std::sync::atomic::AtomicU64,
+    health: Mutex<Health>,
+    events_received: AtomicU64,
 }
 
 impl Gateway {
@@ -50,22 +47,33 @@ impl Gateway {
         Gateway {
             config,
             transport,
-            status: Mutex::new(Status::default()),
-            groups: AtomicUsize::new(0),
-            streams_open: AtomicUsize::new(0),
-            subscriptions_live: AtomicUsize::new(0),
-            subscriptions_failed: AtomicUsize::new(0),
-            events_received: std::sync::atomic::AtomicU64::new(0),
+            health: Mutex::new(Health::default()),
+            events_received: AtomicU64::new(0),
         }
     }
 
-    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        crate::util::lock(&self.status)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
+        crate::util::lock(&self.health)
+    }
+
+    /// What it has shown so far.
+    pub fn health(&self) -> Health {
+        self.lock().clone()
+    }
+
+    /// Notification events received so far.
+    pub fn events_received(&self) -> u64 {
+        self.events_received.load(Ordering::Relaxed)
+    }
+
+    /// `n` notification events arrived.
+    pub fn count_events(&self, n: usize) {
+        self.events_received.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// The server answered (with anything SOAP).
     pub fn answered(&self, version: Option<&ServerVersionInfo>) {
-        let mut s = self.status();
+        let mut s = self.lock();
         s.reachable = Some(true);
         s.auth_ok = Some(true);
         if self.config.url.scheme_str() == Some("https") {
@@ -81,7 +89,7 @@ impl Gateway {
 
     /// A request failed: remember what, and what it says about the server.
     pub fn failed(&self, error: &EwsError) {
-        let mut s = self.status();
+        let mut s = self.lock();
         s.last_error = Some((Timestamp::now(), error.to_string()));
         match error {
             EwsError::Tls(_) => {
@@ -93,6 +101,7 @@ impl Gateway {
                 s.auth_ok = Some(false);
                 s.reachable = Some(true);
             }
+            // The server answered, even if wrongly (a fault, an anomaly, a bad frame).
             _ => s.reachable = Some(true),
         }
         if let Disposition::Throttled(wait) = error.disposition() {
@@ -100,33 +109,46 @@ impl Gateway {
         }
     }
 
-    /// Mailboxes left unsubscribed because the connections are full.
-    pub fn set_over_capacity(&self, n: usize) {
-        self.status().over_capacity = n;
+    /// A problem found by looking at answers (not a failed request): recorded as the
+    /// last error without changing what is known of reachability.
+    pub fn report(&self, message: &str) {
+        self.lock().last_error = Some((Timestamp::now(), message.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ews::transport::{Auth, TransportConfig};
+
+    fn gateway() -> Gateway {
+        let config = crate::config::tests::gateway_config("gw", "http://127.0.0.1:9/EWS");
+        let tls = crate::ews::transport::client_tls(None, std::path::Path::new("certs"))
+            .expect("TLS config");
+        let transport = Transport::new(
+            &TransportConfig {
+                url: config.url.clone(),
+                auth: Auth::None,
+                request_timeout: config.request_timeout,
+            },
+            tls,
+        );
+        Gateway::new(config, transport)
     }
 
-    /// `/v1/gateways` entry.
-    pub fn to_json(&self, mailboxes: usize, unknown: usize) -> Value {
-        let s = self.status().clone();
-        let now = Timestamp::now();
-        json!({
-            "name": self.config.name,
-            "url": self.config.url.to_string(),
-            "reachable": s.reachable,
-            "tls": self.config.url.scheme_str() == Some("https"),
-            "tls_verified": s.tls_verified,
-            "auth_ok": s.auth_ok,
-            "server_version": s.server_version,
-            "groups": self.groups.load(Ordering::Relaxed),
-            "connections_open": self.streams_open.load(Ordering::Relaxed),
-            "max_connections": self.config.max_connections,
-            "subscriptions_live": self.subscriptions_live.load(Ordering::Relaxed),
-            "subscriptions_failed": self.subscriptions_failed.load(Ordering::Relaxed),
-            "mailboxes": mailboxes,
-            "mailboxes_unknown": unknown,
-            "mailboxes_over_capacity": s.over_capacity,
-            "last_error": s.last_error.map(|(at, message)| json!({"at": at.to_string(), "message": message})),
-            "throttled_until": s.throttled_until.filter(|t| *t > now).map(|t| t.to_string()),
-        })
+    #[test]
+    fn anomalies_keep_the_server_reachable() {
+        let g = gateway();
+        g.answered(None);
+        g.failed(&EwsError::Protocol("the stream ended early".into()));
+        assert_eq!(g.health().reachable, Some(true));
+        g.report("rejected fresh subscriptions");
+        assert_eq!(g.health().reachable, Some(true));
+        assert_eq!(
+            g.health().last_error.map(|(_, m)| m).as_deref(),
+            Some("rejected fresh subscriptions")
+        );
+        g.failed(&EwsError::Transport("connection refused".into()));
+        assert_eq!(g.health().reachable, Some(false));
     }
 }

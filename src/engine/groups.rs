@@ -3,7 +3,7 @@
 //! Mailboxes that do not fit are reported, never squeezed past the server's limit.
 //! Each group's anchor (for affinity) is its alphabetically first member.
 
-use crate::ews::types::Mailbox;
+use crate::mailbox::Mailbox;
 
 /// The result of packing.
 #[derive(Debug, Clone, PartialEq, Eq)]

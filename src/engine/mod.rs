@@ -1,42 +1,58 @@
 //! Keeps subscriptions alive and timelines fresh.
 //!
-//! - [`gateway`]: one EWS server's client and status.
+//! - [`gateway`]: one EWS server's client and what it has shown of itself.
 //! - [`groups`]: packing mailboxes into connection groups within the server's limits.
-//! - [`connection`]: one group's subscribe-and-stream loop.
-//! - [`refresh`]: the debounced, batched refresh queue (GetUserAvailability,
+//! - [`group`]: one group's pure state machine and the driver that runs it.
+//! - [`port`]: the EWS calls a group makes (fakeable in tests).
+//! - [`refresh`]: the debounced, batched, retried refresh queue (GetUserAvailability,
 //!   GetUserOofSettings).
-//! - [`backoff`]: backoff with jitter and a cap.
+//! - [`backoff`]: validated backoff with jitter and a cap.
+//! - [`status`]: the read-only view the API renders.
+//! - [`metrics`]: the engine's metric names.
 //!
 //! [`Engine`] wires them per gateway and applies mailbox-list changes (SIGHUP) without
-//! disturbing the subscriptions that stay.
+//! disturbing the subscriptions that stay. Each group's membership is recorded once, in
+//! the `watch` channel the engine writes and the group's driver reads.
 
 pub mod backoff;
-pub mod connection;
 pub mod gateway;
+pub mod group;
 pub mod groups;
+pub mod metrics;
+pub mod port;
 pub mod refresh;
+pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-use crate::util::lock;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PresenceConfig};
 use crate::ews::transport::{Transport, client_tls};
-use crate::ews::types::Mailbox;
+use crate::mailbox::Mailbox;
 use crate::presence::cache::Cache;
 use crate::presence::schedule::Scheduler;
-use connection::{Command, Group};
+use crate::util::lock;
+use backoff::Backoff;
 use gateway::Gateway;
+use group::driver::{self, GroupContext};
+use group::state::{GroupState, GroupStatus};
+use port::EwsPort;
 use refresh::RefreshQueue;
+use status::StatusHandle;
 
-/// Commands queued per group before the sender waits.
-const GROUP_COMMANDS: usize = 1024;
+/// First retry wait after a transient failure.
+const RETRY_MIN: Duration = Duration::from_millis(250);
+/// Longest retry wait after transient failures.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// First retry wait after the server refused our credentials.
+const CREDENTIALS_MIN: Duration = Duration::from_secs(60);
+/// Longest retry wait after refused credentials.
+const CREDENTIALS_MAX: Duration = Duration::from_secs(900);
 
 /// What every part of the engine shares.
 #[derive(Debug)]
@@ -51,8 +67,9 @@ pub struct Shared {
 
 #[derive(Debug)]
 struct GroupHandle {
-    commands: mpsc::Sender<Command>,
-    members: BTreeSet<Mailbox>,
+    /// Who belongs to the group: written here, read by the group's driver.
+    members: watch::Sender<BTreeSet<Mailbox>>,
+    status: watch::Receiver<GroupStatus>,
 }
 
 /// One gateway at run time with its groups.
@@ -73,16 +90,26 @@ pub struct ReloadSummary {
     pub added: usize,
     /// Mailboxes removed.
     pub removed: usize,
+    /// Mailboxes configured after the reload.
+    pub total: usize,
 }
 
 /// The engine.
 #[derive(Debug)]
 pub struct Engine {
-    /// Gateways in configuration order.
-    pub gateways: Vec<Arc<GatewayRuntime>>,
+    gateways: Vec<Arc<GatewayRuntime>>,
     shared: Arc<Shared>,
     stop: CancellationToken,
     tracker: TaskTracker,
+}
+
+/// The retry policies of one group.
+fn group_backoffs() -> (Backoff, Backoff) {
+    // Both pairs of bounds are constants that satisfy the checks.
+    let retry = Backoff::new(RETRY_MIN, RETRY_MAX).unwrap_or_else(|e| unreachable!("{e}"));
+    let credentials =
+        Backoff::new(CREDENTIALS_MIN, CREDENTIALS_MAX).unwrap_or_else(|e| unreachable!("{e}"));
+    (retry, credentials)
 }
 
 impl Engine {
@@ -98,8 +125,11 @@ impl Engine {
         for g in &config.gateways {
             let tls = client_tls(g.ca_file.as_deref(), &config.certs_dir)
                 .map_err(|e| format!("gateway {}: {e}", g.name))?;
-            let gateway = Arc::new(Gateway::new(g.clone(), Transport::new(g, tls)));
-            let refresh = Arc::new(RefreshQueue::default());
+            let gateway = Arc::new(Gateway::new(
+                g.clone(),
+                Transport::new(&g.transport(), tls),
+            ));
+            let refresh = Arc::new(RefreshQueue::new(shared.cache.clock()));
             tracker.spawn(refresh::run(
                 gateway.clone(),
                 refresh.clone(),
@@ -129,6 +159,13 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The read-only view for the API.
+    pub fn status(&self) -> StatusHandle {
+        StatusHandle {
+            gateways: self.gateways.clone(),
+        }
+    }
+
     fn start_gateway(&self, index: usize, mailboxes: Vec<Mailbox>) {
         let runtime = &self.gateways[index];
         let config = &runtime.gateway.config;
@@ -144,7 +181,7 @@ impl Engine {
             config.max_connections,
         );
         for members in packing.groups {
-            self.spawn_group(runtime, members);
+            self.spawn_group(runtime, members.into_iter().collect());
         }
         self.set_overflow(runtime, packing.overflow);
     }
@@ -170,50 +207,57 @@ impl Engine {
             runtime.refresh.remove_member(m);
             self.shared.cache.set_problem(m, Some(problem.clone()));
         }
-        runtime.gateway.set_over_capacity(overflow.len());
         *lock(&runtime.overflow) = overflow.into_iter().collect();
     }
 
-    fn spawn_group(&self, runtime: &GatewayRuntime, members: Vec<Mailbox>) {
-        let (tx, rx) = mpsc::channel(GROUP_COMMANDS);
-        let Some(group) = Group::new(
-            runtime.gateway.clone(),
-            self.shared.clone(),
-            runtime.refresh.clone(),
-            members.clone(),
-            rx,
-            self.stop.child_token(),
-        ) else {
+    fn spawn_group(&self, runtime: &GatewayRuntime, members: BTreeSet<Mailbox>) {
+        let (retry, credentials) = group_backoffs();
+        let Some(state) = GroupState::new(members.iter().cloned(), retry, credentials) else {
             return;
         };
-        self.tracker.spawn(group.run());
-        runtime.gateway.groups.fetch_add(1, Ordering::Relaxed);
+        let (members_tx, members_rx) = watch::channel(members);
+        let (status_tx, status_rx) = watch::channel(state.status());
+        let context = GroupContext {
+            port: Arc::new(EwsPort::new(runtime.gateway.clone())),
+            gateway: runtime.gateway.clone(),
+            shared: self.shared.clone(),
+            refresh: runtime.refresh.clone(),
+            tracker: self.tracker.clone(),
+        };
+        self.tracker.spawn(driver::run(
+            state,
+            context,
+            members_rx,
+            status_tx,
+            self.stop.child_token(),
+        ));
         lock(&runtime.groups).push(GroupHandle {
-            commands: tx,
-            members: members.into_iter().collect(),
+            members: members_tx,
+            status: status_rx,
         });
+    }
+
+    /// Mailboxes configured, per gateway.
+    fn configured(&self) -> BTreeMap<Mailbox, usize> {
+        let mut current = BTreeMap::new();
+        for (g, runtime) in self.gateways.iter().enumerate() {
+            for handle in lock(&runtime.groups).iter() {
+                current.extend(handle.members.borrow().iter().map(|m| (m.clone(), g)));
+            }
+            current.extend(lock(&runtime.overflow).iter().map(|m| (m.clone(), g)));
+        }
+        current
     }
 
     /// Applies a new mailbox list: removed mailboxes are unsubscribed and dropped,
     /// added ones subscribed and synced, the others left alone.
     pub fn apply_mailboxes(&self, wanted: &[(Mailbox, usize)]) -> ReloadSummary {
-        let current: BTreeMap<Mailbox, usize> = self
-            .gateways
-            .iter()
-            .enumerate()
-            .flat_map(|(g, r)| {
-                let grouped: Vec<Mailbox> = lock(&r.groups)
-                    .iter()
-                    .flat_map(|h| h.members.iter().cloned())
-                    .collect();
-                let overflow: Vec<Mailbox> = lock(&r.overflow).iter().cloned().collect();
-                grouped.into_iter().chain(overflow).map(move |m| (m, g))
-            })
-            .collect();
+        let current = self.configured();
         let wanted: BTreeMap<Mailbox, usize> = wanted.iter().cloned().collect();
         let mut summary = ReloadSummary {
             added: 0,
             removed: 0,
+            total: wanted.len(),
         };
         for (mailbox, g) in &current {
             if wanted.get(mailbox) != Some(g) {
@@ -237,7 +281,6 @@ impl Engine {
                     self.shared
                         .cache
                         .insert(mailbox.clone(), runtime.gateway.config.name.as_str().into());
-                    runtime.refresh.add_member(mailbox);
                     summary.added += 1;
                     if !self.place(runtime, mailbox.clone()) {
                         still_waiting.push(mailbox.clone());
@@ -250,49 +293,48 @@ impl Engine {
     }
 
     fn remove(&self, runtime: &GatewayRuntime, mailbox: &Mailbox) {
-        let mut groups = lock(&runtime.groups);
-        if let Some(handle) = groups.iter_mut().find(|h| h.members.contains(mailbox)) {
-            handle.members.remove(mailbox);
-            let _ = handle.commands.try_send(Command::Remove(mailbox.clone()));
+        for handle in lock(&runtime.groups).iter() {
+            handle.members.send_if_modified(|m| m.remove(mailbox));
         }
-        drop(groups);
         lock(&runtime.overflow).remove(mailbox);
         runtime.refresh.remove_member(mailbox);
         self.shared.cache.remove(mailbox);
     }
 
-    /// Puts a mailbox into a group with room, or a new group; false when full.
+    /// Puts a mailbox into a running group with room, or a new group; false when the
+    /// gateway is at its connection limit.
     fn place(&self, runtime: &GatewayRuntime, mailbox: Mailbox) -> bool {
         let config = &runtime.gateway.config;
+        runtime.refresh.add_member(&mailbox);
+        self.shared.cache.set_problem(&mailbox, None);
         {
-            let mut groups = lock(&runtime.groups);
-            if let Some(handle) = groups.iter_mut().find(|h| {
-                h.members.len() < config.max_subscriptions_per_connection && !h.commands.is_closed()
-            }) && handle
-                .commands
-                .try_send(Command::Add(mailbox.clone()))
-                .is_ok()
-            {
-                handle.members.insert(mailbox);
+            let groups = lock(&runtime.groups);
+            let room = groups.iter().find(|h| {
+                !h.members.is_closed()
+                    && h.members.borrow().len() < config.max_subscriptions_per_connection
+            });
+            if let Some(handle) = room {
+                handle.members.send_modify(|m| {
+                    m.insert(mailbox);
+                });
                 return true;
             }
             if groups.len() >= config.max_connections {
                 return false;
             }
         }
-        runtime.refresh.add_member(&mailbox);
-        self.shared.cache.set_problem(&mailbox, None);
-        self.spawn_group(runtime, vec![mailbox]);
+        self.spawn_group(runtime, BTreeSet::from([mailbox]));
         true
     }
 
     /// Mailboxes configured on gateway `index`.
     pub fn mailbox_count(&self, index: usize) -> usize {
-        let runtime = &self.gateways[index];
-        lock(&runtime.groups)
-            .iter()
-            .map(|h| h.members.len())
-            .sum::<usize>()
-            + lock(&runtime.overflow).len()
+        self.gateways.get(index).map_or(0, |runtime| {
+            lock(&runtime.groups)
+                .iter()
+                .map(|h| h.members.borrow().len())
+                .sum::<usize>()
+                + lock(&runtime.overflow).len()
+        })
     }
 }

@@ -1,13 +1,19 @@
 //! The refresh queue of one gateway: notifications mark mailboxes dirty; once a
 //! mailbox has been quiet for `debounce` (or dirty for five times that, so a mailbox
 //! that never stops changing is still refreshed) it is fetched, together with the
-//! others due, with
-//! GetUserAvailability (at most 100 per request, a few requests at once) over
-//! `[now - 1 h, now + horizon]`, and their timelines replaced. Automatic replies are
-//! read with GetUserOofSettings at start, after a resubscription and every
+//! others due, with GetUserAvailability (at most 100 per request, a few requests at
+//! once) over `[now - 1 h, now + horizon]`, and their timelines replaced. Automatic
+//! replies are read with GetUserOofSettings at start, after a resubscription and every
 //! `oof_refresh`. Every mailbox is refetched as the horizon rolls.
+//!
+//! Nothing is dropped: a mailbox whose read fails stays queued and is retried after a
+//! backoff (what the server asked when it throttled us, else doubling with jitter up to
+//! [`RETRY_MAX`]); meanwhile it is marked with the problem (its data is stale, see the
+//! presence cache). A gateway's refreshes going from working to failing is logged once
+//! at warn with the reason, and their recovery once at info.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,38 +28,62 @@ use crate::util::lock;
 use super::Shared;
 use super::backoff::Backoff;
 use super::gateway::Gateway;
-use crate::api::metrics;
+use super::metrics;
 use crate::ews::error::{Disposition, EwsError};
 use crate::ews::ops::get_user_availability::{self, AvailabilityResponse, BusyType, MAX_MAILBOXES};
 use crate::ews::ops::get_user_oof_settings::{self, OofState};
 use crate::ews::soap::{RequestHeader, envelope};
 use crate::ews::stream::Response;
 use crate::ews::transport::Route;
-use crate::ews::types::Mailbox;
+use crate::mailbox::Mailbox;
+use crate::presence::clock::Clock;
 use crate::presence::timeline::{AutoReply, CalendarState, Interval, Timeline};
 
 /// GetUserAvailability requests in flight per gateway.
 const AVAILABILITY_CONCURRENCY: usize = 4;
 /// GetUserOofSettings requests in flight per gateway.
 const OOF_CONCURRENCY: usize = 8;
-/// Attempts per batch before its mailboxes are marked failing.
-const MAX_ATTEMPTS: u32 = 6;
+/// Attempts of one request before its mailboxes are queued again.
+const MAX_ATTEMPTS: u32 = 3;
 /// How far back a fetched timeline reaches.
 const LOOKBACK: i64 = 3600;
+/// First wait before a failed mailbox is read again.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest wait before a failed mailbox is read again.
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// A mailbox may wait at most this many debounce periods while events keep coming.
 const MAX_DEBOUNCES: u32 = 5;
 
-/// When a dirty mailbox first and last saw an event.
+/// When a dirty mailbox first and last saw an event, and the earliest it may be read.
 #[derive(Debug, Clone, Copy)]
 struct Dirty {
     first: Instant,
     last: Instant,
+    not_before: Instant,
 }
 
 impl Dirty {
     fn due(&self, debounce: Duration) -> Instant {
-        (self.last + debounce).min(self.first + debounce * MAX_DEBOUNCES)
+        (self.last + debounce)
+            .min(self.first + debounce * MAX_DEBOUNCES)
+            .max(self.not_before)
+    }
+}
+
+/// Which read of a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Read {
+    Calendar,
+    AutoReplies,
+}
+
+impl Read {
+    fn operation(self) -> &'static str {
+        match self {
+            Read::Calendar => "GetUserAvailability",
+            Read::AutoReplies => "GetUserOofSettings",
+        }
     }
 }
 
@@ -61,24 +91,38 @@ impl Dirty {
 #[derive(Debug)]
 pub struct RefreshQueue {
     dirty: Mutex<HashMap<Mailbox, Dirty>>,
-    oof_due: Mutex<HashSet<Mailbox>>,
+    oof_due: Mutex<HashMap<Mailbox, Instant>>,
+    /// Failed reads in a row, per mailbox and read.
+    failures: Mutex<HashMap<(Mailbox, Read), u32>>,
+    jitter: Mutex<Backoff>,
     /// The gateway's mailboxes (for periodic refreshes).
     members: Mutex<BTreeSet<Mailbox>>,
+    /// Whether each read is failing on this gateway (for logging changes once).
+    calendar_failing: AtomicBool,
+    oof_failing: AtomicBool,
+    clock: Clock,
     wake: Notify,
 }
 
-impl Default for RefreshQueue {
-    fn default() -> Self {
+impl RefreshQueue {
+    /// An empty queue; fetched data is stamped with `clock`.
+    pub fn new(clock: Clock) -> RefreshQueue {
         RefreshQueue {
             dirty: Mutex::new(HashMap::new()),
-            oof_due: Mutex::new(HashSet::new()),
+            oof_due: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            // Constant bounds that satisfy the checks.
+            jitter: Mutex::new(
+                Backoff::new(RETRY_MIN, RETRY_MAX).unwrap_or_else(|e| unreachable!("{e}")),
+            ),
             members: Mutex::new(BTreeSet::new()),
+            calendar_failing: AtomicBool::new(false),
+            oof_failing: AtomicBool::new(false),
+            clock,
             wake: Notify::new(),
         }
     }
-}
 
-impl RefreshQueue {
     /// A notification arrived for `mailbox`: refresh it after the quiet period.
     pub fn mark(&self, mailbox: &Mailbox) {
         let now = Instant::now();
@@ -88,6 +132,7 @@ impl RefreshQueue {
             .or_insert(Dirty {
                 first: now,
                 last: now,
+                not_before: now,
             });
         self.wake.notify_one();
     }
@@ -112,16 +157,47 @@ impl RefreshQueue {
                 true
             }
         });
+        let oof = lock(&self.oof_due);
+        if let Some(at) = oof.values().filter(|at| **at > now).min() {
+            next = Some(next.map_or(*at, |n| n.min(*at)));
+        }
         (due, next)
+    }
+
+    /// Takes the automatic-reply reads due by `now`.
+    fn take_oof_due(&self, now: Instant) -> Vec<Mailbox> {
+        let mut oof = lock(&self.oof_due);
+        let mut due = Vec::new();
+        oof.retain(|mailbox, at| {
+            if *at <= now {
+                due.push(mailbox.clone());
+                false
+            } else {
+                true
+            }
+        });
+        due
+    }
+
+    /// Whether a calendar refresh of `mailbox` is queued.
+    pub fn is_queued(&self, mailbox: &Mailbox) -> bool {
+        lock(&self.dirty).contains_key(mailbox)
+    }
+
+    /// Empties the queue.
+    #[cfg(test)]
+    pub(crate) fn clear_for_test(&self) {
+        lock(&self.dirty).clear();
+        lock(&self.oof_due).clear();
     }
 
     /// Refresh `mailbox` fully: calendar and automatic replies (start, resubscribe).
     pub fn mark_full(&self, mailbox: &Mailbox) {
-        lock(&self.oof_due).insert(mailbox.clone());
+        lock(&self.oof_due).insert(mailbox.clone(), Instant::now());
         self.mark(mailbox);
     }
 
-    /// Sets the gateway's mailboxes.
+    /// Adds one of the gateway's mailboxes.
     pub fn add_member(&self, mailbox: &Mailbox) {
         lock(&self.members).insert(mailbox.clone());
     }
@@ -131,23 +207,76 @@ impl RefreshQueue {
         lock(&self.members).remove(mailbox);
         lock(&self.dirty).remove(mailbox);
         lock(&self.oof_due).remove(mailbox);
+        let mut failures = lock(&self.failures);
+        failures.remove(&(mailbox.clone(), Read::Calendar));
+        failures.remove(&(mailbox.clone(), Read::AutoReplies));
     }
 
     fn mark_every_member(&self, oof: bool) {
         let members: Vec<Mailbox> = lock(&self.members).iter().cloned().collect();
         let now = Instant::now();
         if oof {
-            lock(&self.oof_due).extend(members);
+            let mut due = lock(&self.oof_due);
+            for m in members {
+                due.entry(m).or_insert(now);
+            }
         } else {
             let mut dirty = lock(&self.dirty);
             for m in members {
                 dirty.entry(m).or_insert(Dirty {
                     first: now,
                     last: now,
+                    not_before: now,
                 });
             }
         }
         self.wake.notify_one();
+    }
+
+    /// A read of `mailbox` failed: queue it again after `server_wait` (what the server
+    /// asked) or the mailbox's next backoff step. Returns the wait.
+    fn retry(&self, mailbox: &Mailbox, read: Read, server_wait: Option<Duration>) -> Duration {
+        if !lock(&self.members).contains(mailbox) {
+            return Duration::ZERO;
+        }
+        let attempt = {
+            let mut failures = lock(&self.failures);
+            let n = failures.entry((mailbox.clone(), read)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n - 1
+        };
+        let wait = server_wait.unwrap_or_else(|| lock(&self.jitter).delay_for(attempt));
+        let now = Instant::now();
+        let at = now + wait;
+        match read {
+            Read::Calendar => {
+                lock(&self.dirty)
+                    .entry(mailbox.clone())
+                    .and_modify(|d| d.not_before = d.not_before.max(at))
+                    .or_insert(Dirty {
+                        first: now,
+                        last: now,
+                        not_before: at,
+                    });
+            }
+            Read::AutoReplies => {
+                lock(&self.oof_due).entry(mailbox.clone()).or_insert(at);
+            }
+        }
+        self.wake.notify_one();
+        wait
+    }
+
+    /// A read of `mailbox` succeeded.
+    fn succeeded(&self, mailbox: &Mailbox, read: Read) {
+        lock(&self.failures).remove(&(mailbox.clone(), read));
+    }
+
+    fn failing_flag(&self, read: Read) -> &AtomicBool {
+        match read {
+            Read::Calendar => &self.calendar_failing,
+            Read::AutoReplies => &self.oof_failing,
+        }
     }
 }
 
@@ -177,34 +306,36 @@ pub async fn run(
             _ = roll_tick.tick() => queue.mark_every_member(false),
             Some(_) = work.join_next(), if !work.is_empty() => continue,
         }
-        let (due, next) = queue.take_due(Instant::now(), presence.debounce);
+        let now = Instant::now();
+        let (due, next) = queue.take_due(now, presence.debounce);
         next_due = next;
         for batch in due.chunks(MAX_MAILBOXES) {
             let Ok(permit) = availability.clone().acquire_owned().await else {
                 break;
             };
-            let (gateway, shared, stop, batch) = (
+            let (gateway, queue, shared, stop, batch) = (
                 gateway.clone(),
+                queue.clone(),
                 shared.clone(),
                 stop.clone(),
                 batch.to_vec(),
             );
             work.spawn(async move {
-                fetch_availability(&gateway, &shared, &stop, batch).await;
+                fetch_availability(&gateway, &queue, &shared, &stop, batch).await;
                 drop(permit);
             });
             // Reap finished work as we go: at start-up this loop spawns one task per
             // mailbox, and unreaped tasks would all stay allocated until it ends.
             while work.try_join_next().is_some() {}
         }
-        let oof_due: Vec<Mailbox> = lock(&queue.oof_due).drain().collect();
-        for mailbox in oof_due {
+        for mailbox in queue.take_oof_due(now) {
             let Ok(permit) = oof.clone().acquire_owned().await else {
                 break;
             };
-            let (gateway, shared, stop) = (gateway.clone(), shared.clone(), stop.clone());
+            let (gateway, queue, shared, stop) =
+                (gateway.clone(), queue.clone(), shared.clone(), stop.clone());
             work.spawn(async move {
-                fetch_oof(&gateway, &shared, &stop, mailbox).await;
+                fetch_oof(&gateway, &queue, &shared, &stop, mailbox).await;
                 drop(permit);
             });
             while work.try_join_next().is_some() {}
@@ -224,8 +355,8 @@ fn state_of(busy: BusyType) -> CalendarState {
     }
 }
 
-/// Sends one request, retrying as its errors' dispositions say (at most
-/// `MAX_ATTEMPTS`); the last error when it finally failed.
+/// Sends one request, retrying transient errors a few times and waiting what the
+/// server asks when it throttles; the last error when it finally failed.
 async fn call_with_retries(
     gateway: &Gateway,
     stop: &CancellationToken,
@@ -233,7 +364,8 @@ async fn call_with_retries(
     xml: &str,
     route: &Route<'_>,
 ) -> Result<Response, EwsError> {
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
+        .unwrap_or_else(|e| unreachable!("{e}"));
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -253,7 +385,7 @@ async fn call_with_retries(
                 metrics::throttled(&gateway.config.name, wait);
                 wait
             }
-            Disposition::Retry if attempt < MAX_ATTEMPTS => backoff.next_delay(),
+            Disposition::Retry => backoff.next_delay(),
             _ => return Err(error),
         };
         if attempt >= MAX_ATTEMPTS {
@@ -266,24 +398,87 @@ async fn call_with_retries(
     }
 }
 
+/// What the server asked us to wait, when it throttled us.
+fn server_wait(error: &EwsError) -> Option<Duration> {
+    match error.disposition() {
+        Disposition::Throttled(wait) => Some(wait),
+        _ => None,
+    }
+}
+
+/// Reads of `mailboxes` failed with `problem`: mark them, queue them again, log a
+/// change of the gateway's health once.
+fn failed(
+    gateway: &Gateway,
+    queue: &RefreshQueue,
+    shared: &Shared,
+    read: Read,
+    mailboxes: &[Mailbox],
+    problem: &str,
+    server_wait: Option<Duration>,
+) {
+    metrics::refresh_failed(read.operation(), mailboxes.len());
+    let shown: Arc<str> = problem.into();
+    let mut wait = Duration::ZERO;
+    for m in mailboxes {
+        if read == Read::Calendar {
+            shared.cache.set_problem(m, Some(shown.clone()));
+        }
+        shared.scheduler.refresh(&shared.cache, m);
+        wait = wait.max(queue.retry(m, read, server_wait));
+    }
+    if !queue.failing_flag(read).swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            gateway = %gateway.config.name,
+            operation = read.operation(),
+            mailboxes = mailboxes.len(),
+            retry_in_ms = wait.as_millis() as u64,
+            error = %problem,
+            "refreshes are failing; the mailboxes stay queued and are retried with backoff"
+        );
+    } else {
+        tracing::debug!(gateway = %gateway.config.name, operation = read.operation(), mailboxes = mailboxes.len(), error = %problem, "refresh failed again");
+    }
+}
+
+fn recovered(gateway: &Gateway, queue: &RefreshQueue, read: Read) {
+    if queue.failing_flag(read).swap(false, Ordering::Relaxed) {
+        tracing::info!(gateway = %gateway.config.name, operation = read.operation(), "refreshes work again");
+    }
+}
+
 async fn fetch_availability(
     gateway: &Gateway,
+    queue: &RefreshQueue,
     shared: &Shared,
     stop: &CancellationToken,
     batch: Vec<(Mailbox, Instant)>,
 ) {
-    let now = Timestamp::now();
+    let now = queue.clock.now();
     let from = now.as_second() - LOOKBACK;
-    let to = now.as_second() + shared.presence.horizon.as_secs() as i64;
+    let to = now
+        .as_second()
+        .saturating_add(i64::try_from(shared.presence.horizon.as_secs()).unwrap_or(i64::MAX));
     let mailboxes: Vec<Mailbox> = batch.iter().map(|(m, _)| m.clone()).collect();
-    let (Ok(start), Ok(end)) = (
-        jiff::Timestamp::from_second(from),
-        jiff::Timestamp::from_second(to),
-    ) else {
-        return;
+    let body = match (Timestamp::from_second(from), Timestamp::from_second(to)) {
+        (Ok(start), Ok(end)) => get_user_availability::body(&mailboxes, start, end)
+            .map_err(|e| format!("cannot write GetUserAvailability: {e}")),
+        _ => Err(format!("the window {from}..{to} is out of range")),
     };
-    let Ok(body) = get_user_availability::body(&mailboxes, start, end) else {
-        return;
+    let body = match body {
+        Ok(body) => body,
+        Err(problem) => {
+            failed(
+                gateway,
+                queue,
+                shared,
+                Read::Calendar,
+                &mailboxes,
+                &problem,
+                None,
+            );
+            return;
+        }
     };
     let header = RequestHeader {
         server_version: gateway.config.server_version,
@@ -291,7 +486,7 @@ async fn fetch_availability(
     };
     let xml = envelope(&header, &body);
     metrics::refresh_batch(mailboxes.len());
-    let problem = match call_with_retries(
+    let (problem, wait) = match call_with_retries(
         gateway,
         stop,
         "GetUserAvailability",
@@ -301,35 +496,53 @@ async fn fetch_availability(
     .await
     {
         Ok(Response::GetUserAvailability(r)) if r.mailboxes.len() == mailboxes.len() => {
-            apply(shared, &batch, r, from, to, now);
+            apply(gateway, queue, shared, &batch, r, from, to, now);
             return;
         }
-        Ok(Response::GetUserAvailability(r)) => format!(
-            "GetUserAvailability answered {} mailboxes for {} asked",
-            r.mailboxes.len(),
-            mailboxes.len()
+        Ok(Response::GetUserAvailability(r)) => (
+            format!(
+                "GetUserAvailability answered {} mailboxes for {} asked",
+                r.mailboxes.len(),
+                mailboxes.len()
+            ),
+            None,
         ),
-        Ok(other) => format!(
-            "unexpected {} answer to GetUserAvailability",
-            other.operation()
+        Ok(other) => (
+            format!(
+                "unexpected {} answer to GetUserAvailability",
+                other.operation()
+            ),
+            None,
         ),
-        Err(e) => format!("GetUserAvailability failed: {e}"),
+        Err(e) => (format!("GetUserAvailability failed: {e}"), server_wait(&e)),
     };
-    let problem: Arc<str> = problem.into();
-    for m in &mailboxes {
-        shared.cache.set_problem(m, Some(problem.clone()));
-        shared.scheduler.refresh(&shared.cache, m);
+    if stop.is_cancelled() {
+        return;
     }
+    failed(
+        gateway,
+        queue,
+        shared,
+        Read::Calendar,
+        &mailboxes,
+        &problem,
+        wait,
+    );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply(
+    gateway: &Gateway,
+    queue: &RefreshQueue,
     shared: &Shared,
     batch: &[(Mailbox, Instant)],
     r: AvailabilityResponse,
     from: i64,
     to: i64,
-    now: Timestamp,
+    requested_at: Timestamp,
 ) {
+    let mut refused = Vec::new();
+    let mut problem = String::new();
     for ((mailbox, dirty_since), result) in batch.iter().zip(r.mailboxes) {
         if result.status.code.is_success() {
             let intervals = result.events.iter().filter_map(|e| {
@@ -341,17 +554,37 @@ fn apply(
             });
             shared
                 .cache
-                .set_timeline(mailbox, Timeline::new(from, to, intervals), now);
+                .set_timeline(mailbox, Timeline::new(from, to, intervals), requested_at);
+            queue.succeeded(mailbox, Read::Calendar);
             metrics::event_to_state(dirty_since.elapsed());
+            shared.scheduler.refresh(&shared.cache, mailbox);
         } else {
-            let problem = format!("GetUserAvailability: {}", result.status.code);
-            shared.cache.set_problem(mailbox, Some(problem.into()));
+            problem = format!("GetUserAvailability: {}", result.status.code);
+            refused.push(mailbox.clone());
         }
-        shared.scheduler.refresh(&shared.cache, mailbox);
+    }
+    if refused.is_empty() {
+        recovered(gateway, queue, Read::Calendar);
+    } else {
+        failed(
+            gateway,
+            queue,
+            shared,
+            Read::Calendar,
+            &refused,
+            &problem,
+            None,
+        );
     }
 }
 
-async fn fetch_oof(gateway: &Gateway, shared: &Shared, stop: &CancellationToken, mailbox: Mailbox) {
+async fn fetch_oof(
+    gateway: &Gateway,
+    queue: &RefreshQueue,
+    shared: &Shared,
+    stop: &CancellationToken,
+    mailbox: Mailbox,
+) {
     let impersonate = gateway.config.impersonation.then_some(&mailbox);
     let header = RequestHeader {
         server_version: gateway.config.server_version,
@@ -362,25 +595,55 @@ async fn fetch_oof(gateway: &Gateway, shared: &Shared, stop: &CancellationToken,
         anchor: Some(&mailbox),
         cookie: None,
     };
-    if let Ok(Response::GetUserOofSettings(r)) =
-        call_with_retries(gateway, stop, "GetUserOofSettings", &xml, &route).await
-        && let Some(settings) = r.settings
-    {
-        let secs = |t: Option<crate::ews::types::EwsDateTime>| {
-            t.and_then(|t| t.to_timestamp_assuming_utc())
-                .map(|t| t.as_second())
-        };
-        let auto = match settings.state {
-            OofState::Disabled => AutoReply::Off,
-            OofState::Enabled => AutoReply::On,
-            OofState::Scheduled => match (secs(settings.start), secs(settings.end)) {
-                (Some(start), Some(end)) => AutoReply::Scheduled { start, end },
-                _ => AutoReply::Off,
+    let (problem, wait) =
+        match call_with_retries(gateway, stop, "GetUserOofSettings", &xml, &route).await {
+            Ok(Response::GetUserOofSettings(r)) => match (r.status.into_result(), r.settings) {
+                (Ok(()), Some(settings)) => {
+                    let secs = |t: Option<crate::ews::types::EwsDateTime>| {
+                        t.and_then(|t| t.to_timestamp_assuming_utc())
+                            .map(|t| t.as_second())
+                    };
+                    let auto = match settings.state {
+                        OofState::Disabled => AutoReply::Off,
+                        OofState::Enabled => AutoReply::On,
+                        OofState::Scheduled => match (secs(settings.start), secs(settings.end)) {
+                            (Some(start), Some(end)) => AutoReply::Scheduled { start, end },
+                            _ => AutoReply::Off,
+                        },
+                    };
+                    shared.cache.set_auto_reply(&mailbox, auto);
+                    shared.scheduler.refresh(&shared.cache, &mailbox);
+                    queue.succeeded(&mailbox, Read::AutoReplies);
+                    recovered(gateway, queue, Read::AutoReplies);
+                    return;
+                }
+                (Err(e), _) => (format!("GetUserOofSettings failed: {e}"), server_wait(&e)),
+                (Ok(()), None) => (
+                    "GetUserOofSettings answered NoError without OofSettings".to_owned(),
+                    None,
+                ),
             },
+            Ok(other) => (
+                format!(
+                    "unexpected {} answer to GetUserOofSettings",
+                    other.operation()
+                ),
+                None,
+            ),
+            Err(e) => (format!("GetUserOofSettings failed: {e}"), server_wait(&e)),
         };
-        shared.cache.set_auto_reply(&mailbox, auto);
-        shared.scheduler.refresh(&shared.cache, &mailbox);
+    if stop.is_cancelled() {
+        return;
     }
+    failed(
+        gateway,
+        queue,
+        shared,
+        Read::AutoReplies,
+        std::slice::from_ref(&mailbox),
+        &problem,
+        wait,
+    );
 }
 
 #[cfg(test)]
@@ -391,9 +654,13 @@ mod tests {
         Mailbox::parse(&format!("user{n}@example.test")).unwrap()
     }
 
+    fn queue() -> RefreshQueue {
+        RefreshQueue::new(Clock::System)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn debounce_is_per_mailbox_and_capped() {
-        let queue = RefreshQueue::default();
+        let queue = queue();
         let debounce = Duration::from_millis(100);
         queue.mark(&mailbox(1));
         tokio::time::advance(Duration::from_millis(60)).await;
@@ -417,5 +684,36 @@ mod tests {
             }
         }
         panic!("a mailbox that never stops changing was never refreshed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_read_is_queued_again_with_backoff() {
+        let queue = queue();
+        let m = mailbox(1);
+        queue.add_member(&m);
+        let debounce = Duration::from_millis(100);
+        // The server asked for 1.5 s: the calendar read waits exactly that.
+        let wait = queue.retry(&m, Read::Calendar, Some(Duration::from_millis(1500)));
+        assert_eq!(wait, Duration::from_millis(1500));
+        let (due, next) = queue.take_due(Instant::now(), debounce);
+        assert!(due.is_empty());
+        assert_eq!(next, Some(Instant::now() + wait));
+        tokio::time::advance(wait).await;
+        let (due, _) = queue.take_due(Instant::now(), debounce);
+        assert_eq!(due.len(), 1, "due once the server's wait is over");
+        // Without a hint, each failure in a row waits longer, up to the cap.
+        let waits: Vec<Duration> = (0..10)
+            .map(|_| queue.retry(&m, Read::AutoReplies, None))
+            .collect();
+        assert!(waits[0] <= Duration::from_millis(1250), "{waits:?}");
+        assert!(waits[3] >= Duration::from_secs(6), "{waits:?}");
+        assert!(waits.iter().all(|w| *w <= RETRY_MAX), "{waits:?}");
+        let (_, next) = queue.take_due(Instant::now(), debounce);
+        assert!(next.is_some(), "the automatic-reply read stays queued");
+        queue.succeeded(&m, Read::AutoReplies);
+        assert!(queue.retry(&m, Read::AutoReplies, None) <= Duration::from_millis(1250));
+        // A mailbox no longer configured is not retried.
+        queue.remove_member(&m);
+        assert_eq!(queue.retry(&m, Read::Calendar, None), Duration::ZERO);
     }
 }

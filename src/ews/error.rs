@@ -43,6 +43,10 @@ pub enum EwsError {
     /// The server's certificate could not be verified (or TLS failed otherwise).
     #[error("TLS: {0}")]
     Tls(String),
+    /// The server answered, but not as the protocol says (an unexpected answer, a
+    /// missing element): it is reachable, and something on it is wrong.
+    #[error("protocol: {0}")]
+    Protocol(String),
     /// Connecting, sending or receiving failed.
     #[error("transport: {0}")]
     Transport(String),
@@ -83,7 +87,9 @@ impl EwsError {
             EwsError::Http { .. } => Disposition::Retry,
             // A certificate that does not verify will not start verifying by itself.
             EwsError::Tls(_) => Disposition::Fatal,
-            EwsError::Transport(_) | EwsError::Timeout(_) => Disposition::Retry,
+            EwsError::Protocol(_) | EwsError::Transport(_) | EwsError::Timeout(_) => {
+                Disposition::Retry
+            }
         }
     }
 }

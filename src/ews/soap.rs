@@ -9,7 +9,8 @@ use super::decode_error::FrameError;
 use super::ns::{self, Ns};
 use super::response::{ResponseClass, Status, read_message_xml};
 use super::response_code::ResponseCode;
-use super::types::{Mailbox, RequestServerVersion};
+use super::types::RequestServerVersion;
+use crate::mailbox::Mailbox;
 use super::xml_tree::Element;
 use super::xml_write::XmlWriter;
 

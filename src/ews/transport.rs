@@ -24,7 +24,6 @@ use rustls_pki_types::pem::PemObject;
 use super::error::EwsError;
 use super::stream::{Envelope, Response, decode_envelope};
 use super::types::Mailbox;
-use crate::config::{Auth, GatewayConfig};
 
 /// Non-streaming requests in flight per gateway: Exchange's EWSMaxConcurrency
 /// defaults to 27 (10 on 2010); stay well below it.
@@ -84,6 +83,31 @@ pub fn client_tls(
     Ok(Arc::new(config))
 }
 
+/// How to authenticate to an EWS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No Authorization header (test rigs).
+    None,
+    /// HTTP Basic.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+}
+
+/// What a [`Transport`] needs to know of its server.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// The EWS endpoint.
+    pub url: Uri,
+    /// Authentication.
+    pub auth: Auth,
+    /// Timeout of ordinary (non-streaming) requests, and of a stream's headers.
+    pub request_timeout: Duration,
+}
+
 /// Affinity routing for one request.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Route<'a> {
@@ -139,7 +163,7 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> EwsError {
 
 impl Transport {
     /// A client for `gateway`, trusting `tls`.
-    pub fn new(gateway: &GatewayConfig, tls: Arc<rustls::ClientConfig>) -> Transport {
+    pub fn new(gateway: &TransportConfig, tls: Arc<rustls::ClientConfig>) -> Transport {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);

@@ -8,62 +8,20 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use thiserror::Error;
 
-/// Longest address accepted (RFC 5321: 64 + 1 + 255).
-const MAX_ADDRESS_LEN: usize = 320;
+pub use crate::mailbox::{InvalidMailbox, Mailbox};
 
 /// An invalid value given to a request writer or a constructor.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidValue {
     /// Not a usable SMTP address.
-    #[error("invalid mailbox address {0:?}: expected local@domain without spaces")]
-    Mailbox(String),
+    #[error(transparent)]
+    Mailbox(#[from] InvalidMailbox),
     /// An empty subscription id.
     #[error("subscription id is empty")]
     EmptySubscriptionId,
     /// Not a RequestServerVersion value of the EWS schema.
     #[error("unknown server version {0:?}: expected one of {list}", list = RequestServerVersion::NAMES.join(", "))]
     ServerVersion(String),
-}
-
-/// A mailbox's primary SMTP address, lower-cased so that it can serve as a key. Cheap
-/// to clone (shared): the daemon keeps one per mailbox in several indexes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Mailbox(Arc<str>);
-
-impl Mailbox {
-    /// Checks and normalises an address: one `@`, non-empty local part and domain, no
-    /// white space or control characters, at most 320 bytes.
-    pub fn parse(address: &str) -> Result<Mailbox, InvalidValue> {
-        let invalid = || InvalidValue::Mailbox(crate::ews::decode_error::shorten(address));
-        if address.is_empty() || address.len() > MAX_ADDRESS_LEN {
-            return Err(invalid());
-        }
-        if address
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
-        {
-            return Err(invalid());
-        }
-        match address.split_once('@') {
-            Some((local, domain))
-                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
-            {
-                Ok(Mailbox(address.to_lowercase().into()))
-            }
-            _ => Err(invalid()),
-        }
-    }
-
-    /// The normalised address.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Mailbox {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// An opaque subscription id as the server issued it (shared when cloned).

@@ -1,18 +1,28 @@
 //! The presence cache: the only owner of the `DashMap` from mailbox to its calendar
 //! timeline, automatic replies and sync status. Reads hand out owned snapshots, never
-//! guards. Whenever a mailbox's availability changes (new data, a sync failure, or the
-//! clock passing an edge) the change is published to the feed here, once.
+//! guards. Whenever a mailbox's availability changes (new data, staleness running out,
+//! or the clock passing an edge) the change is published to the feed here, once.
+//!
+//! The staleness policy: a fetched timeline stays right for time-based edges, so when
+//! a mailbox loses its subscription or a refresh fails, its timeline keeps being served
+//! (marked `stale`, with the problem) while it is resubscribed and refreshed. It reads
+//! `unknown` only when no data covers now, or once it has been stale for longer than
+//! `max_stale` (then the scheduler publishes that transition at the bound itself).
+//! Staleness ends with a successful refresh requested after the mailbox last
+//! subscribed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dashmap::DashMap;
 use jiff::Timestamp;
-use serde_json::json;
 
+use super::clock::Clock;
 use super::feed::Feed;
+use super::metrics;
+use super::snapshot::Snapshot;
 use super::timeline::{AutoReply, Availability, Mapping, Reading, Timeline, read};
-use crate::api::metrics;
-use crate::ews::types::Mailbox;
+use crate::mailbox::Mailbox;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -20,7 +30,11 @@ struct Entry {
     timeline: Option<Arc<Timeline>>,
     auto_reply: AutoReply,
     synced_at: Option<Timestamp>,
-    /// Why the mailbox cannot be served (unsubscribable, over capacity, failing).
+    /// When the mailbox last got a subscription (None: it has none).
+    subscribed_at: Option<Timestamp>,
+    /// Since when it is served without a working subscription and refresh.
+    stale_since: Option<Timestamp>,
+    /// Why the mailbox cannot be served as live.
     problem: Option<Arc<str>>,
     /// The availability last published.
     published: Availability,
@@ -28,114 +42,55 @@ struct Entry {
     next_edge: Option<i64>,
 }
 
-/// Presence of one mailbox at an instant, ready for the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// The mailbox.
-    pub mailbox: Mailbox,
-    /// Its gateway.
-    pub gateway: Arc<str>,
-    /// The reading.
-    pub reading: Reading,
-    /// When its calendar was last fetched.
-    pub synced_at: Option<Timestamp>,
-}
-
-fn rfc3339(secs: Option<i64>) -> serde_json::Value {
-    secs.and_then(|s| Timestamp::from_second(s).ok())
-        .map_or(serde_json::Value::Null, |t| t.to_string().into())
-}
-
-/// Appends `value` as a JSON string.
-fn push_json_str(out: &mut String, value: &str) {
-    // serde_json's escaping of a plain string cannot fail.
-    out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
-}
-
-fn push_time(out: &mut String, secs: Option<i64>) {
-    match secs.and_then(|s| Timestamp::from_second(s).ok()) {
-        Some(t) => {
-            out.push('"');
-            out.push_str(&t.to_string());
-            out.push('"');
-        }
-        None => out.push_str("null"),
-    }
-}
-
-impl Snapshot {
-    /// Appends the API's JSON object to `out`, written directly (the hot path of batch
-    /// queries and of the change feed); same fields and values as [`Snapshot::to_json`].
-    pub fn write_json(&self, out: &mut String) {
-        out.push_str("{\"mailbox\":");
-        push_json_str(out, self.mailbox.as_str());
-        out.push_str(",\"availability\":\"");
-        out.push_str(self.reading.availability.as_str());
-        out.push_str("\",\"calendar\":");
-        match self.reading.calendar {
-            Some(c) => {
-                out.push('"');
-                out.push_str(c.as_str());
-                out.push('"');
-            }
-            None => out.push_str("null"),
-        }
-        out.push_str(",\"out_of_office\":");
-        out.push_str(if self.reading.out_of_office {
-            "true"
-        } else {
-            "false"
-        });
-        out.push_str(",\"since\":");
-        push_time(out, self.reading.since);
-        out.push_str(",\"until\":");
-        push_time(out, self.reading.until);
-        out.push_str(",\"synced_at\":");
-        match self.synced_at {
-            Some(t) => push_json_str(out, &t.to_string()),
-            None => out.push_str("null"),
-        }
-        out.push_str(",\"gateway\":");
-        push_json_str(out, &self.gateway);
-        out.push('}');
-    }
-
-    /// The API's JSON object.
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "mailbox": self.mailbox.as_str(),
-            "availability": self.reading.availability.as_str(),
-            "calendar": self.reading.calendar.map(|c| c.as_str()),
-            "out_of_office": self.reading.out_of_office,
-            "since": rfc3339(self.reading.since),
-            "until": rfc3339(self.reading.until),
-            "synced_at": self.synced_at.map(|t| t.to_string()),
-            "gateway": &*self.gateway,
-        })
-    }
-}
-
 /// The cache.
 #[derive(Debug)]
 pub struct Cache {
     entries: DashMap<Mailbox, Entry>,
     mapping: Mapping,
-    feed: Arc<Feed>,
+    feed: Arc<Feed<Snapshot>>,
+    clock: Clock,
+    max_stale: i64,
 }
 
+const UNKNOWN: Reading = Reading {
+    availability: Availability::Unknown,
+    calendar: None,
+    out_of_office: false,
+    since: None,
+    until: None,
+};
+
 impl Cache {
-    /// An empty cache publishing to `feed`.
-    pub fn new(mapping: Mapping, feed: Arc<Feed>) -> Cache {
+    /// An empty cache publishing to `feed`, reading time from `clock`; stale data is
+    /// served for at most `max_stale`.
+    pub fn new(
+        mapping: Mapping,
+        feed: Arc<Feed<Snapshot>>,
+        clock: Clock,
+        max_stale: Duration,
+    ) -> Cache {
         Cache {
             entries: DashMap::new(),
             mapping,
             feed,
+            clock,
+            max_stale: i64::try_from(max_stale.as_secs()).unwrap_or(i64::MAX),
         }
     }
 
     /// The feed changes go to.
-    pub fn feed(&self) -> &Arc<Feed> {
+    pub fn feed(&self) -> &Arc<Feed<Snapshot>> {
         &self.feed
+    }
+
+    /// The clock presence is computed against.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Now, by that clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Adds a configured mailbox (unknown until synced); keeps an existing entry.
@@ -145,6 +100,8 @@ impl Cache {
             timeline: None,
             auto_reply: AutoReply::Off,
             synced_at: None,
+            subscribed_at: None,
+            stale_since: None,
             problem: None,
             published: Availability::Unknown,
             next_edge: None,
@@ -176,20 +133,38 @@ impl Cache {
         self.entries.is_empty()
     }
 
+    /// When stale data stops being served, if it is stale.
+    fn stale_until(&self, entry: &Entry) -> Option<i64> {
+        entry
+            .stale_since
+            .map(|since| since.as_second().saturating_add(self.max_stale))
+    }
+
     fn reading(&self, entry: &Entry, now: i64) -> Reading {
-        match (&entry.timeline, &entry.problem) {
-            (Some(timeline), None) => read(timeline, &entry.auto_reply, &self.mapping, now),
-            (Some(timeline), Some(_)) if timeline.state_at(now).is_some() => {
-                // Failing, but what we have still covers now: serve it.
-                read(timeline, &entry.auto_reply, &self.mapping, now)
-            }
-            _ => Reading {
-                availability: Availability::Unknown,
-                calendar: None,
-                out_of_office: false,
-                since: None,
-                until: None,
-            },
+        let Some(timeline) = &entry.timeline else {
+            return UNKNOWN;
+        };
+        if self.stale_until(entry).is_some_and(|until| now >= until)
+            || timeline.state_at(now).is_none()
+        {
+            return UNKNOWN;
+        }
+        let mut reading = read(timeline, &entry.auto_reply, &self.mapping, now);
+        if let Some(until) = self.stale_until(entry) {
+            // Stale data turns unknown at the bound: that is a change too.
+            reading.until = Some(reading.until.map_or(until, |u| u.min(until)));
+        }
+        reading
+    }
+
+    fn snapshot(&self, mailbox: &Mailbox, entry: &Entry, reading: Reading) -> Snapshot {
+        Snapshot {
+            mailbox: mailbox.clone(),
+            gateway: entry.gateway.clone(),
+            reading,
+            synced_at: entry.synced_at,
+            stale: entry.stale_since.is_some() && entry.timeline.is_some(),
+            problem: entry.problem.clone(),
         }
     }
 
@@ -197,16 +172,12 @@ impl Cache {
     pub fn read(&self, mailbox: &Mailbox, now: i64) -> Option<Snapshot> {
         let entry = self.entries.get(mailbox)?;
         let reading = self.reading(&entry, now);
-        Some(Snapshot {
-            mailbox: mailbox.clone(),
-            gateway: entry.gateway.clone(),
-            reading,
-            synced_at: entry.synced_at,
-        })
+        Some(self.snapshot(mailbox, &entry, reading))
     }
 
     /// Re-reads `mailbox` at `now`; publishes if its availability changed. Returns the
-    /// next instant to look again (the next change, or the end of the fetched window).
+    /// next instant to look again (the next change, the end of the fetched window, or
+    /// the end of serving stale data).
     pub fn reevaluate(&self, mailbox: &Mailbox, now: i64) -> Option<i64> {
         let (snapshot, changed, next_edge) = {
             let mut entry = self.entries.get_mut(mailbox)?;
@@ -225,19 +196,11 @@ impl Cache {
                 (a, b) => a.or(b),
             };
             let next_edge = entry.next_edge;
-            let snapshot = Snapshot {
-                mailbox: mailbox.clone(),
-                gateway: entry.gateway.clone(),
-                reading,
-                synced_at: entry.synced_at,
-            };
-            (snapshot, changed, next_edge)
+            (self.snapshot(mailbox, &entry, reading), changed, next_edge)
         };
         if changed {
             metrics::transition(snapshot.reading.availability);
-            let mut json = String::with_capacity(240);
-            snapshot.write_json(&mut json);
-            self.feed.publish(json);
+            self.feed.publish(snapshot);
         }
         next_edge
     }
@@ -249,12 +212,16 @@ impl Cache {
             .is_some_and(|e| e.next_edge == Some(at))
     }
 
-    /// Stores freshly fetched calendar data.
-    pub fn set_timeline(&self, mailbox: &Mailbox, timeline: Timeline, at: Timestamp) {
+    /// Stores a calendar fetched by a request sent at `requested_at`. It ends
+    /// staleness if the mailbox had its subscription when the request was sent.
+    pub fn set_timeline(&self, mailbox: &Mailbox, timeline: Timeline, requested_at: Timestamp) {
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
             entry.timeline = Some(Arc::new(timeline));
-            entry.synced_at = Some(at);
-            entry.problem = None;
+            entry.synced_at = Some(requested_at);
+            if entry.subscribed_at.is_some_and(|s| s <= requested_at) {
+                entry.stale_since = None;
+                entry.problem = None;
+            }
         }
     }
 
@@ -265,18 +232,35 @@ impl Cache {
         }
     }
 
-    /// Records why a mailbox cannot be served; with no usable data it reads unknown.
+    /// Records why a mailbox cannot be served as live (from now on its data is
+    /// stale), or clears the reason (`None`; staleness ends only with a refresh).
     pub fn set_problem(&self, mailbox: &Mailbox, problem: Option<Arc<str>>) {
+        let now = self.clock.now();
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
+            if problem.is_some() && entry.stale_since.is_none() {
+                entry.stale_since = Some(now);
+            }
             entry.problem = problem;
         }
     }
 
-    /// Drops a mailbox's data so it reads unknown until its next sync.
-    pub fn forget_data(&self, mailbox: &Mailbox) {
+    /// The mailbox holds a subscription (again) from now.
+    pub fn subscribed(&self, mailbox: &Mailbox) {
+        let now = self.clock.now();
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
-            entry.timeline = None;
-            entry.synced_at = None;
+            entry.subscribed_at = Some(now);
+        }
+    }
+
+    /// The mailbox lost its subscription: its data is stale from now until it is
+    /// resubscribed and refreshed.
+    pub fn subscription_lost(&self, mailbox: &Mailbox) {
+        let now = self.clock.now();
+        if let Some(mut entry) = self.entries.get_mut(mailbox) {
+            entry.subscribed_at = None;
+            if entry.stale_since.is_none() {
+                entry.stale_since = Some(now);
+            }
         }
     }
 
@@ -290,6 +274,11 @@ impl Cache {
             }
         }
         counts
+    }
+
+    /// Sets the mailbox gauges from the current counts (before metrics are rendered).
+    pub fn record_gauges(&self) {
+        metrics::mailbox_counts(&self.counts(self.clock.now_secs()));
     }
 
     /// Mailboxes never synced and with no recorded problem (readiness).
@@ -316,35 +305,78 @@ mod tests {
     use super::*;
     use crate::presence::timeline::{CalendarState, Interval};
 
-    #[test]
-    fn direct_json_equals_the_value_form() {
-        let feed = Arc::new(Feed::new(8, 8));
-        let cache = Cache::new(Mapping::default(), feed);
-        let m = Mailbox::parse("a\\b@example.test").unwrap();
-        cache.insert(m.clone(), "gw\\1".into());
-        let read = |cache: &Cache| {
-            let s = cache.read(&m, 150).unwrap();
-            let mut out = String::new();
-            s.write_json(&mut out);
-            (
-                serde_json::from_str::<serde_json::Value>(&out).unwrap(),
-                s.to_json(),
-            )
-        };
-        let (direct, value) = read(&cache);
-        assert_eq!(direct, value, "unsynced");
-        let tl = Timeline::new(
-            0,
-            1000,
+    fn cache(origin: i64, max_stale: u64) -> Cache {
+        Cache::new(
+            Mapping::default(),
+            Arc::new(Feed::new(64, 64)),
+            Clock::following_tokio(Timestamp::from_second(origin).unwrap()),
+            Duration::from_secs(max_stale),
+        )
+    }
+
+    fn busy(from: i64, to: i64, start: i64, end: i64) -> Timeline {
+        Timeline::new(
+            from,
+            to,
             [Interval {
-                start: 100,
-                end: 200,
+                start,
+                end,
                 state: CalendarState::Busy,
             }],
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_subscription_keeps_serving_until_the_bound() {
+        let cache = cache(1000, 600);
+        let m = Mailbox::parse("a@example.test").unwrap();
+        cache.insert(m.clone(), "gw".into());
+        cache.subscribed(&m);
+        cache.set_timeline(&m, busy(0, 100_000, 900, 5000), cache.now());
+        assert_eq!(cache.reevaluate(&m, 1000), Some(5000));
+        let (_, mut feed) = cache.feed().watch(None).unwrap();
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        cache.subscription_lost(&m);
+        let s = cache.read(&m, 1010).unwrap();
+        assert_eq!(s.reading.availability, Availability::InAMeeting);
+        assert!(s.stale, "{s:?}");
+        // The scheduler is told to look again when stale data stops being served.
+        assert_eq!(cache.reevaluate(&m, 1010), Some(1610));
+        assert!(feed.try_recv().is_err(), "no transition on a lost subscription");
+        assert_eq!(
+            cache.read(&m, 1610).unwrap().reading.availability,
+            Availability::Unknown
         );
-        cache.set_timeline(&m, tl, Timestamp::from_second(50).unwrap());
-        let (direct, value) = read(&cache);
-        assert_eq!(direct, value, "synced");
-        assert_eq!(direct["availability"], "in-a-meeting");
+
+        // Resubscribed, then a refresh requested before that does not end staleness...
+        let before = cache.now();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        cache.subscribed(&m);
+        cache.set_timeline(&m, busy(0, 100_000, 900, 5000), before);
+        assert!(cache.read(&m, 1011).unwrap().stale);
+        // ...one requested after it does.
+        cache.set_timeline(&m, busy(0, 100_000, 900, 5000), cache.now());
+        let s = cache.read(&m, 1700).unwrap();
+        assert!(!s.stale);
+        assert_eq!(s.reading.availability, Availability::InAMeeting);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_with_no_data_covering_now_reads_unknown() {
+        let cache = cache(1000, 600);
+        let m = Mailbox::parse("b@example.test").unwrap();
+        cache.insert(m.clone(), "gw".into());
+        cache.subscribed(&m);
+        cache.set_timeline(&m, busy(0, 2000, 900, 5000), cache.now());
+        cache.set_problem(&m, Some("GetUserAvailability failed".into()));
+        let s = cache.read(&m, 1500).unwrap();
+        assert_eq!(s.reading.availability, Availability::InAMeeting);
+        assert_eq!(s.problem.as_deref(), Some("GetUserAvailability failed"));
+        assert_eq!(
+            cache.read(&m, 2500).unwrap().reading.availability,
+            Availability::Unknown,
+            "past the fetched window"
+        );
     }
 }

@@ -1,45 +1,49 @@
 //! The change feed: every availability transition gets a sequence number and goes to
 //! live watchers; the last N are kept so a watcher can resume after a reconnect from
 //! the sequence number it saw last. A watcher too far behind is told to start over.
+//! The feed carries values (presence snapshots); rendering them is the API's job, done
+//! once per change into the change's `rendered` slot and shared by every watcher.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::broadcast;
 
 /// One published change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+#[derive(Debug)]
+pub struct Change<T> {
     /// Sequence number, from 1.
     pub seq: u64,
-    /// The presence JSON of the mailbox after the change.
-    pub json: String,
+    /// What changed (the mailbox's presence after the change).
+    pub item: T,
+    /// The change as a consumer renders it, filled by the first to need it.
+    pub rendered: OnceLock<String>,
 }
 
 /// What a new watcher gets: the changes it missed, then the live receiver.
-pub type Watch = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
+pub type Watch<T> = (Vec<Arc<Change<T>>>, broadcast::Receiver<Arc<Change<T>>>);
 
 /// A watcher asked to resume from a point no longer (or never) in the replay buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reset;
 
 #[derive(Debug)]
-struct Ring {
+struct Ring<T> {
     next: u64,
-    kept: VecDeque<Arc<Change>>,
+    kept: VecDeque<Arc<Change<T>>>,
     capacity: usize,
 }
 
 /// The feed.
 #[derive(Debug)]
-pub struct Feed {
-    ring: Mutex<Ring>,
-    live: broadcast::Sender<Arc<Change>>,
+pub struct Feed<T> {
+    ring: Mutex<Ring<T>>,
+    live: broadcast::Sender<Arc<Change<T>>>,
 }
 
-impl Feed {
+impl<T> Feed<T> {
     /// A feed keeping the last `replay` changes; live watchers may fall `lag` behind.
-    pub fn new(replay: usize, lag: usize) -> Feed {
+    pub fn new(replay: usize, lag: usize) -> Feed<T> {
         Feed {
             ring: Mutex::new(Ring {
                 next: 1,
@@ -50,16 +54,17 @@ impl Feed {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
         crate::util::lock(&self.ring)
     }
 
     /// Publishes a change; returns its sequence number.
-    pub fn publish(&self, json: String) -> u64 {
+    pub fn publish(&self, item: T) -> u64 {
         let mut ring = self.lock();
         let change = Arc::new(Change {
             seq: ring.next,
-            json,
+            item,
+            rendered: OnceLock::new(),
         });
         ring.next += 1;
         if ring.kept.len() == ring.capacity {
@@ -77,7 +82,7 @@ impl Feed {
 
     /// Starts watching. With `after`, the changes since that sequence number come
     /// first; `Reset` when they are no longer kept.
-    pub fn watch(&self, after: Option<u64>) -> Result<Watch, Reset> {
+    pub fn watch(&self, after: Option<u64>) -> Result<Watch<T>, Reset> {
         let ring = self.lock();
         let receiver = self.live.subscribe();
         let backlog = match after {
@@ -101,7 +106,7 @@ mod tests {
 
     #[test]
     fn resumes_within_the_replay_buffer() {
-        let feed = Feed::new(3, 16);
+        let feed = Feed::<String>::new(3, 16);
         for i in 1..=5 {
             assert_eq!(feed.publish(format!("{i}")), i);
         }
@@ -120,9 +125,9 @@ mod tests {
 
     #[tokio::test]
     async fn live_watchers_see_new_changes() {
-        let feed = Feed::new(8, 16);
+        let feed = Feed::<String>::new(8, 16);
         let (_, mut rx) = feed.watch(None).unwrap();
         feed.publish("a".into());
-        assert_eq!(rx.recv().await.unwrap().json, "a");
+        assert_eq!(rx.recv().await.unwrap().item, "a");
     }
 }

@@ -7,12 +7,14 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
-use jiff::Timestamp;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
-use crate::ews::types::Mailbox;
+use crate::mailbox::Mailbox;
+
+/// Longest sleep between looks at the heap.
+const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Pending wake-ups.
 #[derive(Debug, Default)]
@@ -28,7 +30,7 @@ impl Scheduler {
 
     /// Re-reads `mailbox` now and schedules its next edge.
     pub fn refresh(&self, cache: &Cache, mailbox: &Mailbox) {
-        let now = Timestamp::now().as_second();
+        let now = cache.clock().now_secs();
         if let Some(at) = cache.reevaluate(mailbox, now) {
             self.at(mailbox.clone(), at);
         }
@@ -55,27 +57,19 @@ impl Scheduler {
         self.lock().is_empty()
     }
 
-    /// Runs until `stop`: sleeps to the earliest edge, re-reads the mailboxes due.
+    /// Runs until `stop`: sleeps to the earliest edge (by the cache's clock), re-reads
+    /// the mailboxes due.
     pub async fn run(self: Arc<Self>, cache: Arc<Cache>, stop: CancellationToken) {
+        let clock = cache.clock();
         loop {
             let next = self.lock().peek().map(|Reverse((t, _))| *t);
-            let wait = match next {
-                None => std::time::Duration::from_secs(3600),
-                Some(at) => {
-                    let now = Timestamp::now();
-                    let due = Timestamp::from_second(at).unwrap_or(now);
-                    now.duration_until(due)
-                        .unsigned_abs()
-                        .min(std::time::Duration::from_secs(3600))
-                        * u32::from(due > now)
-                }
-            };
+            let wait = next.map_or(MAX_SLEEP, |at| clock.until_secs(at).min(MAX_SLEEP));
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = self.changed.notified() => continue,
                 _ = tokio::time::sleep(wait) => {}
             }
-            let now = Timestamp::now().as_second();
+            let now = clock.now_secs();
             let due: Vec<(i64, Mailbox)> = {
                 let mut heap = self.lock();
                 let mut due = Vec::new();

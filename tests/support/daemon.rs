@@ -51,6 +51,9 @@ pub struct Rig {
     pub app: App,
     pub api: Target,
     pub dir: PathBuf,
+    /// The gateway's name, unique per rig: metrics are process-wide and tests run in
+    /// parallel, so a rig's metrics are told apart by this label.
+    pub gateway: String,
 }
 
 pub fn address(n: usize) -> String {
@@ -68,6 +71,7 @@ pub fn write_mailboxes(dir: &std::path::Path, numbers: impl IntoIterator<Item = 
 
 pub async fn rig(options: Options) -> Rig {
     let (sim, sim_target) = super::sim::start(options.sim.clone()).await;
+    let gateway = format!("sim-{}", sim.addr.port());
     let dir = std::env::temp_dir().join(format!(
         "ews-presence-rig-{}-{}",
         std::process::id(),
@@ -93,7 +97,7 @@ debounce_ms = {debounce}
 heartbeat_secs = 1
 oof_refresh_secs = {oof}
 [[gateway]]
-name = "sim"
+name = "{gateway}"
 url = "http://{addr}/EWS/Exchange.asmx"
 username = "svc@example.test"
 password_file = "password"
@@ -108,6 +112,7 @@ file = "mailboxes.txt"
         addr = sim.addr,
         per = options.per_connection,
         max = options.max_connections,
+        gateway = gateway,
     );
     std::fs::write(dir.join("ews-presence.toml"), config).expect("config file");
     let config =
@@ -123,6 +128,7 @@ file = "mailboxes.txt"
         app,
         api,
         dir,
+        gateway,
     }
 }
 
@@ -164,10 +170,44 @@ impl Rig {
             .unwrap_or(0)
     }
 
-    /// Waits until the daemon's availability for `n` equals the truth's.
+    /// Whether the daemon's availability for `n` equals the truth's (both must be
+    /// answers that carry one).
     pub async fn agrees(&self, n: usize) -> bool {
         let (truth, ours) = (self.truth(n).await, self.presence(n).await);
-        truth["availability"] == ours["availability"]
+        truth["availability"].is_string() && truth["availability"] == ours["availability"]
+    }
+
+    /// The daemon's `/v1/gateways` entry for this rig's gateway.
+    pub async fn gateway_status(&self) -> Value {
+        client::request(&self.api, "GET", "/v1/gateways", &[], "")
+            .await
+            .json()["gateways"][0]
+            .clone()
+    }
+
+    /// The value of the sample `name{labels}` in `/metrics`, where `labels` is the
+    /// label set as rendered (`gateway="…"` and so on); None when absent.
+    pub async fn metric(&self, name: &str, labels: &str) -> Option<f64> {
+        let text = String::from_utf8(
+            client::request(&self.api, "GET", "/metrics", &[], "")
+                .await
+                .body
+                .to_vec(),
+        )
+        .expect("metrics are text");
+        let prefix = if labels.is_empty() {
+            format!("{name} ")
+        } else {
+            format!("{name}{{{labels}}} ")
+        };
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.trim().parse().expect("a number"))
+    }
+
+    /// `gateway="<this rig's gateway>"`.
+    pub fn gateway_label(&self) -> String {
+        format!("gateway=\"{}\"", self.gateway)
     }
 
     /// Waits until `/readyz` says every mailbox has been synced (or has failed).

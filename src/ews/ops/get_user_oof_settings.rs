@@ -4,7 +4,8 @@
 use crate::ews::decode_error::{FrameError, Problem};
 use crate::ews::response::Status;
 use crate::ews::soap::MESSAGES_AND_TYPES;
-use crate::ews::types::{EwsDateTime, Mailbox};
+use crate::ews::types::EwsDateTime;
+use crate::mailbox::Mailbox;
 use crate::ews::xml_tree::Element;
 use crate::ews::xml_write::XmlWriter;
 

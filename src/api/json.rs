@@ -1,0 +1,159 @@
+//! Rendering what the API serves as JSON: presence snapshots (written directly on the
+//! hot paths of batch queries and the change feed) and gateway reports.
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::engine::status::GatewayReport;
+use crate::presence::snapshot::Snapshot;
+
+/// Appends `value` as a JSON string.
+fn push_json_str(out: &mut String, value: &str) {
+    // serde_json's escaping of a plain string cannot fail.
+    out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
+}
+
+fn push_time(out: &mut String, secs: Option<i64>) {
+    match secs.and_then(|s| Timestamp::from_second(s).ok()) {
+        Some(t) => {
+            out.push('"');
+            out.push_str(&t.to_string());
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+}
+
+fn rfc3339(secs: Option<i64>) -> Value {
+    secs.and_then(|s| Timestamp::from_second(s).ok())
+        .map_or(Value::Null, |t| t.to_string().into())
+}
+
+/// Appends the presence object of `s` to `out`; the same fields and values as
+/// [`presence`].
+pub fn write_presence(s: &Snapshot, out: &mut String) {
+    out.push_str("{\"mailbox\":");
+    push_json_str(out, s.mailbox.as_str());
+    out.push_str(",\"availability\":\"");
+    out.push_str(s.reading.availability.as_str());
+    out.push_str("\",\"calendar\":");
+    match s.reading.calendar {
+        Some(c) => {
+            out.push('"');
+            out.push_str(c.as_str());
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"out_of_office\":");
+    out.push_str(if s.reading.out_of_office {
+        "true"
+    } else {
+        "false"
+    });
+    out.push_str(",\"since\":");
+    push_time(out, s.reading.since);
+    out.push_str(",\"until\":");
+    push_time(out, s.reading.until);
+    out.push_str(",\"synced_at\":");
+    match s.synced_at {
+        Some(t) => push_json_str(out, &t.to_string()),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"stale\":");
+    out.push_str(if s.stale { "true" } else { "false" });
+    out.push_str(",\"problem\":");
+    match &s.problem {
+        Some(p) => push_json_str(out, p),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"gateway\":");
+    push_json_str(out, &s.gateway);
+    out.push('}');
+}
+
+/// The presence object of `s`.
+pub fn presence(s: &Snapshot) -> Value {
+    json!({
+        "mailbox": s.mailbox.as_str(),
+        "availability": s.reading.availability.as_str(),
+        "calendar": s.reading.calendar.map(|c| c.as_str()),
+        "out_of_office": s.reading.out_of_office,
+        "since": rfc3339(s.reading.since),
+        "until": rfc3339(s.reading.until),
+        "synced_at": s.synced_at.map(|t| t.to_string()),
+        "stale": s.stale,
+        "problem": s.problem.as_deref(),
+        "gateway": &*s.gateway,
+    })
+}
+
+/// One `/v1/gateways` entry; `unknown` is how many of its mailboxes read unknown.
+pub fn gateway(r: &GatewayReport, unknown: usize, now: Timestamp) -> Value {
+    let h = &r.health;
+    json!({
+        "name": r.name,
+        "url": r.url,
+        "reachable": h.reachable,
+        "tls": r.tls,
+        "tls_verified": h.tls_verified,
+        "auth_ok": h.auth_ok,
+        "server_version": h.server_version,
+        "groups": r.groups,
+        "groups_waiting": r.groups_waiting,
+        "connections_open": r.connections_open,
+        "max_connections": r.max_connections,
+        "subscriptions_live": r.subscriptions_live,
+        "subscriptions_failed": r.subscriptions_failed,
+        "mailboxes": r.mailboxes,
+        "mailboxes_unknown": unknown,
+        "mailboxes_over_capacity": r.mailboxes_over_capacity,
+        "events_received": r.events_received,
+        "last_error": h.last_error.as_ref().map(|(at, message)| json!({"at": at.to_string(), "message": message})),
+        "throttled_until": h.throttled_until.filter(|t| *t > now).map(|t| t.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mailbox::Mailbox;
+    use crate::presence::timeline::{Availability, CalendarState, Reading};
+
+    #[test]
+    fn direct_json_equals_the_value_form() {
+        let mut s = Snapshot {
+            mailbox: Mailbox::parse("a\\b@example.test").unwrap(),
+            gateway: "gw\\1".into(),
+            reading: Reading {
+                availability: Availability::Unknown,
+                calendar: None,
+                out_of_office: false,
+                since: None,
+                until: None,
+            },
+            synced_at: None,
+            stale: false,
+            problem: None,
+        };
+        let direct = |s: &Snapshot| {
+            let mut out = String::new();
+            write_presence(s, &mut out);
+            serde_json::from_str::<Value>(&out).unwrap()
+        };
+        assert_eq!(direct(&s), presence(&s), "unsynced");
+        s.reading = Reading {
+            availability: Availability::InAMeeting,
+            calendar: Some(CalendarState::Busy),
+            out_of_office: true,
+            since: Some(100),
+            until: Some(200),
+        };
+        s.synced_at = Some(Timestamp::from_second(50).unwrap());
+        s.stale = true;
+        s.problem = Some("a \"quoted\" problem".into());
+        assert_eq!(direct(&s), presence(&s), "synced, stale");
+        assert_eq!(direct(&s)["availability"], "in-a-meeting");
+        assert_eq!(direct(&s)["problem"], "a \"quoted\" problem");
+    }
+}

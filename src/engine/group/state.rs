@@ -1,0 +1,735 @@
+//! One connection group as a pure state machine: `on(now, input) -> outputs`. No I/O,
+//! no clock reads, no metrics; the [driver](super::driver) executes the outputs and
+//! feeds back what happened. Every rule below has a table test.
+//!
+//! A group subscribes each member's Calendar folder (impersonating it, routed to the
+//! group's anchor), then holds one GetStreamingEvents connection for all of them.
+//!
+//! Phases: **Idle** (nothing to subscribe or stream), **Subscribing** (one Subscribe in
+//! flight), **Streaming** (a stream open or opening), **Waiting** (until an instant, for
+//! a reason), **Draining** (stopping: unsubscribing), **Stopped**.
+//!
+//! Rules:
+//! - *Next step*: subscribe the first member without a subscription (alphabetically,
+//!   skipping mailboxes refused until their retry time); with none left, open a stream
+//!   for every id held; with no id held, Idle (waking for the earliest refused retry).
+//! - *Subscribed*: the id is kept and the mailbox refreshed in full; a mailbox removed
+//!   meanwhile has the new id unsubscribed. The first affinity cookie is kept while any
+//!   subscription lives.
+//! - *Healthy frame* (success, no error ids): the backoffs reset and the ids carried are
+//!   proven (the server accepted them). A retry wait therefore starts short again after
+//!   any stream that worked, however long the outage before it.
+//! - *Changed*: every id whose notification carried an event other than `StatusEvent`
+//!   has its mailbox refreshed (a `StatusEvent` is a heartbeat, not a change).
+//! - *Closed*: reopen at once with the same ids (not a gap), unless the stream closed
+//!   within [`QUICK_CLOSE`] of opening, which backs off like a failure (a server that
+//!   closes every stream at once must not be hammered).
+//! - *Silent* (no complete frame for twice the heartbeat), *ended without Closed*, a
+//!   dropped or failed connection: back off, reopen with the same ids (the server
+//!   queues events meanwhile; no resync).
+//! - *Undecodable*: back off, reopen, and refresh every member (state unknown).
+//! - *Lost* (ids in `ErrorSubscriptionIds`, or a stream error whose disposition is
+//!   Resubscribe): those ids are dropped and unsubscribed (best effort), their
+//!   mailboxes marked stale (their timelines keep serving, see the presence cache),
+//!   then resubscribed after a backoff and refreshed in full. Ids rejected before any
+//!   healthy frame proved them are reported as an error: the server refuses what it
+//!   just created, and the growing backoff bounds the cycle.
+//! - *Missed events* (`ErrorMissedNotificationEvents`): the subscriptions stay; their
+//!   mailboxes are refreshed in full.
+//! - *Throttled*: wait what the server asked.
+//! - *Refused credentials* (HTTP 401/403, TLS): wait on the slow credentials backoff;
+//!   one attempt per step.
+//! - *Refused mailbox* (Subscribe answered a permanent error for it): reported on the
+//!   mailbox, retried after [`REFUSED_RETRY`]; the others go on.
+//! - *Add* / *Remove*: membership changes reopen the stream with the new ids; a removed
+//!   mailbox's id is unsubscribed; the others' subscriptions are untouched.
+//! - *Stop*: close the stream, unsubscribe every id (Draining), then Stopped.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::engine::backoff::Backoff;
+use crate::ews::error::{Disposition, EwsError};
+use crate::ews::response_code::ResponseCode;
+use crate::ews::types::SubscriptionId;
+use crate::mailbox::Mailbox;
+
+/// How long a mailbox whose Subscribe was refused waits before it is tried again.
+pub const REFUSED_RETRY: Duration = Duration::from_secs(300);
+/// A stream closed sooner than this after opening backs off instead of reopening.
+pub const QUICK_CLOSE: Duration = Duration::from_secs(1);
+
+/// Why a group waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// The server asked us to slow down.
+    Throttled,
+    /// The server refused our credentials or its certificate did not verify.
+    Credentials,
+    /// Connecting, sending or reading failed.
+    Unreachable,
+    /// The stream went silent, ended early or broke.
+    Stream,
+    /// Subscriptions were lost; they are created again after the wait.
+    Resubscribe,
+}
+
+impl WaitReason {
+    /// The name used in logs and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Throttled => "throttled",
+            WaitReason::Credentials => "credentials",
+            WaitReason::Unreachable => "unreachable",
+            WaitReason::Stream => "stream",
+            WaitReason::Resubscribe => "resubscribe",
+        }
+    }
+}
+
+/// Where a group is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing to subscribe or stream until a member arrives or a refused retry falls due.
+    Idle,
+    /// A Subscribe for this mailbox is in flight.
+    Subscribing(Mailbox),
+    /// A stream is open or being opened; `since` is when it was asked for.
+    Streaming {
+        /// When the stream was requested.
+        since: Instant,
+        /// Whether the server answered 200 and the body is being read.
+        open: bool,
+    },
+    /// Waiting until `until`.
+    Waiting {
+        /// When the next step runs.
+        until: Instant,
+        /// Why.
+        reason: WaitReason,
+    },
+    /// Stopping: the driver unsubscribes every id.
+    Draining,
+    /// Done.
+    Stopped,
+}
+
+/// How a stream ended without a frame saying so.
+#[derive(Debug)]
+pub enum StreamEnd {
+    /// No complete frame for twice the heartbeat interval.
+    Silent,
+    /// The body ended without `ConnectionStatus` Closed.
+    EndedEarly,
+    /// A frame could not be decoded (or the body broke mid-frame).
+    Undecodable(String),
+    /// Opening or reading failed.
+    Failed(EwsError),
+}
+
+/// One decoded streaming frame, reduced to what the group acts on.
+#[derive(Debug, Default)]
+pub struct Frame {
+    /// Subscriptions whose notification carried a real change (not only `StatusEvent`).
+    pub changed: Vec<SubscriptionId>,
+    /// `ErrorSubscriptionIds`.
+    pub error_ids: Vec<SubscriptionId>,
+    /// The frame's error, when its response code is not `NoError`.
+    pub error: Option<EwsError>,
+    /// `ConnectionStatus` Closed.
+    pub closed: bool,
+}
+
+/// What happened, fed to [`GroupState::on`].
+#[derive(Debug)]
+pub enum Input {
+    /// Begin (subscribe the members).
+    Start,
+    /// A Subscribe finished.
+    Subscribed {
+        /// For whom.
+        mailbox: Mailbox,
+        /// The new id and the affinity cookie the answer set, or why it failed.
+        result: Result<(SubscriptionId, Option<String>), EwsError>,
+    },
+    /// The server answered the GetStreamingEvents request with a body to read.
+    StreamOpened,
+    /// A complete frame arrived.
+    Frame(Frame),
+    /// The stream ended without a frame saying why.
+    StreamEnded(StreamEnd),
+    /// A timer the group asked for fired.
+    Timer,
+    /// A mailbox joined.
+    Add(Mailbox),
+    /// A mailbox left.
+    Remove(Mailbox),
+    /// Shut down.
+    Stop,
+    /// Draining finished.
+    Drained,
+}
+
+/// Counters the driver records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// A stream reopened, by reason.
+    Reconnect(&'static str),
+    /// Subscriptions created again after being lost, by reason.
+    Resubscribe(&'static str, usize),
+    /// Time spent waiting because the server throttled us.
+    Throttled(Duration),
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Subscribe `mailbox` (impersonating it) and feed back [`Input::Subscribed`].
+    Subscribe(Mailbox),
+    /// Open one stream for these ids and feed back its frames and end.
+    OpenStream(Vec<SubscriptionId>),
+    /// Drop the open stream (no input follows for it).
+    CloseStream,
+    /// Unsubscribe these ids, best effort, in the background.
+    Unsubscribe(Vec<SubscriptionId>),
+    /// Unsubscribe these ids within the shutdown grace, then feed back [`Input::Drained`].
+    Drain(Vec<SubscriptionId>),
+    /// Refresh this mailbox's calendar; `full` also re-reads automatic replies.
+    Refresh {
+        /// The mailbox.
+        mailbox: Mailbox,
+        /// Calendar and automatic replies.
+        full: bool,
+    },
+    /// The mailbox holds a subscription again.
+    Subscribed(Mailbox),
+    /// The mailbox lost its subscription: its data is stale until resubscribed and
+    /// refreshed.
+    Lost(Mailbox),
+    /// Why a mailbox cannot be served (`None`: no problem).
+    Problem(Mailbox, Option<String>),
+    /// Feed [`Input::Timer`] at this instant.
+    SleepUntil(Instant),
+    /// Count this.
+    Count(Count),
+    /// A failure the operator must see (log, `/v1/gateways`).
+    Report(String),
+    /// The group's status changed.
+    Status(GroupStatus),
+    /// The group has stopped.
+    Finished,
+}
+
+/// What a group reports (on its `watch` channel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// The anchor mailbox.
+    pub anchor: Mailbox,
+    /// The phase's name: idle, subscribing, streaming, waiting, draining, stopped.
+    pub phase: &'static str,
+    /// Why it waits, when it does.
+    pub waiting: Option<WaitReason>,
+    /// A stream is open.
+    pub stream_open: bool,
+    /// Members.
+    pub members: usize,
+    /// Subscriptions held.
+    pub subscribed: usize,
+    /// Members whose Subscribe was refused for good (until their retry).
+    pub refused: usize,
+    /// The last failure, until a healthy frame.
+    pub last_error: Option<String>,
+}
+
+/// One group's state.
+#[derive(Debug)]
+pub struct GroupState {
+    anchor: Mailbox,
+    cookie: Option<String>,
+    members: BTreeSet<Mailbox>,
+    subscriptions: HashMap<SubscriptionId, Mailbox>,
+    by_mailbox: HashMap<Mailbox, SubscriptionId>,
+    refused: HashMap<Mailbox, Instant>,
+    unproven: HashSet<SubscriptionId>,
+    phase: Phase,
+    backoff: Backoff,
+    credentials: Backoff,
+    last_error: Option<String>,
+}
+
+impl GroupState {
+    /// A group of `members` (anchor: the alphabetically first), retrying transient
+    /// failures on `backoff` and refused credentials on the slower `credentials`.
+    /// `None` without members.
+    pub fn new(
+        members: impl IntoIterator<Item = Mailbox>,
+        backoff: Backoff,
+        credentials: Backoff,
+    ) -> Option<GroupState> {
+        let members: BTreeSet<Mailbox> = members.into_iter().collect();
+        let anchor = members.first()?.clone();
+        Some(GroupState {
+            anchor,
+            cookie: None,
+            members,
+            subscriptions: HashMap::new(),
+            by_mailbox: HashMap::new(),
+            refused: HashMap::new(),
+            unproven: HashSet::new(),
+            phase: Phase::Idle,
+            backoff,
+            credentials,
+            last_error: None,
+        })
+    }
+
+    /// The mailbox requests are routed to.
+    pub fn anchor(&self) -> &Mailbox {
+        &self.anchor
+    }
+
+    /// The affinity cookie to send back, once the server set one.
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+
+    /// The members.
+    pub fn members(&self) -> &BTreeSet<Mailbox> {
+        &self.members
+    }
+
+    /// The phase.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The subscription held for `mailbox`.
+    pub fn subscription(&self, mailbox: &Mailbox) -> Option<&SubscriptionId> {
+        self.by_mailbox.get(mailbox)
+    }
+
+    /// The mailbox an id belongs to.
+    pub fn mailbox_of(&self, id: &SubscriptionId) -> Option<&Mailbox> {
+        self.subscriptions.get(id)
+    }
+
+    /// The status as reported.
+    pub fn status(&self) -> GroupStatus {
+        let (phase, waiting, stream_open) = match &self.phase {
+            Phase::Idle => ("idle", None, false),
+            Phase::Subscribing(_) => ("subscribing", None, false),
+            Phase::Streaming { open, .. } => ("streaming", None, *open),
+            Phase::Waiting { reason, .. } => ("waiting", Some(*reason), false),
+            Phase::Draining => ("draining", None, false),
+            Phase::Stopped => ("stopped", None, false),
+        };
+        GroupStatus {
+            anchor: self.anchor.clone(),
+            phase,
+            waiting,
+            stream_open,
+            members: self.members.len(),
+            subscribed: self.subscriptions.len(),
+            refused: self.refused.len(),
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    /// Applies `input` at `now`; returns what the driver must do.
+    pub fn on(&mut self, now: Instant, input: Input) -> Vec<Output> {
+        let before = self.status();
+        let mut out = Vec::new();
+        if matches!(self.phase, Phase::Stopped) {
+            return out;
+        }
+        if matches!(self.phase, Phase::Draining) {
+            if let Input::Drained = input {
+                self.phase = Phase::Stopped;
+                out.push(Output::Finished);
+            }
+        } else {
+            match input {
+                Input::Start | Input::Timer => self.on_timer(now, &mut out),
+                Input::Subscribed { mailbox, result } => {
+                    self.on_subscribed(now, mailbox, result, &mut out)
+                }
+                Input::StreamOpened => {
+                    if let Phase::Streaming { open, .. } = &mut self.phase {
+                        *open = true;
+                    }
+                }
+                Input::Frame(frame) => self.on_frame(now, frame, &mut out),
+                Input::StreamEnded(end) => self.on_stream_end(now, end, &mut out),
+                Input::Add(mailbox) => self.on_add(now, mailbox, &mut out),
+                Input::Remove(mailbox) => self.on_remove(now, mailbox, &mut out),
+                Input::Stop => self.on_stop(&mut out),
+                Input::Drained => {}
+            }
+        }
+        let after = self.status();
+        if after != before {
+            out.push(Output::Status(after));
+        }
+        out
+    }
+
+    fn streaming(&self) -> bool {
+        matches!(self.phase, Phase::Streaming { .. })
+    }
+
+    fn on_timer(&mut self, now: Instant, out: &mut Vec<Output>) {
+        match &self.phase {
+            Phase::Waiting { until, .. } if *until > now => {}
+            Phase::Waiting { .. } | Phase::Idle => self.next_step(now, out),
+            _ => {}
+        }
+    }
+
+    /// Subscribes the next member without a subscription, else streams, else idles.
+    fn next_step(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.subscriptions.is_empty() {
+            // Nothing routed by the old anchor any more: re-anchor on today's members.
+            if let Some(first) = self.members.first()
+                && *first != self.anchor
+            {
+                self.anchor = first.clone();
+                self.cookie = None;
+            }
+        }
+        let missing = self.members.iter().find(|m| {
+            !self.by_mailbox.contains_key(*m) && self.refused.get(*m).is_none_or(|at| *at <= now)
+        });
+        if let Some(mailbox) = missing.cloned() {
+            self.phase = Phase::Subscribing(mailbox.clone());
+            out.push(Output::Subscribe(mailbox));
+            return;
+        }
+        if !self.subscriptions.is_empty() {
+            let mut ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
+            ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            self.phase = Phase::Streaming {
+                since: now,
+                open: false,
+            };
+            out.push(Output::OpenStream(ids));
+            return;
+        }
+        self.phase = Phase::Idle;
+        if let Some(at) = self.refused.values().min() {
+            out.push(Output::SleepUntil(*at));
+        }
+    }
+
+    fn wait(&mut self, now: Instant, wait: Duration, reason: WaitReason, out: &mut Vec<Output>) {
+        let until = now + wait;
+        self.phase = Phase::Waiting { until, reason };
+        out.push(Output::SleepUntil(until));
+    }
+
+    fn fail(&mut self, message: String, out: &mut Vec<Output>) {
+        out.push(Output::Report(message.clone()));
+        self.last_error = Some(message);
+    }
+
+    fn on_subscribed(
+        &mut self,
+        now: Instant,
+        mailbox: Mailbox,
+        result: Result<(SubscriptionId, Option<String>), EwsError>,
+        out: &mut Vec<Output>,
+    ) {
+        if self.phase != Phase::Subscribing(mailbox.clone()) {
+            // Not the Subscribe we are waiting for (cannot happen with one driver);
+            // keep nothing we did not ask for.
+            if let Ok((id, _)) = result {
+                out.push(Output::Unsubscribe(vec![id]));
+            }
+            return;
+        }
+        match result {
+            Ok((id, cookie)) => {
+                if !self.members.contains(&mailbox) {
+                    out.push(Output::Unsubscribe(vec![id]));
+                } else {
+                    if self.cookie.is_none() {
+                        self.cookie = cookie;
+                    }
+                    if self.refused.remove(&mailbox).is_some() {
+                        out.push(Output::Problem(mailbox.clone(), None));
+                    }
+                    self.subscriptions.insert(id.clone(), mailbox.clone());
+                    self.by_mailbox.insert(mailbox.clone(), id.clone());
+                    self.unproven.insert(id);
+                    out.push(Output::Subscribed(mailbox.clone()));
+                    out.push(Output::Refresh {
+                        mailbox,
+                        full: true,
+                    });
+                }
+                self.next_step(now, out);
+            }
+            Err(error) => {
+                let message = format!("Subscribe for {mailbox} failed: {error}");
+                match error.disposition() {
+                    Disposition::Throttled(wait) => {
+                        out.push(Output::Count(Count::Throttled(wait)));
+                        self.fail(message, out);
+                        self.wait(now, wait, WaitReason::Throttled, out);
+                    }
+                    Disposition::Fatal if refuses_credentials(&error) => {
+                        self.fail(message, out);
+                        let wait = self.credentials.next_delay();
+                        self.wait(now, wait, WaitReason::Credentials, out);
+                    }
+                    Disposition::Fatal => {
+                        // This mailbox cannot be subscribed (unknown, no rights): the
+                        // others go on.
+                        out.push(Output::Problem(
+                            mailbox.clone(),
+                            Some(format!("subscribe refused: {error}")),
+                        ));
+                        out.push(Output::Report(message));
+                        self.refused.insert(mailbox, now + REFUSED_RETRY);
+                        self.next_step(now, out);
+                    }
+                    Disposition::Retry | Disposition::Resubscribe => {
+                        self.fail(message, out);
+                        let wait = self.backoff.next_delay();
+                        self.wait(now, wait, WaitReason::Unreachable, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, frame: Frame, out: &mut Vec<Output>) {
+        if !self.streaming() {
+            return;
+        }
+        for id in &frame.changed {
+            if let Some(mailbox) = self.subscriptions.get(id) {
+                out.push(Output::Refresh {
+                    mailbox: mailbox.clone(),
+                    full: false,
+                });
+            }
+        }
+        let missed = frame
+            .error
+            .as_ref()
+            .is_some_and(|e| response_code(e) == Some(&ResponseCode::ErrorMissedNotificationEvents));
+        if missed {
+            // Events were lost, the subscriptions were not: read those mailboxes again.
+            for id in &frame.error_ids {
+                if let Some(mailbox) = self.subscriptions.get(id) {
+                    out.push(Output::Refresh {
+                        mailbox: mailbox.clone(),
+                        full: true,
+                    });
+                }
+            }
+        } else if !frame.error_ids.is_empty() {
+            let reason = frame
+                .error
+                .as_ref()
+                .map_or_else(|| "the server reported them lost".to_owned(), ToString::to_string);
+            self.lose(now, &frame.error_ids, &reason, out);
+            return;
+        } else if let Some(error) = frame.error {
+            self.stream_failed(now, error, out);
+            return;
+        }
+        let since = match self.phase {
+            Phase::Streaming { since, .. } => since,
+            _ => now,
+        };
+        let closed_early = frame.closed && now.saturating_duration_since(since) < QUICK_CLOSE;
+        if !missed && !closed_early {
+            // A healthy frame: the server accepted every id we sent.
+            self.backoff.reset();
+            self.credentials.reset();
+            self.unproven.clear();
+            self.last_error = None;
+        }
+        if frame.closed {
+            out.push(Output::CloseStream);
+            if closed_early {
+                out.push(Output::Count(Count::Reconnect("closed-early")));
+                let wait = self.backoff.next_delay();
+                self.wait(now, wait, WaitReason::Stream, out);
+            } else {
+                out.push(Output::Count(Count::Reconnect("closed")));
+                self.next_step(now, out);
+            }
+        }
+    }
+
+    /// These subscriptions are gone: drop and unsubscribe them, mark their mailboxes
+    /// stale, and resubscribe after a backoff.
+    fn lose(&mut self, now: Instant, ids: &[SubscriptionId], reason: &str, out: &mut Vec<Output>) {
+        let mut dropped = Vec::new();
+        let mut fresh = 0;
+        for id in ids {
+            if let Some(mailbox) = self.subscriptions.remove(id) {
+                self.by_mailbox.remove(&mailbox);
+                if self.unproven.remove(id) {
+                    fresh += 1;
+                }
+                out.push(Output::Lost(mailbox));
+                dropped.push(id.clone());
+            }
+        }
+        out.push(Output::CloseStream);
+        if !dropped.is_empty() {
+            out.push(Output::Count(Count::Resubscribe("lost", dropped.len())));
+            out.push(Output::Unsubscribe(dropped.clone()));
+        }
+        if fresh > 0 {
+            self.fail(
+                format!(
+                    "the server rejected {fresh} subscription(s) it had just created ({reason}); retrying with backoff"
+                ),
+                out,
+            );
+        } else {
+            self.last_error = Some(format!(
+                "{} subscription(s) lost: {reason}",
+                dropped.len()
+            ));
+        }
+        let wait = self.backoff.next_delay();
+        self.wait(now, wait, WaitReason::Resubscribe, out);
+    }
+
+    fn stream_failed(&mut self, now: Instant, error: EwsError, out: &mut Vec<Output>) {
+        out.push(Output::CloseStream);
+        let message = format!("stream failed: {error}");
+        match error.disposition() {
+            Disposition::Throttled(wait) => {
+                out.push(Output::Count(Count::Reconnect("throttled")));
+                out.push(Output::Count(Count::Throttled(wait)));
+                self.fail(message, out);
+                self.wait(now, wait, WaitReason::Throttled, out);
+            }
+            Disposition::Fatal if refuses_credentials(&error) => {
+                out.push(Output::Count(Count::Reconnect("refused")));
+                self.fail(message, out);
+                let wait = self.credentials.next_delay();
+                self.wait(now, wait, WaitReason::Credentials, out);
+            }
+            Disposition::Resubscribe => {
+                let ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
+                self.lose(now, &ids, &error.to_string(), out);
+            }
+            Disposition::Fatal | Disposition::Retry => {
+                out.push(Output::Count(Count::Reconnect("error")));
+                self.fail(message, out);
+                let wait = self.backoff.next_delay();
+                self.wait(now, wait, WaitReason::Unreachable, out);
+            }
+        }
+    }
+
+    fn on_stream_end(&mut self, now: Instant, end: StreamEnd, out: &mut Vec<Output>) {
+        if !self.streaming() {
+            return;
+        }
+        match end {
+            StreamEnd::Failed(error) => self.stream_failed(now, error, out),
+            StreamEnd::Silent => {
+                out.push(Output::CloseStream);
+                out.push(Output::Count(Count::Reconnect("silent")));
+                self.last_error = Some("no frame for twice the heartbeat interval".into());
+                let wait = self.backoff.next_delay();
+                self.wait(now, wait, WaitReason::Stream, out);
+            }
+            StreamEnd::EndedEarly => {
+                out.push(Output::CloseStream);
+                out.push(Output::Count(Count::Reconnect("ended")));
+                self.last_error = Some("the stream ended without ConnectionStatus Closed".into());
+                let wait = self.backoff.next_delay();
+                self.wait(now, wait, WaitReason::Stream, out);
+            }
+            StreamEnd::Undecodable(why) => {
+                out.push(Output::CloseStream);
+                out.push(Output::Count(Count::Reconnect("undecodable")));
+                self.fail(
+                    format!("undecodable stream ({why}); reconnecting and refreshing the group"),
+                    out,
+                );
+                let mut mailboxes: Vec<&Mailbox> = self.by_mailbox.keys().collect();
+                mailboxes.sort();
+                for mailbox in mailboxes {
+                    out.push(Output::Refresh {
+                        mailbox: mailbox.clone(),
+                        full: false,
+                    });
+                }
+                let wait = self.backoff.next_delay();
+                self.wait(now, wait, WaitReason::Stream, out);
+            }
+        }
+    }
+
+    fn on_add(&mut self, now: Instant, mailbox: Mailbox, out: &mut Vec<Output>) {
+        if !self.members.insert(mailbox) {
+            return;
+        }
+        match self.phase {
+            Phase::Streaming { .. } => {
+                out.push(Output::CloseStream);
+                out.push(Output::Count(Count::Reconnect("membership")));
+                self.next_step(now, out);
+            }
+            Phase::Idle => self.next_step(now, out),
+            _ => {}
+        }
+    }
+
+    fn on_remove(&mut self, now: Instant, mailbox: Mailbox, out: &mut Vec<Output>) {
+        if !self.members.remove(&mailbox) {
+            return;
+        }
+        self.refused.remove(&mailbox);
+        let Some(id) = self.by_mailbox.remove(&mailbox) else {
+            return;
+        };
+        self.subscriptions.remove(&id);
+        self.unproven.remove(&id);
+        out.push(Output::Unsubscribe(vec![id]));
+        if self.streaming() {
+            out.push(Output::CloseStream);
+            out.push(Output::Count(Count::Reconnect("membership")));
+            self.next_step(now, out);
+        }
+    }
+
+    fn on_stop(&mut self, out: &mut Vec<Output>) {
+        if self.streaming() {
+            out.push(Output::CloseStream);
+        }
+        let mut ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        self.subscriptions.clear();
+        self.by_mailbox.clear();
+        self.unproven.clear();
+        self.phase = Phase::Draining;
+        out.push(Output::Drain(ids));
+    }
+}
+
+/// Whether an error means our credentials (or the server's certificate) are refused,
+/// not this one mailbox.
+fn refuses_credentials(error: &EwsError) -> bool {
+    matches!(error, EwsError::Http { .. } | EwsError::Tls(_))
+}
+
+fn response_code(error: &EwsError) -> Option<&ResponseCode> {
+    match error {
+        EwsError::Response(status) => Some(&status.code),
+        EwsError::Fault(fault) => Some(&fault.status.code),
+        _ => None,
+    }
+}

@@ -1,0 +1,603 @@
+//! Table tests of [`GroupState::on`], one or more per rule in the module doc of
+//! [`super::state`]. Jitter is pinned (no spread), so every wait is exact.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::state::*;
+use crate::engine::backoff::{Backoff, Random};
+use crate::ews::error::EwsError;
+use crate::ews::response::{ResponseClass, Status};
+use crate::ews::response_code::ResponseCode;
+use crate::ews::types::SubscriptionId;
+use crate::mailbox::Mailbox;
+
+/// The middle of the jitter range: no spread.
+struct NoJitter;
+impl Random for NoJitter {
+    fn next_u64(&mut self) -> u64 {
+        250
+    }
+}
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+fn m(n: usize) -> Mailbox {
+    Mailbox::parse(&format!("user{n}@example.test")).unwrap()
+}
+
+fn id_of(n: usize) -> SubscriptionId {
+    SubscriptionId::new(format!("id-user{n}")).unwrap()
+}
+
+fn n_of(mailbox: &Mailbox) -> usize {
+    mailbox.as_str()["user".len()..mailbox.as_str().find('@').unwrap()]
+        .parse()
+        .unwrap()
+}
+
+fn group(members: &[usize]) -> GroupState {
+    GroupState::new(
+        members.iter().map(|n| m(*n)),
+        Backoff::with_random(MS(250), Duration::from_secs(30), Box::new(NoJitter)).unwrap(),
+        Backoff::with_random(
+            Duration::from_secs(60),
+            Duration::from_secs(900),
+            Box::new(NoJitter),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+fn status(code: ResponseCode) -> Status {
+    Status {
+        class: ResponseClass::Error,
+        code,
+        ..Status::success()
+    }
+}
+
+fn without_status(outputs: Vec<Output>) -> Vec<Output> {
+    outputs
+        .into_iter()
+        .filter(|o| !matches!(o, Output::Status(_)))
+        .collect()
+}
+
+/// Answers every Subscribe with `id-userN` until the stream is asked for; returns the
+/// outputs of the last step.
+fn subscribe_all(state: &mut GroupState, now: Instant, mut outputs: Vec<Output>) -> Vec<Output> {
+    loop {
+        let next = outputs.iter().find_map(|o| match o {
+            Output::Subscribe(mailbox) => Some(mailbox.clone()),
+            _ => None,
+        });
+        let Some(mailbox) = next else {
+            return outputs;
+        };
+        let id = id_of(n_of(&mailbox));
+        outputs = state.on(
+            now,
+            Input::Subscribed {
+                mailbox,
+                result: Ok((id, Some("X-BackEndOverrideCookie=be1~1".into()))),
+            },
+        );
+    }
+}
+
+/// A group of `members` streaming since `now`, with a healthy first frame.
+fn streaming(members: &[usize], now: Instant) -> GroupState {
+    let mut state = group(members);
+    let outputs = state.on(now, Input::Start);
+    subscribe_all(&mut state, now, outputs);
+    state.on(now, Input::StreamOpened);
+    state.on(now, Input::Frame(Frame::default()));
+    assert_eq!(state.status().phase, "streaming");
+    assert!(state.status().stream_open);
+    state
+}
+
+fn waits(outputs: &[Output]) -> Vec<Instant> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::SleepUntil(at) => Some(*at),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn start_subscribes_each_member_then_opens_one_stream() {
+    let now = Instant::now();
+    let mut state = group(&[2, 1, 3]);
+    assert_eq!(state.anchor(), &m(1), "the alphabetically first member");
+    let first = without_status(state.on(now, Input::Start));
+    assert_eq!(first, [Output::Subscribe(m(1))]);
+    let out = without_status(state.on(
+        now,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Ok((id_of(1), Some("X-BackEndOverrideCookie=be1~1".into()))),
+        },
+    ));
+    assert_eq!(
+        out,
+        [
+            Output::Subscribed(m(1)),
+            Output::Refresh {
+                mailbox: m(1),
+                full: true
+            },
+            Output::Subscribe(m(2)),
+        ]
+    );
+    assert_eq!(state.cookie(), Some("X-BackEndOverrideCookie=be1~1"));
+    let out = subscribe_all(&mut state, now, out);
+    assert_eq!(
+        without_status(out).last(),
+        Some(&Output::OpenStream(vec![id_of(1), id_of(2), id_of(3)]))
+    );
+    assert_eq!(state.status().subscribed, 3);
+}
+
+#[test]
+fn closed_reopens_at_once_with_the_same_ids() {
+    let t0 = Instant::now();
+    let mut state = streaming(&[1, 2], t0);
+    let later = t0 + Duration::from_secs(1800);
+    let out = without_status(state.on(
+        later,
+        Input::Frame(Frame {
+            closed: true,
+            ..Frame::default()
+        }),
+    ));
+    assert_eq!(
+        out,
+        [
+            Output::CloseStream,
+            Output::Count(Count::Reconnect("closed")),
+            Output::OpenStream(vec![id_of(1), id_of(2)]),
+        ]
+    );
+}
+
+#[test]
+fn a_stream_closed_at_once_backs_off_instead_of_looping() {
+    let t0 = Instant::now();
+    let mut state = streaming(&[1], t0);
+    let mut now = t0 + Duration::from_secs(60);
+    // Reopen after a normal close, then the server closes every stream at once.
+    state.on(
+        now,
+        Input::Frame(Frame {
+            closed: true,
+            ..Frame::default()
+        }),
+    );
+    let mut expected = MS(250);
+    for _ in 0..4 {
+        let out = state.on(
+            now,
+            Input::Frame(Frame {
+                closed: true,
+                ..Frame::default()
+            }),
+        );
+        assert!(out.contains(&Output::Count(Count::Reconnect("closed-early"))));
+        assert_eq!(waits(&out), [now + expected]);
+        now += expected;
+        let out = state.on(now, Input::Timer);
+        assert_eq!(without_status(out), [Output::OpenStream(vec![id_of(1)])]);
+        expected *= 2;
+    }
+}
+
+#[test]
+fn silence_a_dropped_connection_or_an_early_end_reconnect_with_backoff_and_the_same_ids() {
+    for (end, reason, waiting) in [
+        (StreamEnd::Silent, "silent", WaitReason::Stream),
+        (StreamEnd::EndedEarly, "ended", WaitReason::Stream),
+        (
+            StreamEnd::Failed(EwsError::Transport("connection reset".into())),
+            "error",
+            WaitReason::Unreachable,
+        ),
+    ] {
+        let now = Instant::now();
+        let mut state = streaming(&[1, 2], now);
+        let out = state.on(now, Input::StreamEnded(end));
+        assert!(out.contains(&Output::Count(Count::Reconnect(reason))), "{out:?}");
+        assert_eq!(waits(&out), [now + MS(250)], "{reason}");
+        assert!(
+            !out.iter().any(|o| matches!(
+                o,
+                Output::Refresh { .. } | Output::Lost(_) | Output::Unsubscribe(_)
+            )),
+            "{reason}: not a gap, no resync: {out:?}"
+        );
+        assert_eq!(state.status().waiting, Some(waiting), "{reason}");
+        let out = without_status(state.on(now + MS(250), Input::Timer));
+        assert_eq!(out, [Output::OpenStream(vec![id_of(1), id_of(2)])]);
+    }
+}
+
+#[test]
+fn an_undecodable_stream_reconnects_and_refreshes_every_member() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let out = state.on(now, Input::StreamEnded(StreamEnd::Undecodable("bad tag".into())));
+    assert!(out.contains(&Output::Count(Count::Reconnect("undecodable"))));
+    for n in [1, 2] {
+        assert!(out.contains(&Output::Refresh {
+            mailbox: m(n),
+            full: false
+        }));
+    }
+    assert!(out.iter().any(|o| matches!(o, Output::Report(r) if r.contains("bad tag"))));
+    assert_eq!(waits(&out), [now + MS(250)]);
+}
+
+#[test]
+fn changes_refresh_their_mailbox_and_nothing_else() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2, 3], now);
+    let out = without_status(state.on(
+        now,
+        Input::Frame(Frame {
+            changed: vec![id_of(2), SubscriptionId::new("not-ours").unwrap()],
+            ..Frame::default()
+        }),
+    ));
+    assert_eq!(
+        out,
+        [Output::Refresh {
+            mailbox: m(2),
+            full: false
+        }]
+    );
+}
+
+#[test]
+fn lost_ids_are_unsubscribed_kept_serving_and_resubscribed_after_a_backoff() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2, 3], now);
+    let out = state.on(
+        now,
+        Input::Frame(Frame {
+            error_ids: vec![id_of(2)],
+            error: Some(EwsError::Response(Box::new(status(
+                ResponseCode::ErrorSubscriptionNotFound,
+            )))),
+            closed: true,
+            ..Frame::default()
+        }),
+    );
+    let plain = without_status(out.clone());
+    assert!(plain.contains(&Output::Lost(m(2))));
+    assert!(plain.contains(&Output::CloseStream));
+    assert!(plain.contains(&Output::Unsubscribe(vec![id_of(2)])));
+    assert!(plain.contains(&Output::Count(Count::Resubscribe("lost", 1))));
+    assert!(
+        !plain.iter().any(|o| matches!(o, Output::Subscribe(_) | Output::Report(_))),
+        "no Subscribe before the wait; an ordinary loss is no error: {plain:?}"
+    );
+    assert_eq!(waits(&out), [now + MS(250)]);
+    assert_eq!(state.status().waiting, Some(WaitReason::Resubscribe));
+    assert_eq!(state.status().subscribed, 2);
+    let out = without_status(state.on(now + MS(250), Input::Timer));
+    assert_eq!(out, [Output::Subscribe(m(2))]);
+}
+
+#[test]
+fn ids_rejected_right_after_creation_are_reported_and_retried_ever_slower() {
+    // A server that reports every new id as lost at once (seen with gromox): each
+    // cycle waits twice as long as the one before, up to the cap, and is reported.
+    let start = Instant::now();
+    let mut now = start;
+    let mut state = group(&[1]);
+    let mut outputs = state.on(now, Input::Start);
+    let mut cycles = 0;
+    let mut expected = MS(250);
+    let mut subscribes = 0;
+    while now.duration_since(start) < Duration::from_secs(100) {
+        outputs = subscribe_all(&mut state, now, outputs);
+        subscribes += 1;
+        assert!(outputs.contains(&Output::OpenStream(vec![id_of(1)])), "{outputs:?}");
+        state.on(now, Input::StreamOpened);
+        let out = state.on(
+            now,
+            Input::Frame(Frame {
+                error_ids: vec![id_of(1)],
+                error: Some(EwsError::Response(Box::new(status(
+                    ResponseCode::ErrorSubscriptionNotFound,
+                )))),
+                closed: true,
+                ..Frame::default()
+            }),
+        );
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Report(r) if r.contains("just created"))),
+            "{out:?}"
+        );
+        assert!(out.contains(&Output::Unsubscribe(vec![id_of(1)])), "old ids are unsubscribed");
+        assert_eq!(waits(&out), [now + expected], "cycle {cycles}");
+        assert!(state.status().last_error.is_some());
+        now += expected;
+        expected = (expected * 2).min(Duration::from_secs(30));
+        outputs = state.on(now, Input::Timer);
+        cycles += 1;
+    }
+    // 250 ms doubling to 30 s: 9 cycles in the first 100 s, not thousands.
+    assert!(subscribes <= 10, "{subscribes} Subscribes in 100 s");
+}
+
+#[test]
+fn a_healthy_frame_resets_the_backoff() {
+    let t0 = Instant::now();
+    let mut state = streaming(&[1], t0);
+    let mut now = t0;
+    // A first outage: five failures in a row.
+    for _ in 0..5 {
+        let out = state.on(
+            now,
+            Input::StreamEnded(StreamEnd::Failed(EwsError::Transport("refused".into()))),
+        );
+        now = waits(&out)[0];
+        state.on(now, Input::Timer);
+    }
+    // The stream opens and works...
+    state.on(now, Input::StreamOpened);
+    state.on(now, Input::Frame(Frame::default()));
+    assert_eq!(state.status().last_error, None);
+    // ...so the first wait of the next outage is the shortest again.
+    let out = state.on(
+        now,
+        Input::StreamEnded(StreamEnd::Failed(EwsError::Transport("refused".into()))),
+    );
+    assert_eq!(waits(&out), [now + MS(250)]);
+}
+
+#[test]
+fn a_stream_that_opens_but_fails_before_any_frame_keeps_backing_off() {
+    let t0 = Instant::now();
+    let mut state = streaming(&[1], t0);
+    let mut now = t0;
+    let mut expected = MS(250);
+    for _ in 0..4 {
+        state.on(now, Input::StreamOpened);
+        let out = state.on(now, Input::StreamEnded(StreamEnd::EndedEarly));
+        assert_eq!(waits(&out), [now + expected]);
+        now += expected;
+        expected *= 2;
+        state.on(now, Input::Timer);
+    }
+}
+
+#[test]
+fn every_id_lost_at_once_resubscribes_every_member() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let out = state.on(
+        now,
+        Input::StreamEnded(StreamEnd::Failed(EwsError::Response(Box::new(status(
+            ResponseCode::ErrorInvalidSubscription,
+        ))))),
+    );
+    assert!(out.contains(&Output::Lost(m(1))) && out.contains(&Output::Lost(m(2))));
+    assert_eq!(state.status().subscribed, 0);
+    assert_eq!(state.status().waiting, Some(WaitReason::Resubscribe));
+    let out = without_status(state.on(now + MS(250), Input::Timer));
+    assert_eq!(out, [Output::Subscribe(m(1))]);
+}
+
+#[test]
+fn missed_events_refresh_in_full_and_keep_the_subscriptions() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let out = without_status(state.on(
+        now,
+        Input::Frame(Frame {
+            error_ids: vec![id_of(1)],
+            error: Some(EwsError::Response(Box::new(status(
+                ResponseCode::ErrorMissedNotificationEvents,
+            )))),
+            ..Frame::default()
+        }),
+    ));
+    assert_eq!(
+        out,
+        [Output::Refresh {
+            mailbox: m(1),
+            full: true
+        }]
+    );
+    assert_eq!(state.status().subscribed, 2);
+    assert!(state.status().stream_open, "the stream goes on");
+}
+
+#[test]
+fn throttling_waits_what_the_server_asked() {
+    let now = Instant::now();
+    let mut state = streaming(&[1], now);
+    let busy = Status {
+        back_off_ms: Some(1500),
+        ..status(ResponseCode::ErrorServerBusy)
+    };
+    let out = state.on(
+        now,
+        Input::Frame(Frame {
+            error: Some(EwsError::Response(Box::new(busy))),
+            ..Frame::default()
+        }),
+    );
+    assert!(out.contains(&Output::Count(Count::Throttled(MS(1500)))));
+    assert!(out.contains(&Output::Count(Count::Reconnect("throttled"))));
+    assert_eq!(waits(&out), [now + MS(1500)]);
+    assert_eq!(state.status().waiting, Some(WaitReason::Throttled));
+    // Throttling while subscribing too.
+    let mut state = group(&[1]);
+    state.on(now, Input::Start);
+    let out = state.on(
+        now,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Err(EwsError::Http { status: 503 }),
+        },
+    );
+    assert_eq!(state.status().waiting, Some(WaitReason::Throttled));
+    assert_eq!(waits(&out).len(), 1);
+}
+
+#[test]
+fn refused_credentials_wait_on_the_slow_backoff_one_attempt_per_step() {
+    let mut now = Instant::now();
+    let mut state = group(&[1, 2, 3]);
+    let mut outputs = state.on(now, Input::Start);
+    for expected in [60, 120, 240, 480, 900, 900] {
+        let attempts: Vec<&Output> = outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Subscribe(_)))
+            .collect();
+        assert_eq!(attempts.len(), 1, "one attempt per step: {outputs:?}");
+        let out = state.on(
+            now,
+            Input::Subscribed {
+                mailbox: m(1),
+                result: Err(EwsError::Http { status: 401 }),
+            },
+        );
+        assert!(out.iter().any(|o| matches!(o, Output::Report(r) if r.contains("HTTP 401"))));
+        assert_eq!(waits(&out), [now + Duration::from_secs(expected)]);
+        assert_eq!(state.status().waiting, Some(WaitReason::Credentials));
+        now += Duration::from_secs(expected);
+        outputs = state.on(now, Input::Timer);
+    }
+}
+
+#[test]
+fn a_refused_mailbox_is_reported_and_the_others_go_on() {
+    let now = Instant::now();
+    let mut state = group(&[1, 2]);
+    state.on(now, Input::Start);
+    let out = without_status(state.on(
+        now,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Err(EwsError::Response(Box::new(status(
+                ResponseCode::ErrorNonExistentMailbox,
+            )))),
+        },
+    ));
+    assert!(matches!(&out[0], Output::Problem(mb, Some(p)) if *mb == m(1) && p.contains("ErrorNonExistentMailbox")));
+    assert!(out.contains(&Output::Subscribe(m(2))), "{out:?}");
+    let out = subscribe_all(&mut state, now, out);
+    assert!(out.contains(&Output::OpenStream(vec![id_of(2)])));
+    assert_eq!(state.status().refused, 1);
+    // Retried after REFUSED_RETRY, and cleared when it works.
+    state.on(now, Input::StreamOpened);
+    let later = now + REFUSED_RETRY;
+    let out = without_status(state.on(
+        later,
+        Input::Frame(Frame {
+            closed: true,
+            ..Frame::default()
+        }),
+    ));
+    assert!(out.contains(&Output::Subscribe(m(1))), "{out:?}");
+    let out = without_status(state.on(
+        later,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Ok((id_of(1), None)),
+        },
+    ));
+    assert!(out.contains(&Output::Problem(m(1), None)));
+    assert_eq!(state.status().refused, 0);
+}
+
+#[test]
+fn membership_changes_reopen_the_stream_and_touch_no_other_subscription() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let out = without_status(state.on(now, Input::Add(m(3))));
+    assert_eq!(
+        out,
+        [
+            Output::CloseStream,
+            Output::Count(Count::Reconnect("membership")),
+            Output::Subscribe(m(3)),
+        ]
+    );
+    let out = subscribe_all(&mut state, now, out);
+    assert!(out.contains(&Output::OpenStream(vec![id_of(1), id_of(2), id_of(3)])));
+    state.on(now, Input::StreamOpened);
+    let out = without_status(state.on(now, Input::Remove(m(2))));
+    assert_eq!(
+        out,
+        [
+            Output::Unsubscribe(vec![id_of(2)]),
+            Output::CloseStream,
+            Output::Count(Count::Reconnect("membership")),
+            Output::OpenStream(vec![id_of(1), id_of(3)]),
+        ]
+    );
+    // Removed while its Subscribe was in flight: the new id is unsubscribed.
+    state.on(now, Input::Add(m(4)));
+    assert_eq!(state.phase(), &Phase::Subscribing(m(4)));
+    state.on(now, Input::Remove(m(4)));
+    let out = state.on(
+        now,
+        Input::Subscribed {
+            mailbox: m(4),
+            result: Ok((id_of(4), None)),
+        },
+    );
+    assert!(out.contains(&Output::Unsubscribe(vec![id_of(4)])));
+    assert!(out.contains(&Output::OpenStream(vec![id_of(1), id_of(3)])));
+    // Removing every member leaves the group idle with nothing held.
+    state.on(now, Input::Remove(m(1)));
+    state.on(now, Input::Remove(m(3)));
+    assert_eq!(state.phase(), &Phase::Idle);
+    assert_eq!(state.status().subscribed, 0);
+}
+
+#[test]
+fn stop_closes_the_stream_and_drains_every_subscription() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let out = without_status(state.on(now, Input::Stop));
+    assert_eq!(
+        out,
+        [
+            Output::CloseStream,
+            Output::Drain(vec![id_of(1), id_of(2)])
+        ]
+    );
+    assert_eq!(state.status().phase, "draining");
+    assert!(
+        without_status(state.on(now, Input::Add(m(5)))).is_empty(),
+        "nothing new while draining"
+    );
+    assert_eq!(without_status(state.on(now, Input::Drained)), [Output::Finished]);
+    assert!(state.on(now, Input::Timer).is_empty());
+    assert_eq!(state.status().phase, "stopped");
+}
+
+#[test]
+fn status_changes_are_published_once() {
+    let now = Instant::now();
+    let mut state = group(&[1]);
+    let out = state.on(now, Input::Start);
+    assert!(out.iter().any(|o| matches!(o, Output::Status(s) if s.phase == "subscribing")));
+    let out = state.on(now, Input::Timer);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Status(_))),
+        "unchanged status is not republished"
+    );
+}

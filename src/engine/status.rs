@@ -1,0 +1,82 @@
+//! A read-only view of the engine for the API: per gateway, what the server has shown
+//! of itself and the sum of its groups' status (read from their `watch` channels).
+
+use std::sync::Arc;
+
+use super::GatewayRuntime;
+use super::gateway::Health;
+use crate::util::lock;
+
+/// One gateway's status, as `/v1/gateways` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayReport {
+    /// Its name.
+    pub name: String,
+    /// Its EWS URL.
+    pub url: String,
+    /// Whether the URL is https.
+    pub tls: bool,
+    /// What the server has shown of itself.
+    pub health: Health,
+    /// Connection groups.
+    pub groups: usize,
+    /// Groups waiting to retry.
+    pub groups_waiting: usize,
+    /// Streams open now.
+    pub connections_open: usize,
+    /// The configured limit of streams.
+    pub max_connections: usize,
+    /// Subscriptions held.
+    pub subscriptions_live: usize,
+    /// Mailboxes whose Subscribe was refused.
+    pub subscriptions_failed: usize,
+    /// Mailboxes configured on it.
+    pub mailboxes: usize,
+    /// Mailboxes beyond its connection limit.
+    pub mailboxes_over_capacity: usize,
+    /// Notification events received so far.
+    pub events_received: u64,
+}
+
+/// Cheap to clone; reads only.
+#[derive(Debug, Clone)]
+pub struct StatusHandle {
+    pub(super) gateways: Vec<Arc<GatewayRuntime>>,
+}
+
+impl StatusHandle {
+    /// Every gateway's status, in configuration order.
+    pub fn gateways(&self) -> Vec<GatewayReport> {
+        self.gateways.iter().map(|runtime| report(runtime)).collect()
+    }
+}
+
+fn report(runtime: &GatewayRuntime) -> GatewayReport {
+    let config = &runtime.gateway.config;
+    let over_capacity = lock(&runtime.overflow).len();
+    let mut r = GatewayReport {
+        name: config.name.clone(),
+        url: config.url.to_string(),
+        tls: config.url.scheme_str() == Some("https"),
+        health: runtime.gateway.health(),
+        groups: 0,
+        groups_waiting: 0,
+        connections_open: 0,
+        max_connections: config.max_connections,
+        subscriptions_live: 0,
+        subscriptions_failed: 0,
+        mailboxes: over_capacity,
+        mailboxes_over_capacity: over_capacity,
+        events_received: runtime.gateway.events_received(),
+    };
+    for handle in lock(&runtime.groups).iter() {
+        r.mailboxes += handle.members.borrow().len();
+        let status = handle.status.borrow();
+        r.groups += 1;
+        r.groups_waiting += usize::from(status.waiting.is_some());
+        r.connections_open += usize::from(status.stream_open);
+        r.subscriptions_live += status.subscribed;
+        r.subscriptions_failed += status.refused;
+    }
+    r
+}

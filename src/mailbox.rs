@@ -1,0 +1,98 @@
+//! The [`Mailbox`] newtype, the key every part of the daemon uses for a user, and its
+//! parse error. A leaf: it depends on nothing else in the crate.
+
+use std::fmt;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+/// Longest local part (RFC 5321 §4.5.3.1.1).
+const MAX_LOCAL_LEN: usize = 64;
+/// Longest domain (RFC 5321 §4.5.3.1.2).
+const MAX_DOMAIN_LEN: usize = 255;
+/// Characters of a refused address quoted back in the error.
+const MAX_QUOTED: usize = 64;
+
+/// An address that is not a usable SMTP address.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "invalid mailbox address {quoted:?}: expected local@domain without spaces, a local part of at most 64 bytes and a domain of at most 255"
+)]
+pub struct InvalidMailbox {
+    /// The address as given, shortened for quoting.
+    pub quoted: String,
+}
+
+/// A mailbox's primary SMTP address, lower-cased so that it can serve as a key. Cheap
+/// to clone (shared): the daemon keeps one per mailbox in several indexes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mailbox(Arc<str>);
+
+impl Mailbox {
+    /// Checks and normalises an address: one `@`, a local part of 1 to 64 bytes and a
+    /// domain of 1 to 255, no white space, control characters, `<`, `>` or `"`.
+    pub fn parse(address: &str) -> Result<Mailbox, InvalidMailbox> {
+        let invalid = || InvalidMailbox {
+            quoted: match address.char_indices().nth(MAX_QUOTED) {
+                Some((cut, _)) => format!("{}…", &address[..cut]),
+                None => address.to_owned(),
+            },
+        };
+        if address
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+        {
+            return Err(invalid());
+        }
+        match address.split_once('@') {
+            Some((local, domain))
+                if (1..=MAX_LOCAL_LEN).contains(&local.len())
+                    && (1..=MAX_DOMAIN_LEN).contains(&domain.len())
+                    && !domain.contains('@') =>
+            {
+                Ok(Mailbox(address.to_lowercase().into()))
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_addresses_and_refuses_the_rest() {
+        assert_eq!(
+            Mailbox::parse("User1@Example.Test").unwrap().as_str(),
+            "user1@example.test"
+        );
+        for bad in [
+            "",
+            "no-at",
+            "@example.test",
+            "user@",
+            "a@b@c",
+            "a b@example.test",
+            "<a>@example.test",
+        ] {
+            assert!(Mailbox::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let long_local = format!("{}@example.test", "a".repeat(65));
+        let error = Mailbox::parse(&long_local).unwrap_err();
+        assert!(error.quoted.ends_with('…'), "{error}");
+        assert!(Mailbox::parse(&format!("{}@example.test", "a".repeat(64))).is_ok());
+        assert!(Mailbox::parse(&format!("a@{}", "d".repeat(256))).is_err());
+    }
+}

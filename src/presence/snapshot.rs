@@ -1,0 +1,27 @@
+//! [`Snapshot`]: one mailbox's presence at an instant, owned, as the cache hands it out
+//! and the feed carries it.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::timeline::Reading;
+use crate::mailbox::Mailbox;
+
+/// Presence of one mailbox at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The mailbox.
+    pub mailbox: Mailbox,
+    /// Its gateway.
+    pub gateway: Arc<str>,
+    /// The reading.
+    pub reading: Reading,
+    /// When its calendar was last fetched.
+    pub synced_at: Option<Timestamp>,
+    /// The data is served without a working subscription or after a failed refresh
+    /// (it is still right for time-based edges; changes made meanwhile are not in it).
+    pub stale: bool,
+    /// Why it cannot be served as live, when something is wrong.
+    pub problem: Option<Arc<str>>,
+}
