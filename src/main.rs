@@ -108,15 +108,24 @@ struct SimulateArgs {
     /// Start with empty calendars and automatic replies off.
     #[arg(long)]
     empty_calendars: bool,
+    /// Send a StatusEvent notification per subscription with every heartbeat (as
+    /// gromox does).
+    #[arg(long)]
+    status_event_heartbeats: bool,
 }
 
 /// Logs to stderr, at `default` level unless `RUST_LOG` says otherwise.
 fn init_logging(default: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // A daemon's standard output is for what it is asked to print; logs go to standard
+    // error, with colour only when a person is watching it.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -191,6 +200,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         password,
         tls: args.tls_cert.zip(args.tls_key),
         empty_calendars: args.empty_calendars,
+        status_event_heartbeats: args.status_event_heartbeats,
     };
     block_on("simulate", simulate::run(config))
 }

@@ -195,7 +195,8 @@ async fn metrics_queries_and_bad_requests() {
         Some(1.0)
     );
     assert_eq!(
-        rig.metric("ews_presence_subscriptions_failed", &label).await,
+        rig.metric("ews_presence_subscriptions_failed", &label)
+            .await,
         None,
         "no refused mailbox: the gauge was never moved"
     );

@@ -1,5 +1,6 @@
 //! The real `ews-presence run` process: SIGHUP re-reads the mailbox list, SIGTERM
-//! unsubscribes everything and exits 0.
+//! unsubscribes everything and exits 0, and logs go to standard error without colour
+//! escapes when it is not a terminal.
 
 mod support;
 
@@ -40,11 +41,14 @@ async fn sighup_reloads_and_sigterm_unsubscribes_and_exits_0() {
         ),
     )
     .unwrap();
+    let stdout = std::fs::File::create(dir.join("stdout")).unwrap();
+    let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
         .args(["run", "--config"])
         .arg(dir.join("ews-presence.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
         .spawn()
         .unwrap();
     let api = Target {
@@ -102,6 +106,15 @@ async fn sighup_reloads_and_sigterm_unsubscribes_and_exits_0() {
         stats().await["subscriptions_live"],
         0,
         "everything was unsubscribed"
+    );
+    let out = std::fs::read_to_string(dir.join("stdout")).unwrap();
+    let err = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    assert_eq!(out, "", "nothing on standard output");
+    assert!(err.contains("started"), "logs on standard error: {err:?}");
+    assert!(err.contains("mailbox list reloaded"), "{err:?}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour escapes into a file: {err:?}"
     );
     sim.stop().await;
     let _ = std::fs::remove_dir_all(dir);

@@ -146,7 +146,11 @@ async fn honours_server_busy_back_off() {
             &rig.gateway_label(),
         )
         .await;
-    assert_eq!(throttled, Some(1.5), "the server's 1.5 s is counted exactly");
+    assert_eq!(
+        throttled,
+        Some(1.5),
+        "the server's 1.5 s is counted exactly"
+    );
     rig.stop().await;
 }
 

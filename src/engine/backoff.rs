@@ -19,7 +19,11 @@ pub struct XorShift(u64);
 impl XorShift {
     /// A generator from `seed` (zero is replaced, xorshift cannot leave it).
     pub fn new(seed: u64) -> XorShift {
-        XorShift(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        XorShift(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// A generator seeded from the wall clock's nanoseconds.

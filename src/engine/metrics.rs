@@ -86,7 +86,7 @@ pub fn describe() {
     describe_histogram!(REFRESH_BATCH, "Mailboxes per GetUserAvailability request.");
     describe_counter!(
         REFRESH_FAILURES,
-        "Mailbox refreshes that failed and were queued again, by operation."
+        "Mailbox refreshes that failed and were queued again, by gateway and operation."
     );
     describe_histogram!(
         EVENT_TO_STATE,
@@ -148,8 +148,9 @@ pub fn refresh_batch(n: usize) {
 }
 
 /// `n` mailbox refreshes of `operation` failed and were queued again.
-pub fn refresh_failed(operation: &'static str, n: usize) {
-    counter!(REFRESH_FAILURES, "operation" => operation).increment(n as u64);
+pub fn refresh_failed(gateway: &str, operation: &'static str, n: usize) {
+    counter!(REFRESH_FAILURES, "gateway" => gateway.to_owned(), "operation" => operation)
+        .increment(n as u64);
 }
 
 /// Event receipt to refreshed state.

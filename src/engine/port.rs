@@ -104,14 +104,14 @@ impl EwsPort {
         }
     }
 
-    fn finished<T>(
-        &self,
-        operation: &'static str,
-        started: Instant,
-        result: &Result<T, EwsError>,
-    ) {
+    fn finished<T>(&self, operation: &'static str, started: Instant, result: &Result<T, EwsError>) {
         let outcome = if result.is_ok() { "ok" } else { "error" };
-        metrics::ews_request(&self.gateway.config.name, operation, outcome, started.elapsed());
+        metrics::ews_request(
+            &self.gateway.config.name,
+            operation,
+            outcome,
+            started.elapsed(),
+        );
         if let Err(error) = result {
             self.gateway.failed(error);
         }
@@ -191,7 +191,12 @@ impl Port for EwsPort {
         };
         let outcome = if result.is_ok() { "ok" } else { "error" };
         // A failed Unsubscribe says nothing new about the server's health.
-        metrics::ews_request(&self.gateway.config.name, "Unsubscribe", outcome, started.elapsed());
+        metrics::ews_request(
+            &self.gateway.config.name,
+            "Unsubscribe",
+            outcome,
+            started.elapsed(),
+        );
         result
     }
 }

@@ -417,7 +417,7 @@ fn failed(
     problem: &str,
     server_wait: Option<Duration>,
 ) {
-    metrics::refresh_failed(read.operation(), mailboxes.len());
+    metrics::refresh_failed(&gateway.config.name, read.operation(), mailboxes.len());
     let shown: Arc<str> = problem.into();
     let mut wait = Duration::ZERO;
     for m in mailboxes {

@@ -47,7 +47,10 @@ pub struct StatusHandle {
 impl StatusHandle {
     /// Every gateway's status, in configuration order.
     pub fn gateways(&self) -> Vec<GatewayReport> {
-        self.gateways.iter().map(|runtime| report(runtime)).collect()
+        self.gateways
+            .iter()
+            .map(|runtime| report(runtime))
+            .collect()
     }
 }
 

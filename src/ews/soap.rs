@@ -10,9 +10,9 @@ use super::ns::{self, Ns};
 use super::response::{ResponseClass, Status, read_message_xml};
 use super::response_code::ResponseCode;
 use super::types::RequestServerVersion;
-use crate::mailbox::Mailbox;
 use super::xml_tree::Element;
 use super::xml_write::XmlWriter;
+use crate::mailbox::Mailbox;
 
 /// Namespace declarations for a body element written with `m:` and `t:` prefixes.
 pub const MESSAGES_AND_TYPES: [(&str, &str); 2] =

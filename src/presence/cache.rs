@@ -343,7 +343,10 @@ mod tests {
         assert!(s.stale, "{s:?}");
         // The scheduler is told to look again when stale data stops being served.
         assert_eq!(cache.reevaluate(&m, 1010), Some(1610));
-        assert!(feed.try_recv().is_err(), "no transition on a lost subscription");
+        assert!(
+            feed.try_recv().is_err(),
+            "no transition on a lost subscription"
+        );
         assert_eq!(
             cache.read(&m, 1610).unwrap().reading.availability,
             Availability::Unknown

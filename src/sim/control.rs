@@ -368,8 +368,23 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
         "server-busy" => {
             let count = u64_field(map, "count", Some(1))?;
             let back_off = u64_field(map, "back_off_ms", Some(5000))?;
-            sim.faults.server_busy(count, back_off);
-            json!({"count": count, "back_off_ms": back_off})
+            let operation = match map.get("operation") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(op)) if super::ews::OPERATIONS.contains(&op.as_str()) => {
+                    Some(op.clone())
+                }
+                Some(_) => {
+                    return Err(ApiError::bad(
+                        "operation",
+                        format!(
+                            "operation must be one of {}",
+                            super::ews::OPERATIONS.join(", ")
+                        ),
+                    ));
+                }
+            };
+            sim.faults.server_busy(count, back_off, operation.clone());
+            json!({"count": count, "back_off_ms": back_off, "operation": operation})
         }
         "http-503" => {
             let count = u64_field(map, "count", Some(1))?;
@@ -381,6 +396,11 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
             sim.faults.stall(Duration::from_millis(ms));
             json!({"duration_ms": ms})
         }
+        "reject-subscriptions" => {
+            let ms = u64_field(map, "duration_ms", None)?;
+            sim.faults.reject_subscriptions(Duration::from_millis(ms));
+            json!({"duration_ms": ms})
+        }
         "slow" => {
             let ms = u64_field(map, "delay_ms", None)?;
             sim.faults.slow(ms);
@@ -389,7 +409,7 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
         _ => {
             return Err(ApiError::bad(
                 "kind",
-                "kind must be drop-streams, cut-mid-frame, expire-subscriptions, server-busy, http-503, stall-heartbeats, malformed-frame or slow",
+                "kind must be drop-streams, cut-mid-frame, expire-subscriptions, server-busy, http-503, stall-heartbeats, malformed-frame, reject-subscriptions or slow",
             ));
         }
     };

@@ -175,6 +175,13 @@ pub async fn handle(sim: &Arc<Sim>, ctx: CallContext, body: &[u8]) -> Reply {
         );
     };
     sim.stats.request(operation);
+    if let Some(back_off_ms) = sim.faults.take_server_busy(operation) {
+        return Reply::fault(
+            "ErrorServerBusy",
+            "The server cannot service this request right now. Try again later.",
+            Some(back_off_ms),
+        );
+    }
     match *operation {
         "Subscribe" => ops_subscription::subscribe(sim, &ctx, &req),
         "Unsubscribe" => ops_subscription::unsubscribe(sim, &ctx, &req),

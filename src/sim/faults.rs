@@ -21,22 +21,13 @@ pub enum StreamFault {
     Expired,
 }
 
-/// What an EWS request should get instead of a normal answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestFault {
-    /// `ErrorServerBusy` SOAP fault with HTTP 500.
-    ServerBusy {
-        /// The `BackOffMilliseconds` hint.
-        back_off_ms: u64,
-    },
-    /// HTTP 503.
-    Unavailable,
-}
-
 #[derive(Debug, Default)]
 struct Counters {
     server_busy: u64,
     back_off_ms: u64,
+    /// The operation server-busy applies to (all when None).
+    busy_operation: Option<String>,
+    reject_until: Option<Instant>,
     http_503: u64,
     slow_ms: u64,
     stall_until: Option<Instant>,
@@ -88,11 +79,45 @@ impl Faults {
         let _ = self.streams.send(fault);
     }
 
-    /// The next `count` requests get ErrorServerBusy.
-    pub fn server_busy(&self, count: u64, back_off_ms: u64) {
+    /// The next `count` requests (of `operation` only, when given) get
+    /// ErrorServerBusy.
+    pub fn server_busy(&self, count: u64, back_off_ms: u64, operation: Option<String>) {
         let mut c = self.lock();
         c.server_busy = count;
         c.back_off_ms = back_off_ms;
+        c.busy_operation = operation;
+    }
+
+    /// Until `duration` has passed, streams report every subscription they are asked
+    /// for as not found, while the server keeps them (a server that rejects what it
+    /// just created).
+    pub fn reject_subscriptions(&self, duration: Duration) {
+        self.lock().reject_until = Some(Instant::now() + duration);
+    }
+
+    /// Whether streams reject their subscriptions now.
+    pub fn rejecting_subscriptions(&self) -> bool {
+        let mut c = self.lock();
+        match c.reject_until {
+            Some(t) if t > Instant::now() => true,
+            _ => {
+                c.reject_until = None;
+                false
+            }
+        }
+    }
+
+    /// Consumes one ErrorServerBusy for a request of `operation`, if one applies;
+    /// returns its back-off hint.
+    pub fn take_server_busy(&self, operation: &str) -> Option<u64> {
+        let mut c = self.lock();
+        let applies =
+            c.server_busy > 0 && c.busy_operation.as_deref().is_none_or(|op| op == operation);
+        if !applies {
+            return None;
+        }
+        c.server_busy -= 1;
+        Some(c.back_off_ms)
     }
 
     /// The next `count` requests get HTTP 503.
@@ -150,20 +175,15 @@ impl Faults {
         (ms > 0).then(|| Duration::from_millis(ms))
     }
 
-    /// Consumes one request's worth of request faults.
-    pub fn take_request_fault(&self) -> Option<RequestFault> {
+    /// Consumes one HTTP 503, if one is pending (ErrorServerBusy is decided per
+    /// operation, once the request is read: [`Faults::take_server_busy`]).
+    pub fn take_unavailable(&self) -> bool {
         let mut c = self.lock();
         if c.http_503 > 0 {
             c.http_503 -= 1;
-            return Some(RequestFault::Unavailable);
+            return true;
         }
-        if c.server_busy > 0 {
-            c.server_busy -= 1;
-            return Some(RequestFault::ServerBusy {
-                back_off_ms: c.back_off_ms,
-            });
-        }
-        None
+        false
     }
 
     /// Clears every fault.
@@ -174,6 +194,7 @@ impl Faults {
     /// What is active now.
     pub fn active(&self) -> Vec<ActiveFault> {
         let stalled = self.stalled_until().is_some();
+        let rejecting = self.rejecting_subscriptions();
         let c = self.lock();
         let mut out = Vec::new();
         if c.server_busy > 0 {
@@ -200,6 +221,13 @@ impl Faults {
         if stalled {
             out.push(ActiveFault {
                 kind: "stall-heartbeats",
+                remaining: None,
+                ms: None,
+            });
+        }
+        if rejecting {
+            out.push(ActiveFault {
+                kind: "reject-subscriptions",
                 remaining: None,
                 ms: None,
             });

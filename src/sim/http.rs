@@ -29,8 +29,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::Sim;
 use super::control;
 use super::ews::{self, CallContext, Reply};
-use super::faults::RequestFault;
-use super::soap_out;
 
 /// A response body: complete or streamed.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -143,25 +141,12 @@ async fn route(sim: &Arc<Sim>, req: Request<Incoming>) -> Response<Body> {
     if let Some(delay) = sim.faults.delay() {
         tokio::time::sleep(delay).await;
     }
-    match sim.faults.take_request_fault() {
-        Some(RequestFault::Unavailable) => {
-            return respond(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/html",
-                "<html><body>Service Unavailable</body></html>",
-            );
-        }
-        Some(RequestFault::ServerBusy { back_off_ms }) => {
-            return xml(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                soap_out::fault(
-                    "ErrorServerBusy",
-                    "The server cannot service this request right now. Try again later.",
-                    Some(back_off_ms),
-                ),
-            );
-        }
-        None => {}
+    if sim.faults.take_unavailable() {
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/html",
+            "<html><body>Service Unavailable</body></html>",
+        );
     }
     let ctx = CallContext {
         account,

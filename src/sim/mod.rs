@@ -87,6 +87,9 @@ pub struct SimConfig {
     /// Start every calendar empty, with automatic replies off (for benchmarks that
     /// need to know every mailbox's state).
     pub empty_calendars: bool,
+    /// With every heartbeat, also send a Notification per subscription holding only a
+    /// `StatusEvent`, as some servers do (gromox every 45 s).
+    pub status_event_heartbeats: bool,
 }
 
 impl Default for SimConfig {
@@ -105,6 +108,7 @@ impl Default for SimConfig {
             password: None,
             tls: None,
             empty_calendars: false,
+            status_event_heartbeats: false,
         }
     }
 }

@@ -95,6 +95,11 @@ pub fn get_streaming_events(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_,
     if !bad.is_empty() {
         return Reply::ok(lost_frame(&bad));
     }
+    if sim.faults.rejecting_subscriptions() {
+        // Reported lost, yet kept: what a server that rejects fresh ids looks like.
+        let ids: Vec<String> = live.iter().map(|s| s.id.clone()).collect();
+        return Reply::ok(lost_frame(&ids));
+    }
     let Some(slot) = sim.reserve_stream(&ctx.account) else {
         return error_reply(Failure::new(
             "ErrorExceededConnectionCount",
@@ -138,6 +143,23 @@ fn status_frame(status: &str) -> String {
     soap_out::streaming_frame("Success", |w| {
         soap_out::status(w, "NoError", None);
         w.leaf("m:ConnectionStatus", status);
+    })
+}
+
+/// A heartbeat that also carries a Notification per subscription holding only a
+/// `StatusEvent`, as some servers send.
+fn status_event_frame(subscriptions: &[Arc<Subscription>]) -> String {
+    soap_out::streaming_frame("Success", |w| {
+        soap_out::status(w, "NoError", None);
+        w.open("m:Notifications", &[]);
+        for s in subscriptions {
+            w.open("m:Notification", &[]);
+            w.leaf("t:SubscriptionId", &s.id);
+            w.empty("t:StatusEvent", &[]);
+            w.close("m:Notification");
+        }
+        w.close("m:Notifications");
+        w.leaf("m:ConnectionStatus", "OK");
     })
 }
 
@@ -252,7 +274,12 @@ impl Stream {
             tokio::select! {
                 _ = self.waker.notified() => {}
                 _ = sleep_until(quiet_since + heartbeat) => {
-                    self.send(status_frame("OK")).await?;
+                    let frame = if self.sim.config.status_event_heartbeats {
+                        status_event_frame(&self.subscriptions)
+                    } else {
+                        status_frame("OK")
+                    };
+                    self.send(frame).await?;
                     quiet_since = Instant::now();
                 }
                 _ = sleep_until(self.deadline) => {

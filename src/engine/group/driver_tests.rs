@@ -249,7 +249,11 @@ async fn a_stream_without_a_whole_frame_for_twice_the_heartbeat_is_replaced() {
     );
     assert_eq!(second.ids, first.ids);
     assert!(first.feed.is_closed(), "the silent stream was dropped");
-    assert_eq!(h.port.calls.lock().unwrap().subscribed.len(), 1, "no resubscribe");
+    assert_eq!(
+        h.port.calls.lock().unwrap().subscribed.len(),
+        1,
+        "no resubscribe"
+    );
     h.stop.cancel();
     h.done.await.unwrap();
 }
@@ -269,8 +273,18 @@ async fn membership_follows_the_watch_channel() {
     });
     let second = h.next_stream().await;
     assert_eq!(second.ids.len(), 2);
-    assert!(second.ids.iter().any(|id| id.as_str().starts_with("user3@")));
-    assert!(!second.ids.iter().any(|id| id.as_str().starts_with("user1@")));
+    assert!(
+        second
+            .ids
+            .iter()
+            .any(|id| id.as_str().starts_with("user3@"))
+    );
+    assert!(
+        !second
+            .ids
+            .iter()
+            .any(|id| id.as_str().starts_with("user1@"))
+    );
     tokio::time::timeout(SOON, async {
         while h.port.calls.lock().unwrap().unsubscribed.is_empty() {
             tokio::task::yield_now().await;
@@ -316,7 +330,8 @@ async fn a_lost_subscription_marks_the_mailbox_stale_not_unknown() {
         }))
         .await
         .unwrap();
-    h.status_until("resubscribing", |s| s.waiting.is_some()).await;
+    h.status_until("resubscribing", |s| s.waiting.is_some())
+        .await;
     let now = h.cache.clock().now_secs();
     let snapshot = h.cache.read(&m(1), now).unwrap();
     assert!(snapshot.stale, "{snapshot:?}");

@@ -516,10 +516,9 @@ impl GroupState {
                 });
             }
         }
-        let missed = frame
-            .error
-            .as_ref()
-            .is_some_and(|e| response_code(e) == Some(&ResponseCode::ErrorMissedNotificationEvents));
+        let missed = frame.error.as_ref().is_some_and(|e| {
+            response_code(e) == Some(&ResponseCode::ErrorMissedNotificationEvents)
+        });
         if missed {
             // Events were lost, the subscriptions were not: read those mailboxes again.
             for id in &frame.error_ids {
@@ -531,10 +530,10 @@ impl GroupState {
                 }
             }
         } else if !frame.error_ids.is_empty() {
-            let reason = frame
-                .error
-                .as_ref()
-                .map_or_else(|| "the server reported them lost".to_owned(), ToString::to_string);
+            let reason = frame.error.as_ref().map_or_else(
+                || "the server reported them lost".to_owned(),
+                ToString::to_string,
+            );
             self.lose(now, &frame.error_ids, &reason, out);
             return;
         } else if let Some(error) = frame.error {
@@ -594,10 +593,7 @@ impl GroupState {
                 out,
             );
         } else {
-            self.last_error = Some(format!(
-                "{} subscription(s) lost: {reason}",
-                dropped.len()
-            ));
+            self.last_error = Some(format!("{} subscription(s) lost: {reason}", dropped.len()));
         }
         let wait = self.backoff.next_delay();
         self.wait(now, wait, WaitReason::Resubscribe, out);

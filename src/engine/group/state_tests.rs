@@ -211,7 +211,10 @@ fn silence_a_dropped_connection_or_an_early_end_reconnect_with_backoff_and_the_s
         let now = Instant::now();
         let mut state = streaming(&[1, 2], now);
         let out = state.on(now, Input::StreamEnded(end));
-        assert!(out.contains(&Output::Count(Count::Reconnect(reason))), "{out:?}");
+        assert!(
+            out.contains(&Output::Count(Count::Reconnect(reason))),
+            "{out:?}"
+        );
         assert_eq!(waits(&out), [now + MS(250)], "{reason}");
         assert!(
             !out.iter().any(|o| matches!(
@@ -230,7 +233,10 @@ fn silence_a_dropped_connection_or_an_early_end_reconnect_with_backoff_and_the_s
 fn an_undecodable_stream_reconnects_and_refreshes_every_member() {
     let now = Instant::now();
     let mut state = streaming(&[1, 2], now);
-    let out = state.on(now, Input::StreamEnded(StreamEnd::Undecodable("bad tag".into())));
+    let out = state.on(
+        now,
+        Input::StreamEnded(StreamEnd::Undecodable("bad tag".into())),
+    );
     assert!(out.contains(&Output::Count(Count::Reconnect("undecodable"))));
     for n in [1, 2] {
         assert!(out.contains(&Output::Refresh {
@@ -238,7 +244,10 @@ fn an_undecodable_stream_reconnects_and_refreshes_every_member() {
             full: false
         }));
     }
-    assert!(out.iter().any(|o| matches!(o, Output::Report(r) if r.contains("bad tag"))));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Report(r) if r.contains("bad tag")))
+    );
     assert_eq!(waits(&out), [now + MS(250)]);
 }
 
@@ -283,7 +292,9 @@ fn lost_ids_are_unsubscribed_kept_serving_and_resubscribed_after_a_backoff() {
     assert!(plain.contains(&Output::Unsubscribe(vec![id_of(2)])));
     assert!(plain.contains(&Output::Count(Count::Resubscribe("lost", 1))));
     assert!(
-        !plain.iter().any(|o| matches!(o, Output::Subscribe(_) | Output::Report(_))),
+        !plain
+            .iter()
+            .any(|o| matches!(o, Output::Subscribe(_) | Output::Report(_))),
         "no Subscribe before the wait; an ordinary loss is no error: {plain:?}"
     );
     assert_eq!(waits(&out), [now + MS(250)]);
@@ -307,7 +318,10 @@ fn ids_rejected_right_after_creation_are_reported_and_retried_ever_slower() {
     while now.duration_since(start) < Duration::from_secs(100) {
         outputs = subscribe_all(&mut state, now, outputs);
         subscribes += 1;
-        assert!(outputs.contains(&Output::OpenStream(vec![id_of(1)])), "{outputs:?}");
+        assert!(
+            outputs.contains(&Output::OpenStream(vec![id_of(1)])),
+            "{outputs:?}"
+        );
         state.on(now, Input::StreamOpened);
         let out = state.on(
             now,
@@ -325,7 +339,10 @@ fn ids_rejected_right_after_creation_are_reported_and_retried_ever_slower() {
                 .any(|o| matches!(o, Output::Report(r) if r.contains("just created"))),
             "{out:?}"
         );
-        assert!(out.contains(&Output::Unsubscribe(vec![id_of(1)])), "old ids are unsubscribed");
+        assert!(
+            out.contains(&Output::Unsubscribe(vec![id_of(1)])),
+            "old ids are unsubscribed"
+        );
         assert_eq!(waits(&out), [now + expected], "cycle {cycles}");
         assert!(state.status().last_error.is_some());
         now += expected;
@@ -472,7 +489,10 @@ fn refused_credentials_wait_on_the_slow_backoff_one_attempt_per_step() {
                 result: Err(EwsError::Http { status: 401 }),
             },
         );
-        assert!(out.iter().any(|o| matches!(o, Output::Report(r) if r.contains("HTTP 401"))));
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Report(r) if r.contains("HTTP 401")))
+        );
         assert_eq!(waits(&out), [now + Duration::from_secs(expected)]);
         assert_eq!(state.status().waiting, Some(WaitReason::Credentials));
         now += Duration::from_secs(expected);
@@ -494,7 +514,9 @@ fn a_refused_mailbox_is_reported_and_the_others_go_on() {
             )))),
         },
     ));
-    assert!(matches!(&out[0], Output::Problem(mb, Some(p)) if *mb == m(1) && p.contains("ErrorNonExistentMailbox")));
+    assert!(
+        matches!(&out[0], Output::Problem(mb, Some(p)) if *mb == m(1) && p.contains("ErrorNonExistentMailbox"))
+    );
     assert!(out.contains(&Output::Subscribe(m(2))), "{out:?}");
     let out = subscribe_all(&mut state, now, out);
     assert!(out.contains(&Output::OpenStream(vec![id_of(2)])));
@@ -574,17 +596,17 @@ fn stop_closes_the_stream_and_drains_every_subscription() {
     let out = without_status(state.on(now, Input::Stop));
     assert_eq!(
         out,
-        [
-            Output::CloseStream,
-            Output::Drain(vec![id_of(1), id_of(2)])
-        ]
+        [Output::CloseStream, Output::Drain(vec![id_of(1), id_of(2)])]
     );
     assert_eq!(state.status().phase, "draining");
     assert!(
         without_status(state.on(now, Input::Add(m(5)))).is_empty(),
         "nothing new while draining"
     );
-    assert_eq!(without_status(state.on(now, Input::Drained)), [Output::Finished]);
+    assert_eq!(
+        without_status(state.on(now, Input::Drained)),
+        [Output::Finished]
+    );
     assert!(state.on(now, Input::Timer).is_empty());
     assert_eq!(state.status().phase, "stopped");
 }
@@ -594,7 +616,10 @@ fn status_changes_are_published_once() {
     let now = Instant::now();
     let mut state = group(&[1]);
     let out = state.on(now, Input::Start);
-    assert!(out.iter().any(|o| matches!(o, Output::Status(s) if s.phase == "subscribing")));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Status(s) if s.phase == "subscribing"))
+    );
     let out = state.on(now, Input::Timer);
     assert!(
         !out.iter().any(|o| matches!(o, Output::Status(_))),

@@ -9,9 +9,9 @@ use crate::ews::ops::RequestError;
 use crate::ews::response::Status;
 use crate::ews::soap::MESSAGES_AND_TYPES;
 use crate::ews::types::EwsDateTime;
-use crate::mailbox::Mailbox;
 use crate::ews::xml_tree::Element;
 use crate::ews::xml_write::XmlWriter;
+use crate::mailbox::Mailbox;
 
 /// Most mailboxes one request may name.
 pub const MAX_MAILBOXES: usize = 100;

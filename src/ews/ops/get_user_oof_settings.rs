@@ -5,9 +5,9 @@ use crate::ews::decode_error::{FrameError, Problem};
 use crate::ews::response::Status;
 use crate::ews::soap::MESSAGES_AND_TYPES;
 use crate::ews::types::EwsDateTime;
-use crate::mailbox::Mailbox;
 use crate::ews::xml_tree::Element;
 use crate::ews::xml_write::XmlWriter;
+use crate::mailbox::Mailbox;
 
 /// The `m:GetUserOofSettingsRequest` body element.
 pub fn body(mailbox: &Mailbox) -> String {
