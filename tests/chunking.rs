@@ -15,7 +15,7 @@ fn bodies() -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = xml_files(&fixtures_dir().join("ews"));
     match shared_dir() {
         Some(dir) => files.extend(xml_files(&dir.join("ews-samples"))),
-        None => eprintln!("../shared/ews-samples not found: checking project fixtures only"),
+        None => support::missing("../shared/ews-samples"),
     }
     files
         .into_iter()

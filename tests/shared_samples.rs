@@ -12,7 +12,7 @@ use support::{decode_whole, shared_dir};
 
 fn sample(name: &str) -> Option<Vec<u8>> {
     let Some(dir) = shared_dir() else {
-        eprintln!("../shared not present: skipping published-sample check for {name}");
+        support::missing(&format!("../shared (the published sample {name})"));
         return None;
     };
     let path = dir.join("ews-samples").join(name);

@@ -8,7 +8,7 @@ use ews_presence::ews::ops::get_user_availability::{self, BusyType};
 use ews_presence::ews::response_code::ResponseCode;
 use ews_presence::ews::stream::Response;
 use ews_presence::sim::rng::Rng;
-use ews_presence::sim::{Sim, churn};
+use ews_presence::sim::{Sim, calendar_gen, churn};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use support::client;
@@ -17,14 +17,19 @@ use support::sim::{self, config, mailbox, start};
 #[tokio::test]
 async fn availability_matches_the_ground_truth() {
     let (sim, target) = start(config()).await;
-    let week: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
-    let start_at = week;
-    let end_at: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
+    // The simulator generates the current week's calendars: ask for that week.
+    let week = calendar_gen::week_start(Timestamp::now());
+    let at = |secs: i64| Timestamp::from_second(week + secs).unwrap();
+    let (start_at, end_at) = (at(0), at(7 * 86_400));
     client::control(
         &target,
         "POST",
         "/mailboxes/user2@example.test/items",
-        Some(json!({"start": "2026-11-24T13:00:00Z", "end": "2026-11-24T14:30:00Z", "busy_type": "OOF"})),
+        Some(json!({
+            "start": at(86_400 + 13 * 3600).to_string(),
+            "end": at(86_400 + 14 * 3600 + 1800).to_string(),
+            "busy_type": "OOF",
+        })),
     )
     .await;
     let ghost = ews_presence::ews::types::Mailbox::parse("nobody@example.test").unwrap();
@@ -53,8 +58,8 @@ async fn availability_matches_the_ground_truth() {
             .unwrap()
             .iter()
             .filter(|i| {
-                i["start"].as_str().unwrap() < "2026-11-30"
-                    && i["end"].as_str().unwrap() > "2026-11-23"
+                let time = |key: &str| i[key].as_str().unwrap().parse::<Timestamp>().unwrap();
+                time("start") < end_at && time("end") > start_at
             })
             .map(|i| {
                 (
@@ -76,6 +81,10 @@ async fn availability_matches_the_ground_truth() {
             .collect();
         expected.sort();
         got.sort();
+        assert!(
+            !expected.is_empty(),
+            "user{n}: the generated week has items to compare"
+        );
         assert_eq!(got, expected, "user{n}");
     }
     assert!(

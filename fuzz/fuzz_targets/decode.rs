@@ -1,6 +1,8 @@
 //! Fuzzes the streaming decoder with arbitrary bodies: it must never panic, never
 //! buffer past its limit, decode identically whether the body arrives whole or in
-//! small chunks, and every decoded frame must render as `decode` JSON.
+//! small chunks, number frames in order at increasing offsets inside the body, decode
+//! each envelope the same when it is read on its own (envelopes are self-contained),
+//! and render each frame as `decode` JSON naming that frame and its operation.
 //!
 //! The first two input bytes choose the frame-size limit and the chunk sizes; the rest
 //! is the body. Run with `fuzz/run.sh` (seeds the corpus from `fixtures/`).
@@ -49,8 +51,28 @@ fuzz_target!(|data: &[u8]| {
     if let Some(e) = &whole.1 {
         assert!(e.offset <= body.len() as u64, "error offset past the end: {e}");
     }
-    for frame in &whole.0 {
+    let mut previous: Option<u64> = None;
+    for (i, frame) in whole.0.iter().enumerate() {
+        assert_eq!(frame.index, i as u64, "frames are numbered in order");
+        assert!(frame.offset < body.len() as u64, "frame offset past the end");
+        assert!(
+            previous.is_none_or(|p| frame.offset > p),
+            "frame offsets increase"
+        );
+        previous = Some(frame.offset);
+        let alone = decode(&body[frame.offset as usize..], &[body.len().max(1)], max_frame);
+        let first = alone.0.first().expect("an envelope decodes on its own");
+        assert_eq!(
+            (&first.server_version, &first.response),
+            (&frame.server_version, &frame.response),
+            "an envelope decodes the same on its own"
+        );
         let json = frame_json(frame);
-        assert!(json.is_object());
+        assert_eq!(json["frame"], frame.index, "JSON names its frame");
+        assert_eq!(
+            json["operation"],
+            frame.response.operation(),
+            "JSON names the operation"
+        );
     }
 });
