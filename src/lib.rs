@@ -6,16 +6,33 @@
 //!
 //! # Layout
 //!
+//! Dependencies point one way: `mailbox` ← `ews` ← `engine` → `presence`; `api` reads
+//! `engine` (through its status handle) and `presence`; nothing of the product depends
+//! on `sim`.
+//!
+//! - [`mailbox`]: the `Mailbox` newtype every part keys on (a leaf).
 //! - [`ews`]: the EWS client side of the protocol and nothing else: request writers
 //!   ([`ews::ops`]), response readers, the SOAP envelope ([`ews::soap`]), response codes
-//!   and how to react to them ([`ews::response_code`], [`ews::error`]), and the
-//!   incremental decoder for the endless GetStreamingEvents body ([`ews::stream`]). No
-//!   I/O, no presence policy.
+//!   and how to react to them ([`ews::response_code`], [`ews::error`]), the incremental
+//!   decoder for the endless GetStreamingEvents body ([`ews::stream`]), and the HTTP
+//!   client ([`ews::transport`], configured by its own `TransportConfig`). No presence
+//!   policy.
+//! - [`engine`]: keeps subscriptions alive and timelines fresh: each connection group a
+//!   pure state machine ([`engine::group::state`]) run by a driver over a fakeable port
+//!   ([`engine::port`]), the refresh queue ([`engine::refresh`]), and the read-only status
+//!   the API shows ([`engine::status`]).
+//! - [`presence`]: the pure domain and the store: timelines, the cache and its
+//!   staleness policy, the change feed, the edge scheduler, the injected clock. No
+//!   protocol, no HTTP.
+//! - [`api`]: the HTTP API, its JSON rendering and the metrics exporter.
+//! - [`config`]: the typed configuration; every error names its key.
+//! - [`app`]: wiring, reload and shutdown.
 //! - [`sim`]: the simulated Exchange (`ews-presence simulate`): ground truth, an EWS
 //!   endpoint that behaves like Exchange where the daemon can tell, a JSON control API
 //!   and fault injection. It may use `ews` types; nothing else depends on it.
 //! - [`cli`]: the command-line subcommands, each rendering library results for an
 //!   operator; `main.rs` only parses arguments and maps errors to exit codes.
+//! - [`util`]: two small helpers with nothing else in common.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 

@@ -42,6 +42,9 @@ impl GroupRoute {
     }
 }
 
+/// A new subscription's id and the affinity cookie its answer set, if any.
+pub type NewSubscription = (SubscriptionId, Option<String>);
+
 /// What an open stream yields next.
 #[derive(Debug)]
 pub enum StreamItem {
@@ -68,7 +71,7 @@ pub trait Port: Send + Sync + 'static {
         &self,
         mailbox: Mailbox,
         route: GroupRoute,
-    ) -> impl Future<Output = Result<(SubscriptionId, Option<String>), EwsError>> + Send;
+    ) -> impl Future<Output = Result<NewSubscription, EwsError>> + Send;
 
     /// Opens one GetStreamingEvents connection for `ids`.
     fn open_stream(
@@ -125,7 +128,7 @@ impl Port for EwsPort {
         &self,
         mailbox: Mailbox,
         route: GroupRoute,
-    ) -> Result<(SubscriptionId, Option<String>), EwsError> {
+    ) -> Result<NewSubscription, EwsError> {
         let impersonate = self.gateway.config.impersonation.then_some(&mailbox);
         let xml = envelope(&self.header(impersonate), &subscribe::body());
         let started = Instant::now();

@@ -1,5 +1,7 @@
 //! The EWS protocol, client side: what we send to an Exchange server and how we read
-//! what it answers. Protocol only: no sockets, no retry loops, no presence policy.
+//! what it answers. Everything but [`transport`] is pure (no I/O); nothing here retries
+//! or knows presence policy, and nothing depends on the rest of the product but the
+//! leaf [`crate::mailbox`].
 //!
 //! - [`ns`]: namespace URIs; elements are matched by namespace URI plus local name,
 //!   never by prefix.
@@ -7,13 +9,17 @@
 //!   element tree responses are read from.
 //! - [`soap`]: the request envelope (RequestServerVersion, ExchangeImpersonation) and
 //!   SOAP faults.
-//! - [`types`]: identifiers and values shared by operations (mailboxes, subscription
-//!   ids, item ids, EWS date-times).
+//! - [`types`]: identifiers and values shared by operations (subscription ids, item ids,
+//!   EWS date-times; the mailbox type is re-exported from [`crate::mailbox`]).
 //! - [`response_code`], [`response`], [`error`]: response codes with what to do about
 //!   them, the common ResponseMessage, and [`error::EwsError`].
 //! - [`ops`]: one file per operation, request writer plus response reader.
 //! - [`stream`]: the incremental decoder that splits a response body into envelopes and
 //!   decodes each into a typed [`stream::Response`].
+//! - [`decode_error`]: where a body could not be decoded (frame and byte).
+//! - [`transport`]: the HTTP client (hyper + rustls) for one server, configured by its
+//!   own [`transport::TransportConfig`]: authentication, affinity headers and cookie,
+//!   timeouts, TLS failures told apart from the rest.
 
 pub mod decode_error;
 pub mod error;

@@ -90,3 +90,59 @@ impl Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::presence::clock::Clock;
+    use crate::presence::feed::Feed;
+    use crate::presence::timeline::{Availability, CalendarState, Interval, Mapping, Timeline};
+
+    #[tokio::test(start_paused = true)]
+    async fn transitions_are_published_at_the_meeting_edges() {
+        let t0 = 1_800_000_000;
+        let clock = Clock::following_tokio(Timestamp::from_second(t0).unwrap());
+        let cache = Arc::new(Cache::new(
+            Mapping::default(),
+            Arc::new(Feed::new(16, 16)),
+            clock,
+            Duration::from_secs(900),
+        ));
+        let m = Mailbox::parse("a@example.test").unwrap();
+        cache.insert(m.clone(), "gw".into());
+        cache.subscribed(&m);
+        let meeting = Interval {
+            start: t0 + 600,
+            end: t0 + 1800,
+            state: CalendarState::Busy,
+        };
+        cache.set_timeline(
+            &m,
+            Timeline::new(t0 - 3600, t0 + 86_400, [meeting]),
+            clock.now(),
+        );
+        let (_, mut feed) = cache.feed().watch(None).unwrap();
+        let scheduler = Arc::new(Scheduler::default());
+        scheduler.refresh(&cache, &m);
+        let first = feed.recv().await.unwrap();
+        assert_eq!(first.item.reading.availability, Availability::Available);
+        let stop = CancellationToken::new();
+        tokio::spawn(scheduler.clone().run(cache.clone(), stop.clone()));
+        let started = clock.now_secs();
+        let busy = feed.recv().await.unwrap();
+        assert_eq!(busy.item.reading.availability, Availability::InAMeeting);
+        assert_eq!(
+            clock.now_secs(),
+            started + 600,
+            "published at the start itself"
+        );
+        let free = feed.recv().await.unwrap();
+        assert_eq!(free.item.reading.availability, Availability::Available);
+        assert_eq!(clock.now_secs(), t0 + 1800, "and at the end");
+        stop.cancel();
+    }
+}

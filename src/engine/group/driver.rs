@@ -23,7 +23,7 @@ use super::state::{Count, GroupState, GroupStatus, Input, Output, StreamEnd, Wai
 use crate::engine::Shared;
 use crate::engine::gateway::Gateway;
 use crate::engine::metrics;
-use crate::engine::port::{FrameSource, GroupRoute, Port, StreamItem};
+use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
 use crate::ews::error::EwsError;
 use crate::ews::types::SubscriptionId;
@@ -207,7 +207,7 @@ pub async fn run<P: Port>(
 struct Driver<P: Port> {
     context: GroupContext<P>,
     status: watch::Sender<GroupStatus>,
-    subscribe: Option<Call<Result<(SubscriptionId, Option<String>), EwsError>>>,
+    subscribe: Option<Call<Result<NewSubscription, EwsError>>>,
     stream: Option<StreamTask<P::Stream>>,
     drain: Option<Call<()>>,
     timer: Option<Instant>,

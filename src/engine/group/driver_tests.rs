@@ -18,7 +18,7 @@ use crate::config::PresenceConfig;
 use crate::engine::Shared;
 use crate::engine::backoff::Backoff;
 use crate::engine::gateway::Gateway;
-use crate::engine::port::{FrameSource, GroupRoute, Port, StreamItem};
+use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
 use crate::ews::error::EwsError;
 use crate::ews::transport::Transport;
@@ -74,7 +74,7 @@ impl Port for FakePort {
         &self,
         mailbox: Mailbox,
         _route: GroupRoute,
-    ) -> Result<(SubscriptionId, Option<String>), EwsError> {
+    ) -> Result<NewSubscription, EwsError> {
         let mut calls = self.calls.lock().unwrap();
         calls.subscribed.push(mailbox.clone());
         let id = SubscriptionId::new(format!("{mailbox}#{}", calls.subscribed.len())).unwrap();
