@@ -21,7 +21,7 @@ use crate::presence::feed::Feed;
 use crate::presence::schedule::Scheduler;
 
 /// Changes kept for SSE resumption (a client that missed more re-queries).
-pub const FEED_REPLAY: usize = 100_000;
+pub const FEED_REPLAY: usize = 32_768;
 /// How far a live watcher may lag before it is reset: room for a top-of-the-hour
 /// storm of every mailbox changing at once (100,000 in the benchmark).
 const FEED_LAG: usize = 131_072;

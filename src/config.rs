@@ -663,6 +663,25 @@ file = "mailboxes.txt"
     }
 
     #[test]
+    fn max_stale_has_a_default_and_a_range() {
+        let d = dir("stale");
+        let c = load(&d, GOOD, "a@example.test", &[]).unwrap();
+        assert_eq!(c.presence.max_stale, Duration::from_secs(900));
+        let set = |v: &str| {
+            GOOD.replace(
+                "debounce_ms = 0",
+                &format!("debounce_ms = 0\nmax_stale_secs = {v}"),
+            )
+        };
+        let c = load(&d, &set("3600"), "a@example.test", &[]).unwrap();
+        assert_eq!(c.presence.max_stale, Duration::from_secs(3600));
+        for bad in ["0", "59", "86401"] {
+            let e = load(&d, &set(bad), "a@example.test", &[]).unwrap_err();
+            assert_eq!(e.key, "presence.max_stale_secs", "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_key_or_line() {
         let d = dir("bad");
         /// (config text, mailbox file, environment, key the error must name)

@@ -398,6 +398,22 @@ async fn call_with_retries(
     }
 }
 
+/// Why an answer to `read` is of no use (another operation's answer, or a failure),
+/// and what the server asked us to wait, if it did.
+fn unusable(read: Read, answer: Result<Response, EwsError>) -> (String, Option<Duration>) {
+    match answer {
+        Ok(other) => (
+            format!(
+                "unexpected {} answer to {}",
+                other.operation(),
+                read.operation()
+            ),
+            None,
+        ),
+        Err(e) => (format!("{} failed: {e}", read.operation()), server_wait(&e)),
+    }
+}
+
 /// What the server asked us to wait, when it throttled us.
 fn server_wait(error: &EwsError) -> Option<Duration> {
     match error.disposition() {
@@ -507,27 +523,19 @@ async fn fetch_availability(
             ),
             None,
         ),
-        Ok(other) => (
-            format!(
-                "unexpected {} answer to GetUserAvailability",
-                other.operation()
-            ),
-            None,
-        ),
-        Err(e) => (format!("GetUserAvailability failed: {e}"), server_wait(&e)),
+        other => unusable(Read::Calendar, other),
     };
-    if stop.is_cancelled() {
-        return;
+    if !stop.is_cancelled() {
+        failed(
+            gateway,
+            queue,
+            shared,
+            Read::Calendar,
+            &mailboxes,
+            &problem,
+            wait,
+        );
     }
-    failed(
-        gateway,
-        queue,
-        shared,
-        Read::Calendar,
-        &mailboxes,
-        &problem,
-        wait,
-    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -617,33 +625,26 @@ async fn fetch_oof(
                     recovered(gateway, queue, Read::AutoReplies);
                     return;
                 }
-                (Err(e), _) => (format!("GetUserOofSettings failed: {e}"), server_wait(&e)),
+                (Err(e), _) => unusable(Read::AutoReplies, Err(e)),
                 (Ok(()), None) => (
                     "GetUserOofSettings answered NoError without OofSettings".to_owned(),
                     None,
                 ),
             },
-            Ok(other) => (
-                format!(
-                    "unexpected {} answer to GetUserOofSettings",
-                    other.operation()
-                ),
-                None,
-            ),
-            Err(e) => (format!("GetUserOofSettings failed: {e}"), server_wait(&e)),
+            other => unusable(Read::AutoReplies, other),
         };
-    if stop.is_cancelled() {
-        return;
+    if !stop.is_cancelled() {
+        let mailboxes = std::slice::from_ref(&mailbox);
+        failed(
+            gateway,
+            queue,
+            shared,
+            Read::AutoReplies,
+            mailboxes,
+            &problem,
+            wait,
+        );
     }
-    failed(
-        gateway,
-        queue,
-        shared,
-        Read::AutoReplies,
-        std::slice::from_ref(&mailbox),
-        &problem,
-        wait,
-    );
 }
 
 #[cfg(test)]

@@ -183,6 +183,18 @@ impl Harness {
             .expect("the port lives")
     }
 
+    /// The next stream, once it has delivered a healthy frame and reads open.
+    async fn open_healthy(&mut self) -> Opened {
+        let opened = self.next_stream().await;
+        opened
+            .feed
+            .send(StreamItem::Frame(Frame::default()))
+            .await
+            .unwrap();
+        self.status_until("open", |s| s.stream_open).await;
+        opened
+    }
+
     async fn status_until(&mut self, what: &str, check: impl Fn(&GroupStatus) -> bool) {
         tokio::time::timeout(SOON, self.status.wait_for(|s| check(s)))
             .await
@@ -231,13 +243,7 @@ async fn subscribes_streams_and_refreshes_what_changed() {
 #[tokio::test(start_paused = true)]
 async fn a_stream_without_a_whole_frame_for_twice_the_heartbeat_is_replaced() {
     let mut h = start(&[1]);
-    let first = h.next_stream().await;
-    first
-        .feed
-        .send(StreamItem::Frame(Frame::default()))
-        .await
-        .unwrap();
-    h.status_until("open", |s| s.stream_open).await;
+    let first = h.open_healthy().await;
     let opened_at = tokio::time::Instant::now();
     // Nothing more: after 2 x heartbeat the driver drops it and, after a backoff,
     // opens another with the same ids.
@@ -261,12 +267,7 @@ async fn a_stream_without_a_whole_frame_for_twice_the_heartbeat_is_replaced() {
 #[tokio::test(start_paused = true)]
 async fn membership_follows_the_watch_channel() {
     let mut h = start(&[1, 2]);
-    let first = h.next_stream().await;
-    first
-        .feed
-        .send(StreamItem::Frame(Frame::default()))
-        .await
-        .unwrap();
+    h.open_healthy().await;
     h.members.send_modify(|set| {
         set.remove(&m(1));
         set.insert(m(3));
@@ -302,13 +303,7 @@ async fn membership_follows_the_watch_channel() {
 #[tokio::test(start_paused = true)]
 async fn a_lost_subscription_marks_the_mailbox_stale_not_unknown() {
     let mut h = start(&[1]);
-    let opened = h.next_stream().await;
-    opened
-        .feed
-        .send(StreamItem::Frame(Frame::default()))
-        .await
-        .unwrap();
-    h.status_until("open", |s| s.stream_open).await;
+    let opened = h.open_healthy().await;
     let now = h.cache.clock().now_secs();
     let busy = Timeline::new(
         now - 3600,
