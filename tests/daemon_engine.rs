@@ -236,6 +236,20 @@ async fn fresh_ids_rejected_by_the_server_are_backed_off_reported_and_not_leaked
         (2..=12).contains(&during),
         "{during} Subscribes while the server rejected fresh ids"
     );
+    let rejected = rig
+        .metric(
+            "ews_presence_ews_requests_total",
+            &format!(
+                "{},operation=\"GetStreamingEvents\",outcome=\"error\"",
+                rig.gateway_label()
+            ),
+        )
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        rejected >= 2.0,
+        "rejected streams count as errors: {rejected}"
+    );
     eventually("recovered with no subscription leaked", WITHIN, || async {
         let status = rig.gateway_status().await;
         rig.sim_stats().await["subscriptions_live"] == 2

@@ -102,7 +102,17 @@ pub fn describe() {
 
 /// One EWS request finished.
 pub fn ews_request(gateway: &str, operation: &'static str, outcome: &'static str, took: Duration) {
+    ews_outcome(gateway, operation, outcome);
+    ews_duration(operation, took);
+}
+
+/// How an EWS request ended.
+pub fn ews_outcome(gateway: &str, operation: &'static str, outcome: &'static str) {
     counter!(EWS_REQUESTS, "gateway" => gateway.to_owned(), "operation" => operation, "outcome" => outcome).increment(1);
+}
+
+/// How long an EWS request took to answer (a stream: until its headers).
+pub fn ews_duration(operation: &'static str, took: Duration) {
     histogram!(EWS_DURATION, "operation" => operation).record(took.as_secs_f64());
 }
 

@@ -170,12 +170,19 @@ impl Port for EwsPort {
             .transport
             .open_stream(xml, &route.route())
             .await;
-        self.finished("GetStreamingEvents", started, &result);
+        if result.is_err() {
+            self.finished("GetStreamingEvents", started, &result);
+        } else {
+            // Its outcome is known at the first frame: a stream whose first frame
+            // rejects the ids did not work.
+            metrics::ews_duration("GetStreamingEvents", started.elapsed());
+        }
         Ok(EwsStream {
             gateway: self.gateway.clone(),
             body: result?,
             decoder: StreamDecoder::default(),
             ended: false,
+            outcome_pending: true,
         })
     }
 
@@ -210,6 +217,8 @@ pub struct EwsStream {
     body: Incoming,
     decoder: StreamDecoder,
     ended: bool,
+    /// The request's outcome is counted at the first item.
+    outcome_pending: bool,
 }
 
 impl EwsStream {
@@ -254,6 +263,22 @@ impl EwsStream {
 
 impl FrameSource for EwsStream {
     async fn next(&mut self) -> StreamItem {
+        let item = self.next_item().await;
+        if std::mem::take(&mut self.outcome_pending) {
+            let healthy = matches!(
+                &item,
+                StreamItem::Frame(f) if f.error.is_none() && f.error_ids.is_empty()
+            );
+            let outcome = if healthy { "ok" } else { "error" };
+            metrics::ews_outcome(&self.gateway.config.name, "GetStreamingEvents", outcome);
+        }
+        item
+    }
+}
+
+impl EwsStream {
+    /// The next complete frame or the end (cancel-safe: see [`FrameSource::next`]).
+    async fn next_item(&mut self) -> StreamItem {
         loop {
             if self.ended {
                 return StreamItem::End(StreamEnd::EndedEarly);
