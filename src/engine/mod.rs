@@ -323,15 +323,4 @@ impl Engine {
         self.spawn_group(runtime, BTreeSet::from([mailbox]));
         true
     }
-
-    /// Mailboxes configured on gateway `index`.
-    pub fn mailbox_count(&self, index: usize) -> usize {
-        self.gateways.get(index).map_or(0, |runtime| {
-            lock(&runtime.groups)
-                .iter()
-                .map(|h| h.members.borrow().len())
-                .sum::<usize>()
-                + lock(&runtime.overflow).len()
-        })
-    }
 }
