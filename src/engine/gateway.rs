@@ -8,10 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
+use hyper::body::Incoming;
+
+use super::credentials::CredentialGate;
 use crate::config::GatewayConfig;
 use crate::ews::error::{Disposition, EwsError};
 use crate::ews::soap::ServerVersionInfo;
-use crate::ews::transport::Transport;
+use crate::ews::transport::{Answer, Lane, Route, Transport};
 
 /// What a gateway has shown of itself so far.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -36,7 +39,9 @@ pub struct Gateway {
     /// Its configuration.
     pub config: GatewayConfig,
     /// Its client.
-    pub transport: Transport,
+    transport: Transport,
+    /// Every request passes it: refused credentials stop all but one probe per step.
+    pub credentials: CredentialGate,
     health: Mutex<Health>,
     events_received: AtomicU64,
 }
@@ -45,6 +50,7 @@ impl Gateway {
     /// A gateway with its client.
     pub fn new(config: GatewayConfig, transport: Transport) -> Gateway {
         Gateway {
+            credentials: CredentialGate::new(&config.name),
             config,
             transport,
             health: Mutex::new(Health::default()),
@@ -69,6 +75,29 @@ impl Gateway {
     /// `n` notification events arrived.
     pub fn count_events(&self, n: usize) {
         self.events_received.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Sends one request through the credential gate and decodes its answer.
+    pub async fn call(
+        &self,
+        xml: String,
+        route: &Route<'_>,
+        lane: Lane,
+    ) -> Result<Answer, EwsError> {
+        self.credentials.pass().await;
+        let result = self.transport.call(xml, route, lane).await;
+        self.credentials
+            .outcome(result.as_ref().map(|_| ()), tokio::time::Instant::now());
+        result
+    }
+
+    /// Opens a GetStreamingEvents response through the credential gate.
+    pub async fn open_stream(&self, xml: String, route: &Route<'_>) -> Result<Incoming, EwsError> {
+        self.credentials.pass().await;
+        let result = self.transport.open_stream(xml, route).await;
+        self.credentials
+            .outcome(result.as_ref().map(|_| ()), tokio::time::Instant::now());
+        result
     }
 
     /// The server answered (with anything SOAP).
@@ -101,6 +130,7 @@ impl Gateway {
                 s.auth_ok = Some(false);
                 s.reachable = Some(true);
             }
+            EwsError::Unavailable { .. } => s.reachable = Some(false),
             // The server answered, even if wrongly (a fault, an anomaly, a bad frame).
             _ => s.reachable = Some(true),
         }

@@ -15,6 +15,7 @@
 //! the `watch` channel the engine writes and the group's driver reads.
 
 pub mod backoff;
+pub mod credentials;
 pub mod gateway;
 pub mod group;
 pub mod groups;

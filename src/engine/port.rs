@@ -19,7 +19,7 @@ use crate::ews::ops::get_streaming_events::{self, EventKind, MAX_CONNECTION_TIME
 use crate::ews::ops::{subscribe, unsubscribe};
 use crate::ews::soap::{RequestHeader, envelope};
 use crate::ews::stream::{Response, StreamDecoder};
-use crate::ews::transport::Route;
+use crate::ews::transport::{Lane, Route};
 use crate::ews::types::SubscriptionId;
 use crate::mailbox::Mailbox;
 
@@ -132,7 +132,7 @@ impl Port for EwsPort {
         let impersonate = self.gateway.config.impersonation.then_some(&mailbox);
         let xml = envelope(&self.header(impersonate), &subscribe::body());
         let started = Instant::now();
-        let result = match self.gateway.transport.call(xml, &route.route()).await {
+        let result = match self.gateway.call(xml, &route.route(), Lane::Normal).await {
             Ok(answer) => {
                 self.gateway
                     .answered(answer.envelope.server_version.as_ref());
@@ -165,11 +165,7 @@ impl Port for EwsPort {
             .map_err(|e| EwsError::Protocol(format!("cannot write GetStreamingEvents: {e}")))?;
         let xml = envelope(&self.header(None), &body);
         let started = Instant::now();
-        let result = self
-            .gateway
-            .transport
-            .open_stream(xml, &route.route())
-            .await;
+        let result = self.gateway.open_stream(xml, &route.route()).await;
         if result.is_err() {
             self.finished("GetStreamingEvents", started, &result);
         } else {
@@ -189,7 +185,7 @@ impl Port for EwsPort {
     async fn unsubscribe(&self, id: SubscriptionId, route: GroupRoute) -> Result<(), EwsError> {
         let xml = envelope(&self.header(None), &unsubscribe::body(&id));
         let started = Instant::now();
-        let result = match self.gateway.transport.call(xml, &route.route()).await {
+        let result = match self.gateway.call(xml, &route.route(), Lane::Teardown).await {
             Ok(answer) => match answer.envelope.response {
                 Response::Unsubscribe(r) => r.status.into_result(),
                 other => Err(EwsError::Protocol(format!(

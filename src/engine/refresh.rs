@@ -34,7 +34,7 @@ use crate::ews::ops::get_user_availability::{self, AvailabilityResponse, BusyTyp
 use crate::ews::ops::get_user_oof_settings::{self, OofState};
 use crate::ews::soap::{RequestHeader, envelope};
 use crate::ews::stream::Response;
-use crate::ews::transport::Route;
+use crate::ews::transport::{Lane, Route};
 use crate::mailbox::Mailbox;
 use crate::presence::clock::Clock;
 use crate::presence::timeline::{AutoReply, CalendarState, Interval, Timeline};
@@ -310,7 +310,13 @@ pub async fn run(
         let (due, next) = queue.take_due(now, presence.debounce);
         next_due = next;
         for batch in due.chunks(MAX_MAILBOXES) {
-            let Ok(permit) = availability.clone().acquire_owned().await else {
+            // Waits while every request slot is taken (a slow or refusing server);
+            // stopping does not wait.
+            let permit = tokio::select! {
+                _ = stop.cancelled() => break,
+                permit = availability.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else {
                 break;
             };
             let (gateway, queue, shared, stop, batch) = (
@@ -329,7 +335,11 @@ pub async fn run(
             while work.try_join_next().is_some() {}
         }
         for mailbox in queue.take_oof_due(now) {
-            let Ok(permit) = oof.clone().acquire_owned().await else {
+            let permit = tokio::select! {
+                _ = stop.cancelled() => break,
+                permit = oof.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else {
                 break;
             };
             let (gateway, queue, shared, stop) =
@@ -370,7 +380,7 @@ async fn call_with_retries(
     loop {
         attempt += 1;
         let started = Instant::now();
-        let error = match gateway.transport.call(xml.to_owned(), route).await {
+        let error = match gateway.call(xml.to_owned(), route, Lane::Normal).await {
             Ok(answer) => {
                 metrics::ews_request(&gateway.config.name, operation, "ok", started.elapsed());
                 gateway.answered(answer.envelope.server_version.as_ref());

@@ -40,6 +40,13 @@ pub enum EwsError {
         /// The status code.
         status: u16,
     },
+    /// HTTP 503 without a SOAP answer: the server (or IIS in front of it) is queuing or
+    /// down for a while.
+    #[error("HTTP 503 Service Unavailable{}", .retry_after.map(|d| format!(" (Retry-After {} s)", d.as_secs())).unwrap_or_default())]
+    Unavailable {
+        /// `Retry-After`, when sent.
+        retry_after: Option<Duration>,
+    },
     /// The server's certificate could not be verified (or TLS failed otherwise).
     #[error("TLS: {0}")]
     Tls(String),
@@ -81,9 +88,11 @@ impl EwsError {
             // A frame we cannot read leaves the subscription state unknown.
             EwsError::Decode(_) => Disposition::Resubscribe,
             EwsError::Http { status: 401 | 403 } => Disposition::Fatal,
-            EwsError::Http { status: 503 } => {
-                Disposition::Throttled(super::response_code::DEFAULT_SERVER_BUSY_BACKOFF)
-            }
+            // Wait what the server asked; without a hint, back off from a short wait.
+            EwsError::Unavailable {
+                retry_after: Some(wait),
+            } => Disposition::Throttled((*wait).min(super::response_code::MAX_SERVER_BACKOFF)),
+            EwsError::Unavailable { retry_after: None } => Disposition::Retry,
             EwsError::Http { .. } => Disposition::Retry,
             // A certificate that does not verify will not start verifying by itself.
             EwsError::Tls(_) => Disposition::Fatal,

@@ -29,6 +29,19 @@ use super::types::Mailbox;
 /// defaults to 27 (10 on 2010); stay well below it.
 const MAX_CONCURRENT_CALLS: usize = 16;
 
+/// Unsubscribes in flight per gateway: shutdown must release thousands of
+/// subscriptions within its grace period (2,000 at 200 ms each take about 8 s).
+const MAX_CONCURRENT_TEARDOWN: usize = 48;
+
+/// Which budget of concurrent requests a call is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Ordinary calls (Subscribe, GetUserAvailability, ...).
+    Normal,
+    /// Unsubscribe: releasing what we hold, which must not queue behind reads.
+    Teardown,
+}
+
 /// Largest non-streaming answer read (GetUserAvailability for 100 busy mailboxes stays
 /// far below).
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
@@ -134,6 +147,7 @@ pub struct Transport {
     authorization: Option<HeaderValue>,
     timeout: Duration,
     calls: Arc<tokio::sync::Semaphore>,
+    teardown: Arc<tokio::sync::Semaphore>,
 }
 
 /// Classifies a client error, looking for a TLS failure in its causes.
@@ -196,6 +210,7 @@ impl Transport {
             authorization,
             timeout: gateway.request_timeout,
             calls: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS)),
+            teardown: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TEARDOWN)),
         }
     }
 
@@ -235,9 +250,17 @@ impl Transport {
 
     /// Sends one request and decodes its single envelope. A SOAP fault is an error;
     /// response-message errors are left to the caller, which knows the operation.
-    pub async fn call(&self, xml: String, route: &Route<'_>) -> Result<Answer, EwsError> {
-        let _permit = self
-            .calls
+    pub async fn call(
+        &self,
+        xml: String,
+        route: &Route<'_>,
+        lane: Lane,
+    ) -> Result<Answer, EwsError> {
+        let budget = match lane {
+            Lane::Normal => &self.calls,
+            Lane::Teardown => &self.teardown,
+        };
+        let _permit = budget
             .acquire()
             .await
             .map_err(|_| EwsError::Transport("the client is shutting down".into()))?;
@@ -246,6 +269,7 @@ impl Transport {
         if matches!(status, 401 | 403) {
             return Err(EwsError::Http { status });
         }
+        let retry_after = retry_after(response.headers());
         let affinity_cookie = response
             .headers()
             .get_all(SET_COOKIE)
@@ -266,6 +290,7 @@ impl Transport {
         };
         let envelope = match decode_envelope(&body) {
             Ok(envelope) => envelope,
+            Err(_) if status == 503 => return Err(EwsError::Unavailable { retry_after }),
             Err(_) if status != 200 => return Err(EwsError::Http { status }),
             Err(e) => {
                 return Err(EwsError::Decode(crate::ews::decode_error::DecodeError {
@@ -290,6 +315,7 @@ impl Transport {
         match response.status().as_u16() {
             200 => Ok(response.into_body()),
             status => {
+                let retry_after = retry_after(response.headers());
                 // A fault (throttling) still comes as a SOAP body: read it for its hints.
                 let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                     .collect()
@@ -302,8 +328,64 @@ impl Transport {
                 {
                     return Err(EwsError::Fault(Box::new(fault)));
                 }
+                if status == 503 {
+                    return Err(EwsError::Unavailable { retry_after });
+                }
                 Err(EwsError::Http { status })
             }
         }
+    }
+}
+
+/// `Retry-After` as a wait: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); a date
+/// in the past is no wait, anything unreadable is ignored.
+fn retry_after(headers: &hyper::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(hyper::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let now = jiff::Timestamp::now();
+    Some(if at > now {
+        now.duration_until(at).unsigned_abs()
+    } else {
+        Duration::ZERO
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_retry_after_in_both_forms() {
+        let mut headers = hyper::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("120"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
+        headers.insert(
+            hyper::header::RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "in the past");
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(90);
+        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
+            .timestamp_to_rfc9110_string(&soon)
+            .unwrap();
+        headers.insert(
+            hyper::header::RETRY_AFTER,
+            HeaderValue::from_str(&date).unwrap(),
+        );
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(85) && wait <= Duration::from_secs(90),
+            "{wait:?}"
+        );
+        headers.insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
     }
 }

@@ -388,13 +388,24 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
         }
         "http-503" => {
             let count = u64_field(map, "count", Some(1))?;
-            sim.faults.http_503(count);
-            json!({"count": count})
+            let retry_after = match map.get("retry_after_s") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(u64_field(map, "retry_after_s", None)?),
+            };
+            sim.faults.http_503(count, retry_after);
+            json!({"count": count, "retry_after_s": retry_after})
         }
         "stall-heartbeats" => {
             let ms = u64_field(map, "duration_ms", None)?;
             sim.faults.stall(Duration::from_millis(ms));
             json!({"duration_ms": ms})
+        }
+        "trickle" => {
+            let ms = u64_field(map, "duration_ms", None)?;
+            let interval = u64_field(map, "interval_ms", Some(1000))?.max(1);
+            sim.faults
+                .trickle(Duration::from_millis(ms), Duration::from_millis(interval));
+            json!({"duration_ms": ms, "interval_ms": interval})
         }
         "reject-subscriptions" => {
             let ms = u64_field(map, "duration_ms", None)?;
@@ -409,7 +420,7 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
         _ => {
             return Err(ApiError::bad(
                 "kind",
-                "kind must be drop-streams, cut-mid-frame, expire-subscriptions, server-busy, http-503, stall-heartbeats, malformed-frame, reject-subscriptions or slow",
+                "kind must be drop-streams, cut-mid-frame, expire-subscriptions, server-busy, http-503, stall-heartbeats, malformed-frame, reject-subscriptions, trickle or slow",
             ));
         }
     };
@@ -429,5 +440,6 @@ fn stats(sim: &Sim) -> Value {
         "requests": sim.stats.requests(),
         "events_emitted": sim.stats.events_emitted(),
         "faults_injected": sim.stats.faults(),
+        "rejected": sim.stats.rejections(),
     })
 }

@@ -176,6 +176,7 @@ pub async fn handle(sim: &Arc<Sim>, ctx: CallContext, body: &[u8]) -> Reply {
     };
     sim.stats.request(operation);
     if let Some(back_off_ms) = sim.faults.take_server_busy(operation) {
+        sim.stats.rejected("server_busy");
         return Reply::fault(
             "ErrorServerBusy",
             "The server cannot service this request right now. Try again later.",

@@ -28,7 +28,10 @@ struct Counters {
     /// The operation server-busy applies to (all when None).
     busy_operation: Option<String>,
     reject_until: Option<Instant>,
+    /// Until when streams trickle, and the time between two bytes.
+    trickle: Option<(Instant, Duration)>,
     http_503: u64,
+    retry_after_s: Option<u64>,
     slow_ms: u64,
     stall_until: Option<Instant>,
     pending_cut: bool,
@@ -95,6 +98,23 @@ impl Faults {
         self.lock().reject_until = Some(Instant::now() + duration);
     }
 
+    /// Until `duration` has passed, streams send one byte per `interval`.
+    pub fn trickle(&self, duration: Duration, interval: Duration) {
+        self.lock().trickle = Some((Instant::now() + duration, interval));
+    }
+
+    /// The time between two bytes while streams trickle.
+    pub fn trickling(&self) -> Option<Duration> {
+        let mut c = self.lock();
+        match c.trickle {
+            Some((until, interval)) if until > Instant::now() => Some(interval),
+            _ => {
+                c.trickle = None;
+                None
+            }
+        }
+    }
+
     /// Whether streams reject their subscriptions now.
     pub fn rejecting_subscriptions(&self) -> bool {
         let mut c = self.lock();
@@ -120,9 +140,11 @@ impl Faults {
         Some(c.back_off_ms)
     }
 
-    /// The next `count` requests get HTTP 503.
-    pub fn http_503(&self, count: u64) {
-        self.lock().http_503 = count;
+    /// The next `count` requests get HTTP 503, with `Retry-After` when given.
+    pub fn http_503(&self, count: u64, retry_after_s: Option<u64>) {
+        let mut c = self.lock();
+        c.http_503 = count;
+        c.retry_after_s = retry_after_s;
     }
 
     /// Every response is delayed by `ms`.
@@ -175,15 +197,16 @@ impl Faults {
         (ms > 0).then(|| Duration::from_millis(ms))
     }
 
-    /// Consumes one HTTP 503, if one is pending (ErrorServerBusy is decided per
-    /// operation, once the request is read: [`Faults::take_server_busy`]).
-    pub fn take_unavailable(&self) -> bool {
+    /// Consumes one HTTP 503, if one is pending: `Some(Retry-After seconds, if any)`
+    /// (ErrorServerBusy is decided per operation, once the request is read:
+    /// [`Faults::take_server_busy`]).
+    pub fn take_unavailable(&self) -> Option<Option<u64>> {
         let mut c = self.lock();
         if c.http_503 > 0 {
             c.http_503 -= 1;
-            return true;
+            return Some(c.retry_after_s);
         }
-        false
+        None
     }
 
     /// Clears every fault.
@@ -195,6 +218,7 @@ impl Faults {
     pub fn active(&self) -> Vec<ActiveFault> {
         let stalled = self.stalled_until().is_some();
         let rejecting = self.rejecting_subscriptions();
+        let trickling = self.trickling();
         let c = self.lock();
         let mut out = Vec::new();
         if c.server_busy > 0 {
@@ -223,6 +247,13 @@ impl Faults {
                 kind: "stall-heartbeats",
                 remaining: None,
                 ms: None,
+            });
+        }
+        if let Some(interval) = trickling {
+            out.push(ActiveFault {
+                kind: "trickle",
+                remaining: None,
+                ms: Some(interval.as_millis() as u64),
             });
         }
         if rejecting {

@@ -131,6 +131,7 @@ async fn route(sim: &Arc<Sim>, req: Request<Incoming>) -> Response<Body> {
         None => {
             let mut response =
                 respond(StatusCode::UNAUTHORIZED, "text/plain", "401 Unauthorized\n");
+            sim.stats.rejected("unauthorized");
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"ews-presence simulate\""),
@@ -141,12 +142,21 @@ async fn route(sim: &Arc<Sim>, req: Request<Incoming>) -> Response<Body> {
     if let Some(delay) = sim.faults.delay() {
         tokio::time::sleep(delay).await;
     }
-    if sim.faults.take_unavailable() {
-        return respond(
+    if let Some(retry_after) = sim.faults.take_unavailable() {
+        sim.stats.rejected("unavailable");
+        let mut response = respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/html",
             "<html><body>Service Unavailable</body></html>",
         );
+        if let Some(secs) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, value);
+        }
+        return response;
     }
     let ctx = CallContext {
         account,

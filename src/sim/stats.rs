@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Stats {
     requests: Mutex<BTreeMap<String, u64>>,
     faults: Mutex<BTreeMap<String, u64>>,
+    rejected: Mutex<BTreeMap<String, u64>>,
     events: AtomicU64,
     streams_open: AtomicU64,
 }
@@ -31,6 +32,17 @@ impl Stats {
     /// Counts one injected fault of `kind`.
     pub fn fault(&self, kind: &str) {
         bump(&self.faults, kind);
+    }
+
+    /// Counts one request refused with `why` (`unauthorized`, `unavailable`,
+    /// `server_busy`).
+    pub fn rejected(&self, why: &str) {
+        bump(&self.rejected, why);
+    }
+
+    /// Refused requests by reason.
+    pub fn rejections(&self) -> BTreeMap<String, u64> {
+        snapshot(&self.rejected)
     }
 
     /// Counts `n` events queued for delivery.

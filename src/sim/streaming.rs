@@ -226,10 +226,32 @@ impl Stream {
     }
 
     async fn send(&self, frame: String) -> Result<(), Aborted> {
+        if let Some(interval) = self.sim.faults.trickling() {
+            return self.trickle(frame.as_bytes(), interval).await;
+        }
         tokio::select! {
             sent = self.tx.send(Bytes::from(frame)) => sent.map_err(|_| Aborted),
             _ = self.sim.shutdown.cancelled() => Err(Aborted),
         }
+    }
+
+    /// Sends `frame` one byte per `interval`: the connection is never silent, yet no
+    /// frame completes.
+    async fn trickle(&self, frame: &[u8], interval: std::time::Duration) -> Result<(), Aborted> {
+        for byte in frame {
+            tokio::select! {
+                sent = self.tx.send(Bytes::copy_from_slice(std::slice::from_ref(byte))) => {
+                    sent.map_err(|_| Aborted)?;
+                }
+                _ = self.sim.shutdown.cancelled() => return Err(Aborted),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.sim.shutdown.cancelled() => return Err(Aborted),
+                _ = self.tx.closed() => return Err(Aborted),
+            }
+        }
+        Ok(())
     }
 
     async fn serve(

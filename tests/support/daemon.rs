@@ -23,6 +23,8 @@ pub struct Options {
     pub per_connection: usize,
     pub max_connections: usize,
     pub token: Option<&'static str>,
+    /// The password the daemon is given (the simulator's is `sim-password`).
+    pub password: &'static str,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
             per_connection: 200,
             max_connections: 10,
             token: None,
+            password: "sim-password",
         }
     }
 }
@@ -78,7 +81,7 @@ pub async fn rig(options: Options) -> Rig {
         sim.addr.port()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("password"), "sim-password\n").expect("password file");
+    std::fs::write(dir.join("password"), format!("{}\n", options.password)).expect("password file");
     write_mailboxes(&dir, 1..=options.mailboxes);
     let token = options
         .token

@@ -30,7 +30,7 @@ use crate::ews::types::SubscriptionId;
 use crate::mailbox::Mailbox;
 
 /// Unsubscribes in flight per group while stopping or dropping ids.
-const UNSUBSCRIBE_CONCURRENCY: usize = 8;
+const UNSUBSCRIBE_CONCURRENCY: usize = 48;
 
 type Call<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 

@@ -719,7 +719,10 @@ impl GroupState {
 /// Whether an error means our credentials (or the server's certificate) are refused,
 /// not this one mailbox.
 fn refuses_credentials(error: &EwsError) -> bool {
-    matches!(error, EwsError::Http { .. } | EwsError::Tls(_))
+    matches!(
+        error,
+        EwsError::Http { status: 401 | 403 } | EwsError::Tls(_)
+    )
 }
 
 fn response_code(error: &EwsError) -> Option<&ResponseCode> {

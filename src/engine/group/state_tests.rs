@@ -464,7 +464,9 @@ fn throttling_waits_what_the_server_asked() {
         now,
         Input::Subscribed {
             mailbox: m(1),
-            result: Err(EwsError::Http { status: 503 }),
+            result: Err(EwsError::Unavailable {
+                retry_after: Some(Duration::from_secs(5)),
+            }),
         },
     );
     assert_eq!(state.status().waiting, Some(WaitReason::Throttled));

@@ -1,0 +1,223 @@
+//! The gate every request to one gateway passes: once the server refuses our
+//! credentials (HTTP 401/403), no request goes out until the slow retry time, and then
+//! exactly one (the probe) does; the others wait for its answer. An account lockout
+//! policy therefore sees at most one failed login per back-off step, whatever the
+//! number of mailboxes, streams and refreshes. The refusal is logged once at `warn`,
+//! the recovery once at `info`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::backoff::Backoff;
+use crate::ews::error::EwsError;
+use crate::util::lock;
+
+/// First wait after the credentials were refused.
+pub const REFUSED_MIN: Duration = Duration::from_secs(60);
+/// Longest wait between probes.
+pub const REFUSED_MAX: Duration = Duration::from_secs(900);
+
+#[derive(Debug)]
+enum State {
+    /// Requests go out.
+    Open,
+    /// Refused: nothing goes out before `retry_at`; then one probe.
+    Refused {
+        retry_at: Instant,
+        probing: bool,
+        since: Instant,
+    },
+}
+
+/// What a caller may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Send the request.
+    Go,
+    /// Send it: it is the one probe of the credentials; report its outcome.
+    Probe,
+    /// Do not send before this long has passed.
+    Wait(Duration),
+}
+
+/// One gateway's credential gate.
+#[derive(Debug)]
+pub struct CredentialGate {
+    gateway: String,
+    state: Mutex<(State, Backoff)>,
+    changed: Notify,
+}
+
+impl CredentialGate {
+    /// An open gate for `gateway` (named in its log lines).
+    pub fn new(gateway: &str) -> CredentialGate {
+        // Constant bounds that satisfy the checks.
+        let backoff =
+            Backoff::new(REFUSED_MIN, REFUSED_MAX).unwrap_or_else(|e| unreachable!("{e}"));
+        CredentialGate {
+            gateway: gateway.to_owned(),
+            state: Mutex::new((State::Open, backoff)),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Whether a request may go out now.
+    pub fn admit(&self, now: Instant) -> Admission {
+        let mut guard = lock(&self.state);
+        match &mut guard.0 {
+            State::Open => Admission::Go,
+            State::Refused {
+                retry_at, probing, ..
+            } => {
+                if *probing {
+                    // Wait for the probe's answer (it wakes us); look again now and then.
+                    Admission::Wait(REFUSED_MIN)
+                } else if now >= *retry_at {
+                    *probing = true;
+                    Admission::Probe
+                } else {
+                    Admission::Wait(*retry_at - now)
+                }
+            }
+        }
+    }
+
+    /// Waits until a request may go out; `true` when it is the probe.
+    pub async fn pass(&self) -> bool {
+        loop {
+            let notified = self.changed.notified();
+            match self.admit(Instant::now()) {
+                Admission::Go => return false,
+                Admission::Probe => return true,
+                Admission::Wait(wait) => {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// How a request that passed the gate ended: refused credentials close the gate
+    /// (or keep it closed, one step longer); any answer from the server opens it.
+    pub fn outcome(&self, result: Result<(), &EwsError>, now: Instant) {
+        let refused = matches!(result, Err(EwsError::Http { status: 401 | 403 }));
+        let answered = match result {
+            Ok(()) => true,
+            // A reply of any kind (not a failure to reach the server) proves the
+            // credentials were accepted.
+            Err(e) => matches!(
+                e,
+                EwsError::Response(_)
+                    | EwsError::Fault(_)
+                    | EwsError::Protocol(_)
+                    | EwsError::Decode(_)
+                    | EwsError::Http { .. }
+            ),
+        };
+        let mut guard = lock(&self.state);
+        let (state, backoff) = &mut *guard;
+        if refused {
+            let wait = backoff.next_delay();
+            let since = match state {
+                State::Refused { since, .. } => *since,
+                State::Open => {
+                    tracing::warn!(
+                        gateway = %self.gateway,
+                        retry_in_s = wait.as_secs(),
+                        "the server refused our credentials; one request will try them again per back-off step"
+                    );
+                    now
+                }
+            };
+            *state = State::Refused {
+                retry_at: now + wait,
+                probing: false,
+                since,
+            };
+        } else if answered {
+            if let State::Refused { since, .. } = state {
+                tracing::info!(
+                    gateway = %self.gateway,
+                    after_s = now.saturating_duration_since(*since).as_secs(),
+                    "the server accepts our credentials again"
+                );
+            }
+            *state = State::Open;
+            backoff.reset();
+        } else if let State::Refused { probing, .. } = state {
+            // The probe did not reach the server: it proved nothing; another may try.
+            *probing = false;
+        }
+        drop(guard);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the gate is closed now.
+    pub fn refused(&self) -> bool {
+        matches!(lock(&self.state).0, State::Refused { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unauthorized() -> EwsError {
+        EwsError::Http { status: 401 }
+    }
+
+    #[test]
+    fn one_probe_per_step_after_a_refusal() {
+        let gate = CredentialGate::new("gw");
+        let t0 = Instant::now();
+        assert_eq!(gate.admit(t0), Admission::Go);
+        gate.outcome(Err(&unauthorized()), t0);
+        assert!(gate.refused());
+        let Admission::Wait(wait) = gate.admit(t0) else {
+            panic!("closed after a refusal")
+        };
+        assert!(wait >= REFUSED_MIN.mul_f64(0.75) && wait <= REFUSED_MIN.mul_f64(1.25));
+        let later = t0 + wait;
+        assert_eq!(gate.admit(later), Admission::Probe);
+        assert!(
+            matches!(gate.admit(later), Admission::Wait(_)),
+            "only one probe at a time"
+        );
+        // Refused again: the next step is longer.
+        gate.outcome(Err(&unauthorized()), later);
+        let Admission::Wait(second) = gate.admit(later) else {
+            panic!()
+        };
+        assert!(second > wait, "{second:?} after {wait:?}");
+        // A probe that could not reach the server lets another try.
+        let then = later + second;
+        assert_eq!(gate.admit(then), Admission::Probe);
+        gate.outcome(Err(&EwsError::Timeout(Duration::from_secs(1))), then);
+        assert_eq!(gate.admit(then), Admission::Probe);
+        // Accepted: open again.
+        gate.outcome(Ok(()), then);
+        assert_eq!(gate.admit(then), Admission::Go);
+        assert!(!gate.refused());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_pass_when_the_probe_succeeds() {
+        let gate = std::sync::Arc::new(CredentialGate::new("gw"));
+        gate.outcome(Err(&unauthorized()), Instant::now());
+        tokio::time::advance(REFUSED_MAX).await;
+        assert!(gate.pass().await, "the first caller after the wait probes");
+        let waiter = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.pass().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "waits for the probe's answer");
+        gate.outcome(Ok(()), Instant::now());
+        assert!(!waiter.await.unwrap(), "then goes as an ordinary request");
+    }
+}

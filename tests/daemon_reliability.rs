@@ -1,0 +1,202 @@
+//! Nothing lost, nothing silent: failed refreshes are retried until the change shows,
+//! a wrong password costs one login per back-off step, HTTP 503 honours Retry-After,
+//! a stream that trickles bytes without completing a frame is replaced, and shutdown
+//! releases hundreds of subscriptions on a slow server within the grace period.
+
+mod support;
+
+use std::time::Duration;
+
+use jiff::{Timestamp, ToSpan};
+use serde_json::{Value, json};
+use support::client;
+use support::daemon::{Options, Rig, address, eventually, rig};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+async fn fault(rig: &Rig, body: Value) {
+    let reply = client::control(&rig.sim_target, "POST", "/faults", Some(body)).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.json());
+}
+
+/// Puts an hour-long item of `busy_type` over now into mailbox `n`.
+async fn cover_now(rig: &Rig, n: usize, busy_type: &str) {
+    let now = Timestamp::now();
+    let reply = client::control(
+        &rig.sim_target,
+        "POST",
+        &format!("/mailboxes/{}/items", address(n)),
+        Some(json!({"start": (now - 1.minute()).to_string(), "end": (now + 1.hour()).to_string(), "busy_type": busy_type})),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+}
+
+async fn reads(rig: &Rig, n: usize, availability: &str) {
+    eventually(&format!("user{n} reads {availability}"), WITHIN, || async {
+        rig.presence(n).await["availability"] == availability
+    })
+    .await;
+}
+
+async fn startup_reads_done(rig: &Rig, mailboxes: u64) {
+    rig.ready().await;
+    eventually("start-up automatic-reply reads done", WITHIN, || async {
+        rig.requests("GetUserOofSettings").await >= mailboxes
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_refresh_stays_queued_until_the_change_shows() {
+    let rig = rig(Options {
+        mailboxes: 10,
+        ..Options::default()
+    })
+    .await;
+    startup_reads_done(&rig, 10).await;
+    fault(
+        &rig,
+        json!({"kind": "server-busy", "count": 50, "back_off_ms": 100, "operation": "GetUserAvailability"}),
+    )
+    .await;
+    cover_now(&rig, 1, "OOF").await;
+    assert_eq!(rig.truth(1).await["availability"], "away");
+    // While the reads fail, the mailbox says so.
+    eventually("the failure is visible on the mailbox", WITHIN, || async {
+        let p = rig.presence(1).await;
+        p["stale"] == true
+            && p["problem"]
+                .as_str()
+                .is_some_and(|m| m.contains("ErrorServerBusy"))
+    })
+    .await;
+    reads(&rig, 1, "away").await;
+    let p = rig.presence(1).await;
+    assert_eq!(
+        (p["stale"].clone(), p["problem"].clone()),
+        (json!(false), Value::Null)
+    );
+    assert_eq!(rig.sim_stats().await["rejected"]["server_busy"], 50);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_costs_one_login_per_back_off_step() {
+    let mut options = Options {
+        mailboxes: 50,
+        oof_refresh_secs: 1,
+        password: "not-the-password",
+        ..Options::default()
+    };
+    options.sim.mailboxes = 50;
+    let rig = rig(options).await;
+    eventually("the refusal is reported", WITHIN, || async {
+        let g = rig.gateway_status().await;
+        g["auth_ok"] == false
+            && g["last_error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("401"))
+    })
+    .await;
+    // Five automatic-reply sweeps of 50 mailboxes come due meanwhile: none goes out.
+    let started = tokio::time::Instant::now();
+    let mut refused = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        refused = rig.sim_stats().await["rejected"]["unauthorized"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(
+            refused <= 1,
+            "{refused} failed logins: the account would lock"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(refused, 1);
+    assert_eq!(rig.requests("GetUserOofSettings").await, 0);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_503_waits_what_retry_after_says_else_backs_off_briefly() {
+    let rig = rig(Options::default()).await;
+    startup_reads_done(&rig, 20).await;
+    // No Retry-After: a short backoff, not a fixed 30 s.
+    fault(&rig, json!({"kind": "http-503", "count": 2})).await;
+    cover_now(&rig, 3, "OOF").await;
+    eventually("user3 reads away soon", Duration::from_secs(5), || async {
+        rig.presence(3).await["availability"] == "away"
+    })
+    .await;
+    // Retry-After: 2 s is waited.
+    fault(
+        &rig,
+        json!({"kind": "http-503", "count": 1, "retry_after_s": 2}),
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    cover_now(&rig, 4, "OOF").await;
+    reads(&rig, 4, "away").await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "retried before Retry-After ran out"
+    );
+    assert_eq!(rig.sim_stats().await["rejected"]["unavailable"], 3);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_trickles_without_a_whole_frame_is_replaced() {
+    let rig = rig(Options::default()).await;
+    rig.ready().await;
+    eventually("one stream open", WITHIN, || async {
+        rig.sim_stats().await["streams_open"] == 1
+    })
+    .await;
+    let streams = rig.requests("GetStreamingEvents").await;
+    // One byte every 50 ms, for longer than the silence bound (2 x 1 s heartbeat).
+    fault(
+        &rig,
+        json!({"kind": "trickle", "duration_ms": 6000, "interval_ms": 50}),
+    )
+    .await;
+    eventually(
+        "the trickling stream is dropped and reopened",
+        Duration::from_secs(8),
+        || async { rig.requests("GetStreamingEvents").await > streams },
+    )
+    .await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_hundreds_of_subscriptions_on_a_slow_server() {
+    let mut options = Options {
+        mailboxes: 400,
+        ..Options::default()
+    };
+    options.sim.mailboxes = 400;
+    let rig = rig(options).await;
+    rig.ready().await;
+    eventually("400 subscriptions", WITHIN, || async {
+        rig.sim_stats().await["subscriptions_live"] == 400
+    })
+    .await;
+    fault(&rig, json!({"kind": "slow", "delay_ms": 200})).await;
+    let support::daemon::Rig {
+        sim,
+        sim_target,
+        app,
+        dir,
+        ..
+    } = rig;
+    // One at a time per group this took 40 s; the grace period is 10 s.
+    app.shutdown(Duration::from_secs(10)).await;
+    let live = client::control(&sim_target, "GET", "/stats", None)
+        .await
+        .json()["subscriptions_live"]
+        .clone();
+    assert_eq!(live, 0, "every subscription released within the grace");
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
