@@ -94,8 +94,8 @@ struct RawGateway {
     ca_file: Option<PathBuf>,
     server_version: Option<String>,
     impersonation: Option<bool>,
-    max_subscriptions_per_connection: Option<usize>,
-    max_connections: Option<usize>,
+    max_subscriptions_per_connection: Option<u64>,
+    max_connections: Option<u64>,
     request_timeout_secs: Option<u64>,
 }
 
@@ -206,7 +206,11 @@ fn override_value(text: &str) -> toml::Value {
 
 /// Applies `EWS_PRESENCE_<SECTION>_<KEY>` variables to the parsed table. Gateway keys
 /// apply to every gateway.
-fn apply_env(table: &mut toml::Table, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+fn apply_env(
+    table: &mut toml::Table,
+    env: &HashMap<String, String>,
+) -> Result<Vec<EnvOrigin>, ConfigError> {
+    let mut origins = Vec::new();
     let mut names: Vec<&String> = env
         .keys()
         .filter(|k| k.starts_with("EWS_PRESENCE_"))
@@ -231,6 +235,11 @@ fn apply_env(table: &mut toml::Table, env: &HashMap<String, String>) -> Result<(
             return Err(error(name.as_str(), "no key after the section"));
         }
         let value = override_value(&env[name]);
+        origins.push(EnvOrigin {
+            section: section.clone(),
+            key: key.clone(),
+            variable: name.clone(),
+        });
         match table.get_mut(&section) {
             Some(toml::Value::Array(gateways)) if section == "gateway" => {
                 for g in gateways.iter_mut() {
@@ -255,7 +264,66 @@ fn apply_env(table: &mut toml::Table, env: &HashMap<String, String>) -> Result<(
             }
         }
     }
-    Ok(())
+    Ok(origins)
+}
+
+/// A key set by an environment variable, so that an error in it names the variable.
+#[derive(Debug)]
+struct EnvOrigin {
+    section: String,
+    key: String,
+    variable: String,
+}
+
+impl EnvOrigin {
+    /// Whether the configuration key `path` (`presence.debounce_ms`,
+    /// `gateway[0].max_connections`) is this one.
+    fn sets(&self, path: &str) -> bool {
+        let Some((section, key)) = path.split_once('.') else {
+            return false;
+        };
+        let section = section.split('[').next().unwrap_or(section);
+        section == self.section && key == self.key
+    }
+}
+
+/// Names the variable an error came from, when a key it set is at fault.
+fn blame_environment(mut e: ConfigError, origins: &[EnvOrigin]) -> ConfigError {
+    let by_key = origins.iter().find(|o| o.sets(&e.key));
+    let in_message = origins.iter().find(|o| {
+        e.message.contains(&format!("{}.{}", o.section, o.key))
+            || e.message.contains(&format!("`{}`", o.key))
+    });
+    if let Some(origin) = by_key.or(in_message) {
+        e.message = format!(
+            "{} (set by the environment for {}.{})",
+            e.message, origin.section, origin.key
+        );
+        e.key = origin.variable.clone();
+    }
+    e
+}
+
+/// A numeric setting within its documented range.
+fn ranged(
+    key: &str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) if range.contains(&v) => Ok(v),
+        Some(v) => Err(error(
+            key,
+            format!(
+                "{v} is out of range: from {} to {} {unit}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
 }
 
 fn resolve(base: &Path, path: &Path) -> PathBuf {
@@ -306,12 +374,15 @@ impl Config {
         let mut table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| error(&file, one_line(&e)))?;
-        apply_env(&mut table, env)?;
-        let raw: RawConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| error(&file, one_line(&e)))?;
+        let origins = apply_env(&mut table, env)?;
+        let raw: RawConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    blame_environment(error(&file, one_line(&e)), &origins)
+                })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::from_raw(raw, &base)
+        Config::from_raw(raw, &base).map_err(|e| blame_environment(e, &origins))
     }
 
     fn from_raw(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
@@ -345,40 +416,44 @@ impl Config {
             }
         };
         let p = raw.presence;
-        let positive = |key: &str, v: Option<u64>, default: u64| match v {
-            Some(0) => Err(error(key, "must be positive")),
-            Some(v) => Ok(v),
-            None => Ok(default),
-        };
         let presence = PresenceConfig {
             horizon: Duration::from_secs(
-                positive("presence.horizon_hours", p.horizon_hours, 24)? * 3600,
+                ranged(
+                    "presence.horizon_hours",
+                    p.horizon_hours,
+                    24,
+                    1..=720,
+                    "hours",
+                )? * 3600,
             ),
-            debounce: Duration::from_millis(p.debounce_ms.unwrap_or(1000)),
-            oof_refresh: Duration::from_secs(positive(
+            debounce: Duration::from_millis(ranged(
+                "presence.debounce_ms",
+                p.debounce_ms,
+                1000,
+                0..=60_000,
+                "milliseconds",
+            )?),
+            oof_refresh: Duration::from_secs(ranged(
                 "presence.oof_refresh_secs",
                 p.oof_refresh_secs,
                 300,
+                1..=86_400,
+                "seconds",
             )?),
-            heartbeat: Duration::from_secs(positive(
+            heartbeat: Duration::from_secs(ranged(
                 "presence.heartbeat_secs",
                 p.heartbeat_secs,
                 45,
+                1..=600,
+                "seconds",
             )?),
-            max_stale: Duration::from_secs(match p.max_stale_secs {
-                None => DEFAULT_MAX_STALE_SECS,
-                Some(v) if MAX_STALE_RANGE.contains(&v) => v,
-                Some(v) => {
-                    return Err(error(
-                        "presence.max_stale_secs",
-                        format!(
-                            "{v} is out of range: from {} to {} seconds",
-                            MAX_STALE_RANGE.start(),
-                            MAX_STALE_RANGE.end()
-                        ),
-                    ));
-                }
-            }),
+            max_stale: Duration::from_secs(ranged(
+                "presence.max_stale_secs",
+                p.max_stale_secs,
+                DEFAULT_MAX_STALE_SECS,
+                MAX_STALE_RANGE,
+                "seconds",
+            )?),
             mapping: Mapping {
                 tentative: availability(
                     "presence.tentative",
@@ -405,10 +480,17 @@ impl Config {
                     format!("{:?} is empty or used twice", g.name),
                 ));
             }
+            // Never quote a URL that may carry a password back into a log.
             let url: Uri = g
                 .url
                 .parse()
-                .map_err(|_| error(key("url"), format!("{:?} is not a URL", g.url)))?;
+                .map_err(|_| error(key("url"), "is not a URL"))?;
+            if url.authority().is_some_and(|a| a.as_str().contains('@')) {
+                return Err(error(
+                    key("url"),
+                    "must not carry credentials (user:password@): use username and password_file",
+                ));
+            }
             match (url.scheme_str(), url.host()) {
                 (Some("https" | "http"), Some(_)) => {}
                 _ => {
@@ -458,17 +540,20 @@ impl Config {
                     .map_err(|e| error(key("server_version"), e.to_string()))?,
                 None => RequestServerVersion::default(),
             };
-            let per_connection = g.max_subscriptions_per_connection.unwrap_or(200);
-            if !(1..=200).contains(&per_connection) {
-                return Err(error(
-                    key("max_subscriptions_per_connection"),
-                    "must be 1 to 200",
-                ));
-            }
-            let max_connections = g.max_connections.unwrap_or(10);
-            if max_connections == 0 {
-                return Err(error(key("max_connections"), "must be positive"));
-            }
+            let per_connection = ranged(
+                &key("max_subscriptions_per_connection"),
+                g.max_subscriptions_per_connection,
+                200,
+                1..=200,
+                "subscriptions",
+            )? as usize;
+            let max_connections = ranged(
+                &key("max_connections"),
+                g.max_connections,
+                10,
+                1..=10_000,
+                "connections",
+            )? as usize;
             gateways.push(GatewayConfig {
                 name: g.name,
                 url,
@@ -478,10 +563,12 @@ impl Config {
                 impersonation: g.impersonation.unwrap_or(true),
                 max_subscriptions_per_connection: per_connection,
                 max_connections,
-                request_timeout: Duration::from_secs(positive(
+                request_timeout: Duration::from_secs(ranged(
                     &key("request_timeout_secs"),
                     g.request_timeout_secs,
                     60,
+                    1..=600,
+                    "seconds",
                 )?),
             });
         }
@@ -660,6 +747,87 @@ file = "mailboxes.txt"
                 .collect::<Vec<_>>(),
             [("a@example.test", 0), ("b@example.test", 1)]
         );
+    }
+
+    #[test]
+    fn numbers_out_of_range_urls_with_passwords_and_long_addresses_are_refused() {
+        let d = dir("refused");
+        let presence = |line: &str| GOOD.replace("debounce_ms = 0", line);
+        let cases = [
+            (
+                presence("debounce_ms = 9223372036854775807"),
+                "presence.debounce_ms",
+            ),
+            (
+                presence("horizon_hours = 100000000"),
+                "presence.horizon_hours",
+            ),
+            (
+                presence("horizon_hours = 5124095576030432"),
+                "presence.horizon_hours",
+            ),
+            (presence("heartbeat_secs = 0"), "presence.heartbeat_secs"),
+            (
+                presence("oof_refresh_secs = 0"),
+                "presence.oof_refresh_secs",
+            ),
+            (
+                GOOD.replace("127.0.0.1:9000", "127.0.0.1:99999"),
+                "api.listen",
+            ),
+            (
+                GOOD.replace("auth = \"none\"", "auth = \"none\"\nmax_connections = 0"),
+                "gateway[1].max_connections",
+            ),
+            (
+                GOOD.replace(
+                    "auth = \"none\"",
+                    "auth = \"none\"\nrequest_timeout_secs = 86400",
+                ),
+                "gateway[1].request_timeout_secs",
+            ),
+            (
+                GOOD.replace(
+                    "http://127.0.0.1:8443",
+                    "http://admin:hunter2@127.0.0.1:8443",
+                ),
+                "gateway[1].url",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = load(&d, &text, "a@example.test", &[]).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(
+                !e.to_string().contains("hunter2"),
+                "a password is never echoed: {e}"
+            );
+        }
+        let long = format!("{}@example.test", "x".repeat(300));
+        let e = load(&d, GOOD, &long, &[]).unwrap_err();
+        assert!(e.to_string().contains("local part"), "{e}");
+    }
+
+    #[test]
+    fn an_error_from_the_environment_names_the_variable() {
+        let d = dir("env-blame");
+        for value in ["99999999", "soon"] {
+            let e = load(
+                &d,
+                GOOD,
+                "a@example.test",
+                &[("EWS_PRESENCE_PRESENCE_DEBOUNCE_MS", value)],
+            )
+            .unwrap_err();
+            assert_eq!(e.key, "EWS_PRESENCE_PRESENCE_DEBOUNCE_MS", "{value}: {e}");
+        }
+        let e = load(
+            &d,
+            GOOD,
+            "a@example.test",
+            &[("EWS_PRESENCE_GATEWAY_MAX_CONNECTIONS", "0")],
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "EWS_PRESENCE_GATEWAY_MAX_CONNECTIONS", "{e}");
     }
 
     #[test]
