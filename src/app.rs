@@ -98,14 +98,22 @@ impl App {
             tokens: config.api.tokens.clone(),
             metrics: handle,
             stop: stop.clone(),
+            connections: crate::api::connections::Connections::new(config.api.max_connections),
         });
+        let api_connections = state.connections.limit();
         tracker.spawn(http::serve(state, listener, tracker.clone()));
         for gateway in &config.gateways {
             if gateway.url.scheme_str() == Some("http") {
                 tracing::warn!(gateway = %gateway.name, "gateway URL is plain http://: credentials and calendars cross the network unencrypted");
             }
         }
-        tracing::info!(api = %api_addr, mailboxes = config.mailboxes.len(), gateways = config.gateways.len(), "started");
+        tracing::info!(
+            api = %api_addr,
+            api_connections,
+            mailboxes = config.mailboxes.len(),
+            gateways = config.gateways.len(),
+            "started"
+        );
         Ok(App {
             api_addr,
             cache,

@@ -69,6 +69,7 @@ const MAX_STALE_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
 struct RawApi {
     listen: Option<String>,
     token_file: Option<PathBuf>,
+    max_connections: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -113,6 +114,8 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Accepted bearer tokens; `/v1/*` needs one when set.
     pub tokens: Option<Vec<String>>,
+    /// Client connections held at once; None: derived from the descriptor limit.
+    pub max_connections: Option<usize>,
 }
 
 /// Presence policy and timing.
@@ -578,7 +581,20 @@ impl Config {
             _ => return Err(error("mailboxes", "set exactly one of file or list")),
         };
         let mut config = Config {
-            api: ApiConfig { listen, tokens },
+            api: ApiConfig {
+                listen,
+                tokens,
+                max_connections: match raw.api.max_connections {
+                    None => None,
+                    Some(v) => Some(ranged(
+                        "api.max_connections",
+                        Some(v),
+                        v,
+                        16..=65_536,
+                        "connections",
+                    )? as usize),
+                },
+            },
             presence,
             gateways,
             mailbox_source,

@@ -283,3 +283,53 @@ async fn metrics_queries_and_bad_requests() {
     assert_eq!(encoded.status, 200);
     rig.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_cannot_crowd_out_health_checks_and_queries() {
+    use tokio::io::AsyncWriteExt;
+    let rig = rig(Options {
+        api_connections: Some(16),
+        ..Options::default()
+    })
+    .await;
+    rig.ready().await;
+    // Forty clients each announce a 2 MB body and send it a byte every 50 ms.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut abusers = Vec::new();
+    for _ in 0..40 {
+        let (addr, stop) = (rig.api.addr, stop.clone());
+        abusers.push(tokio::spawn(async move {
+            let Ok(mut socket) = tokio::net::TcpStream::connect(addr).await else {
+                return;
+            };
+            let head = "POST /v1/presence/query HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+                if socket.write_all(b" ").await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    // Meanwhile health checks and queries are answered, each within the client's
+    // deadline.
+    for i in 0..20 {
+        let live = client::request(&rig.api, "GET", "/livez", &[], "").await;
+        assert_eq!(live.status, 200, "round {i}");
+        let body = json!({"mailboxes": [address(1)]}).to_string();
+        let reply = client::request(&rig.api, "POST", "/v1/presence/query", &[], body).await;
+        assert_eq!(reply.status, 200, "round {i}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    for abuser in abusers {
+        let _ = abuser.await;
+    }
+    rig.stop().await;
+}

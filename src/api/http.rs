@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::util::percent_decode;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
@@ -32,6 +32,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::connections::{Connection, Connections};
 use super::{json, metrics};
 use crate::engine::status::StatusHandle;
 use crate::mailbox::Mailbox;
@@ -45,8 +46,12 @@ type Body = BoxBody<Bytes, Infallible>;
 pub const MAX_QUERY_MAILBOXES: usize = 10_000;
 /// Largest request body accepted.
 const MAX_BODY: usize = 2 * 1024 * 1024;
+/// Most of an oversized body read away (and dropped) before answering 413.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 /// Time a client has to send its headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to send a request body once its headers arrived.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Comment lines keep idle SSE connections open through proxies.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Chunks buffered per SSE watcher ahead of its socket.
@@ -68,6 +73,8 @@ pub struct ApiState {
     pub metrics: Option<PrometheusHandle>,
     /// Cancelled at shutdown.
     pub stop: CancellationToken,
+    /// Client connections, bounded.
+    pub connections: Connections,
 }
 
 fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -99,13 +106,20 @@ pub async fn serve(state: Arc<ApiState>, listener: TcpListener, tracker: TaskTra
                 }
             },
         };
+        // Full: the stalest connection makes room (or, all watchers, this one goes).
+        let Some(client) = state.connections.admit() else {
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         tracker.spawn(async move {
             let stop = state.stop.clone();
+            let shed = client.shed.clone();
+            let (service_state, service_client) = (state.clone(), client.clone());
             let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(route(&state, req).await) }
+                let (state, client) = (service_state.clone(), service_client.clone());
+                async move { Ok::<_, Infallible>(route(&state, &client, req).await) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -115,7 +129,9 @@ pub async fn serve(state: Arc<ApiState>, listener: TcpListener, tracker: TaskTra
             tokio::select! {
                 _ = connection.as_mut() => {}
                 _ = stop.cancelled() => {}
+                _ = shed.cancelled() => {}
             }
+            state.connections.close(&client);
         });
     }
 }
@@ -135,7 +151,8 @@ fn authorized(state: &ApiState, req: &Request<Incoming>) -> bool {
         })
 }
 
-async fn route(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
+async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) -> Response<Body> {
+    client.request_started();
     let started = Instant::now();
     let path = req.uri().path().to_owned();
     let (name, response) = match (req.method().clone(), path.as_str()) {
@@ -152,7 +169,10 @@ async fn route(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
             ("unauthorized", r)
         }
         (Method::GET, "/v1/gateways") => ("gateways", gateways(state)),
-        (Method::GET, "/v1/presence/watch") => ("watch", watch(state, &req)),
+        (Method::GET, "/v1/presence/watch") => {
+            client.mark_watcher();
+            ("watch", watch(state, &req))
+        }
         (Method::POST, "/v1/presence/query") => ("query", query(state, req).await),
         (Method::GET, p) if p.starts_with("/v1/presence/") => {
             ("presence", one(state, &p["/v1/presence/".len()..]))
@@ -202,14 +222,72 @@ fn one(state: &ApiState, raw: &str) -> Response<Body> {
     full(status, "application/json", out)
 }
 
+/// Why a request body could not be read.
+enum BodyError {
+    TooLarge,
+    TooSlow,
+    Broken,
+}
+
+/// Reads a request body into one buffer (sized from `Content-Length` within the
+/// limit), within [`BODY_TIMEOUT`]: a slow or oversized body costs neither time nor
+/// memory beyond the bounds.
+async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, BodyError> {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let deadline = Instant::now() + BODY_TIMEOUT;
+    let mut body = req.into_body();
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        // Read a moderate excess away (not kept) so that the client, still sending,
+        // gets the 413 rather than a broken connection; past that, close.
+        let mut discarded = 0;
+        while discarded <= DRAIN_LIMIT {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => discarded += frame.data_ref().map_or(0, Bytes::len),
+                _ => break,
+            }
+        }
+        return Err(BodyError::TooLarge);
+    }
+    let capacity = declared.map_or(16 * 1024, |n| n as usize).min(MAX_BODY);
+    let mut buffer = Vec::with_capacity(capacity);
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::TooSlow),
+            Ok(None) => return Ok(buffer),
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if buffer.len() + data.len() > MAX_BODY {
+                        return Err(BodyError::TooLarge);
+                    }
+                    buffer.extend_from_slice(data);
+                }
+            }
+        }
+    }
+}
+
 async fn query(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the body is larger than 2 MiB",
             );
+        }
+        Err(BodyError::TooSlow) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive within 10 seconds",
+            );
+        }
+        Err(BodyError::Broken) => {
+            return error(StatusCode::BAD_REQUEST, "the body could not be read");
         }
     };
     let value: Value = match serde_json::from_slice(&body) {

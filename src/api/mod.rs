@@ -2,6 +2,7 @@
 //! health and metrics ([`http`]), JSON rendering ([`json`]), and the metrics exporter
 //! ([`metrics`]). It reads the engine only through its status handle.
 
+pub mod connections;
 pub mod http;
 pub mod json;
 pub mod metrics;

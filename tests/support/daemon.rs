@@ -25,6 +25,8 @@ pub struct Options {
     pub token: Option<&'static str>,
     /// The password the daemon is given (the simulator's is `sim-password`).
     pub password: &'static str,
+    /// `[api] max_connections`, when set.
+    pub api_connections: Option<usize>,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             max_connections: 10,
             token: None,
             password: "sim-password",
+            api_connections: None,
         }
     }
 }
@@ -90,11 +93,15 @@ pub async fn rig(options: Options) -> Rig {
             "token_file = \"tokens\"\n"
         })
         .unwrap_or_default();
+    let api_connections = options
+        .api_connections
+        .map(|n| format!("max_connections = {n}\n"))
+        .unwrap_or_default();
     let config = format!(
         r#"
 [api]
 listen = "127.0.0.1:0"
-{token}
+{token}{api_connections}
 [presence]
 debounce_ms = {debounce}
 heartbeat_secs = 1
