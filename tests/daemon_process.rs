@@ -89,6 +89,14 @@ async fn sighup_reloads_and_sigterm_unsubscribes_and_exits_0() {
     })
     .await;
 
+    // An empty list drops everyone: said at warn, with the counts.
+    write_mailboxes(&dir, []);
+    signal(child.id(), "HUP");
+    eventually("the empty list is applied", within, || async {
+        stats().await["subscriptions_live"] == 0
+    })
+    .await;
+
     signal(child.id(), "TERM");
     let deadline = tokio::time::Instant::now() + within;
     let status = loop {
@@ -112,9 +120,68 @@ async fn sighup_reloads_and_sigterm_unsubscribes_and_exits_0() {
     assert_eq!(out, "", "nothing on standard output");
     assert!(err.contains("started"), "logs on standard error: {err:?}");
     assert!(err.contains("mailbox list reloaded"), "{err:?}");
+    let dropped = err
+        .lines()
+        .find(|l| l.contains("every mailbox was dropped"))
+        .unwrap_or_else(|| panic!("an emptied list is reported: {err}"));
+    assert!(
+        dropped.contains("WARN") && dropped.contains("removed=6"),
+        "{dropped}"
+    );
     assert!(
         !err.contains('\u{1b}'),
         "no colour escapes into a file: {err:?}"
+    );
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_gateway_is_logged_once_at_the_default_level() {
+    let (sim, _) = sim::start(sim::config()).await;
+    let dir = std::env::temp_dir().join(format!("ews-presence-wrong-path-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_mailboxes(&dir, 1..=3);
+    std::fs::write(
+        dir.join("ews-presence.toml"),
+        format!(
+            "[api]\nlisten = \"127.0.0.1:0\"\n[[gateway]]\nname = \"wrong\"\nurl = \"http://{}/EWS/Wrong.asmx\"\nauth = \"none\"\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            sim.addr
+        ),
+    )
+    .unwrap();
+    let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
+        .args(["run", "--config"])
+        .arg(dir.join("ews-presence.toml"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    // Several retries (250 ms doubling) happen in four seconds; one warning says so.
+    eventually("the failure is logged", Duration::from_secs(10), || async {
+        read().contains("connection group is failing")
+    })
+    .await;
+    let first = tokio::time::Instant::now();
+    eventually("a few retries later", Duration::from_secs(10), || async {
+        first.elapsed() >= Duration::from_secs(3)
+    })
+    .await;
+    signal(child.id(), "TERM");
+    let _ = child.wait();
+    let err = read();
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("connection group is failing"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "once, not per retry: {err}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains("HTTP 404"),
+        "{}",
+        warnings[0]
     );
     sim.stop().await;
     let _ = std::fs::remove_dir_all(dir);
