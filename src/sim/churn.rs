@@ -1,8 +1,11 @@
-//! Random calendar changes at a set rate (`--churn R` per second), spread over all
-//! mailboxes: new meetings, moved meetings, deleted meetings, changed busy types and
-//! toggled automatic replies. The sequence of changes is deterministic for a seed.
+//! Random calendar changes at a set rate (`--churn R` per second, or as set through the
+//! control API), spread over all mailboxes: new meetings, moved meetings, deleted
+//! meetings, changed busy types and toggled automatic replies; a set share of them
+//! change the present (an item over now created, or one deleted), so that presence
+//! itself changes. The sequence of changes is deterministic for a seed and rate.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use tokio::time::{Duration, Instant, MissedTickBehavior};
@@ -24,7 +27,45 @@ const BUSY_TYPES: [BusyType; 5] = [
     BusyType::WorkingElsewhere,
 ];
 
-/// Makes `sim.config.churn` changes per second until shutdown.
+/// The churn rate and the share of changes that affect the present.
+#[derive(Debug)]
+pub struct Rate {
+    per_second: AtomicU64,
+    now_share: AtomicU64,
+}
+
+impl Rate {
+    /// `per_second` changes, `now_share` (0 to 1) of them over now.
+    pub fn new(per_second: f64, now_share: f64) -> Rate {
+        let rate = Rate {
+            per_second: AtomicU64::new(0),
+            now_share: AtomicU64::new(0),
+        };
+        rate.set(per_second, now_share);
+        rate
+    }
+
+    /// Sets both (negative or non-finite values count as 0; the share is capped at 1).
+    pub fn set(&self, per_second: f64, now_share: f64) {
+        let clean = |v: f64| if v.is_finite() && v > 0.0 { v } else { 0.0 };
+        self.per_second
+            .store(clean(per_second).to_bits(), Ordering::Relaxed);
+        self.now_share
+            .store(clean(now_share).min(1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    /// Changes per second.
+    pub fn per_second(&self) -> f64 {
+        f64::from_bits(self.per_second.load(Ordering::Relaxed))
+    }
+
+    /// The share of changes over now.
+    pub fn now_share(&self) -> f64 {
+        f64::from_bits(self.now_share.load(Ordering::Relaxed))
+    }
+}
+
+/// Makes `sim.churn` changes per second until shutdown.
 pub async fn run(sim: Arc<Sim>) {
     let mut rng = Rng::new(sim.config.seed ^ 0xC4A2_6E00_0000_0001);
     let mut ticker = tokio::time::interval(TICK);
@@ -37,11 +78,46 @@ pub async fn run(sim: Arc<Sim>) {
             _ = ticker.tick() => {}
         }
         let now = Instant::now();
-        owed = (owed + sim.config.churn * (now - last).as_secs_f64()).min(MAX_PER_TICK);
+        owed = (owed + sim.churn.per_second() * (now - last).as_secs_f64()).min(MAX_PER_TICK);
         last = now;
+        let share = (sim.churn.now_share() * 1000.0) as u64;
         while owed >= 1.0 {
-            change(&sim, &mut rng);
+            if share > 0 && rng.below(1000) < share {
+                change_now(&sim, &mut rng);
+            } else {
+                change(&sim, &mut rng);
+            }
             owed -= 1.0;
+        }
+    }
+}
+
+/// One random change of the present: an item over now is created, or one deleted.
+pub fn change_now(sim: &Sim, rng: &mut Rng) {
+    let mailbox = rng.below(sim.directory.len() as u64) as usize;
+    let now = Timestamp::now().as_second();
+    let covering = sim.directory.with(mailbox, |c| {
+        c.items
+            .iter()
+            .filter(|i| i.start <= now && i.end > now)
+            .map(|i| i.number)
+            .next()
+    });
+    match covering {
+        Some(number) if rng.below(2) == 0 => {
+            let _ = sim.delete_item(mailbox, number);
+        }
+        _ => {
+            let busy = BUSY_TYPES[rng.below(BUSY_TYPES.len() as u64) as usize];
+            let _ = sim.create_item(
+                mailbox,
+                NewItem {
+                    start: now - 60 - rng.below(600) as i64,
+                    end: now + 300 + rng.below(1800) as i64,
+                    busy,
+                    subject: None,
+                },
+            );
         }
     }
 }

@@ -191,6 +191,30 @@ fn dispatch(
             Ok((StatusCode::NO_CONTENT, Value::Null))
         }
         (&Method::POST, ["faults"]) => inject_fault(sim, &parse_body(body)?),
+        (&Method::GET, ["churn"]) => Ok((StatusCode::OK, churn_json(sim))),
+        (&Method::PUT, ["churn"]) => {
+            let map = parse_body(body)?;
+            let number = |field: &'static str, max: f64| match map.get(field) {
+                None | Some(Value::Null) => Ok(0.0),
+                Some(v) => v
+                    .as_f64()
+                    .filter(|x| (0.0..=max).contains(x))
+                    .ok_or_else(|| ApiError::bad(field, format!("{field} must be 0 to {max}"))),
+            };
+            sim.churn
+                .set(number("per_second", 100_000.0)?, number("now_share", 1.0)?);
+            Ok((StatusCode::OK, churn_json(sim)))
+        }
+        (&Method::GET, ["truth"]) => {
+            let at = Timestamp::now();
+            let all: Vec<Value> = (0..sim.directory.len())
+                .map(|m| {
+                    let truth = sim.directory.with(m, |c| c.truth(at));
+                    json!({"mailbox": sim.directory.address(m), "availability": truth.availability()})
+                })
+                .collect();
+            Ok((StatusCode::OK, json!({"at": at.to_string(), "truth": all})))
+        }
         (_, ["mailboxes", address, rest @ ..]) => {
             let mailbox = sim
                 .directory
@@ -430,6 +454,10 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
         o.extend(d);
     }
     Ok((StatusCode::OK, out))
+}
+
+fn churn_json(sim: &Sim) -> Value {
+    json!({"per_second": sim.churn.per_second(), "now_share": sim.churn.now_share()})
 }
 
 fn stats(sim: &Sim) -> Value {

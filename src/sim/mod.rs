@@ -126,6 +126,9 @@ pub struct Sim {
     pub faults: Faults,
     /// Counters.
     pub stats: Stats,
+    /// Churn now: changes per second and the share of them that affect the present
+    /// (set at start from `config.churn`, changed through the control API).
+    pub churn: churn::Rate,
     /// Streams open per account.
     streams_by_account: Mutex<HashMap<String, usize>>,
     next_stream: AtomicU64,
@@ -220,6 +223,7 @@ impl Sim {
             registry: Registry::new(&config.domain.to_ascii_lowercase()),
             faults: Faults::default(),
             stats: Stats::default(),
+            churn: churn::Rate::new(config.churn, 0.0),
             streams_by_account: Mutex::new(HashMap::new()),
             next_stream: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
@@ -270,9 +274,7 @@ impl Sim {
         let https = tls.is_some();
         sim.tasks.spawn(http::serve(sim.clone(), listener, tls));
         sim.tasks.spawn(sweep_idle_subscriptions(sim.clone()));
-        if sim.config.churn > 0.0 {
-            sim.tasks.spawn(churn::run(sim.clone()));
-        }
+        sim.tasks.spawn(churn::run(sim.clone()));
         Ok(Running { addr, https, sim })
     }
 }
