@@ -295,9 +295,10 @@ async fn slow_clients_cannot_crowd_out_health_checks_and_queries() {
     rig.ready().await;
     // Forty clients each announce a 2 MB body and send it a byte every 50 ms.
     let stop = tokio_util::sync::CancellationToken::new();
+    let (connected_tx, mut connected) = tokio::sync::mpsc::channel(40);
     let mut abusers = Vec::new();
     for _ in 0..40 {
-        let (addr, stop) = (rig.api.addr, stop.clone());
+        let (addr, stop, connected) = (rig.api.addr, stop.clone(), connected_tx.clone());
         abusers.push(tokio::spawn(async move {
             let Ok(mut socket) = tokio::net::TcpStream::connect(addr).await else {
                 return;
@@ -306,6 +307,7 @@ async fn slow_clients_cannot_crowd_out_health_checks_and_queries() {
             if socket.write_all(head.as_bytes()).await.is_err() {
                 return;
             }
+            let _ = connected.send(()).await;
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
@@ -317,8 +319,12 @@ async fn slow_clients_cannot_crowd_out_health_checks_and_queries() {
             }
         }));
     }
-    // Meanwhile health checks and queries are answered, each within the client's
-    // deadline.
+    // Once they are all connected (the flood is under way), health checks and
+    // queries are answered, each within the client's deadline.
+    drop(connected_tx);
+    for _ in 0..40 {
+        connected.recv().await.expect("every abuser connects");
+    }
     for i in 0..20 {
         let live = client::request(&rig.api, "GET", "/livez", &[], "").await;
         assert_eq!(live.status, 200, "round {i}");

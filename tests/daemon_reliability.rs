@@ -82,6 +82,28 @@ async fn a_failing_refresh_stays_queued_until_the_change_shows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_answers_are_refused_and_the_read_retried() {
+    let rig = rig(Options {
+        mailboxes: 10,
+        ..Options::default()
+    })
+    .await;
+    startup_reads_done(&rig, 10).await;
+    for (n, answer) in [(4, "doctype"), (5, "garbage"), (6, "whitespace")] {
+        // More hostile answers than one read's attempts.
+        fault(
+            &rig,
+            json!({"kind": "hostile-answers", "count": 4, "answer": answer, "operation": "GetUserAvailability"}),
+        )
+        .await;
+        cover_now(&rig, n, "OOF").await;
+        reads(&rig, n, "away").await;
+    }
+    assert_eq!(rig.sim_stats().await["rejected"]["hostile"], 12);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_costs_one_login_per_back_off_step() {
     let mut options = Options {
         mailboxes: 50,
@@ -154,6 +176,11 @@ async fn a_stream_that_trickles_without_a_whole_frame_is_replaced() {
     })
     .await;
     let streams = rig.requests("GetStreamingEvents").await;
+    eventually("start-up reads done", WITHIN, || async {
+        rig.requests("GetUserOofSettings").await >= 20
+    })
+    .await;
+    let reads_before = rig.requests("GetUserAvailability").await;
     // One byte every 50 ms, for longer than the silence bound (2 x 1 s heartbeat).
     fault(
         &rig,
@@ -165,6 +192,11 @@ async fn a_stream_that_trickles_without_a_whole_frame_is_replaced() {
         Duration::from_secs(8),
         || async { rig.requests("GetStreamingEvents").await > streams },
     )
+    .await;
+    // Whatever the cut frame carried is lost: the group is read again.
+    eventually("the group is refreshed", WITHIN, || async {
+        rig.requests("GetUserAvailability").await > reads_before
+    })
     .await;
     rig.stop().await;
 }

@@ -59,6 +59,12 @@ pub trait FrameSource: Send + 'static {
     /// The next complete frame, or the end. Cancel-safe: dropping the future loses
     /// nothing already received.
     fn next(&mut self) -> impl Future<Output = StreamItem> + Send;
+
+    /// Whether part of a frame has arrived and not completed (a stream dropped now
+    /// loses what that frame carried).
+    fn inside_frame(&self) -> bool {
+        false
+    }
 }
 
 /// The EWS calls of a group.
@@ -258,6 +264,10 @@ impl EwsStream {
 }
 
 impl FrameSource for EwsStream {
+    fn inside_frame(&self) -> bool {
+        self.decoder.inside_frame()
+    }
+
     async fn next(&mut self) -> StreamItem {
         let item = self.next_item().await;
         if std::mem::take(&mut self.outcome_pending) {
@@ -303,6 +313,9 @@ impl EwsStream {
                     self.ended = true;
                     let error = EwsError::Transport(format!("reading the stream: {e}"));
                     self.gateway.failed(&error);
+                    if self.decoder.inside_frame() {
+                        return StreamItem::End(StreamEnd::CutOff(error.to_string()));
+                    }
                     return StreamItem::End(StreamEnd::Failed(error));
                 }
                 Some(Ok(frame)) => {

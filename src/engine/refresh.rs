@@ -366,25 +366,28 @@ fn state_of(busy: BusyType) -> CalendarState {
 }
 
 /// Sends one request, retrying transient errors a few times and waiting what the
-/// server asks when it throttles; the last error when it finally failed.
+/// server asks when it throttles; the answer with when the request that got it was
+/// sent (by `clock`), or the last error when it finally failed.
 async fn call_with_retries(
     gateway: &Gateway,
+    clock: Clock,
     stop: &CancellationToken,
     operation: &'static str,
     xml: &str,
     route: &Route<'_>,
-) -> Result<Response, EwsError> {
+) -> Result<(Response, Timestamp), EwsError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
         .unwrap_or_else(|e| unreachable!("{e}"));
     let mut attempt = 0;
     loop {
         attempt += 1;
         let started = Instant::now();
+        let sent_at = clock.now();
         let error = match gateway.call(xml.to_owned(), route, Lane::Normal).await {
             Ok(answer) => {
                 metrics::ews_request(&gateway.config.name, operation, "ok", started.elapsed());
                 gateway.answered(answer.envelope.server_version.as_ref());
-                return Ok(answer.envelope.response);
+                return Ok((answer.envelope.response, sent_at));
             }
             Err(e) => e,
         };
@@ -514,6 +517,7 @@ async fn fetch_availability(
     metrics::refresh_batch(mailboxes.len());
     let (problem, wait) = match call_with_retries(
         gateway,
+        queue.clock,
         stop,
         "GetUserAvailability",
         &xml,
@@ -521,11 +525,11 @@ async fn fetch_availability(
     )
     .await
     {
-        Ok(Response::GetUserAvailability(r)) if r.mailboxes.len() == mailboxes.len() => {
-            apply(gateway, queue, shared, &batch, r, from, to, now);
+        Ok((Response::GetUserAvailability(r), sent_at)) if r.mailboxes.len() == mailboxes.len() => {
+            apply(gateway, queue, shared, &batch, r, from, to, sent_at);
             return;
         }
-        Ok(Response::GetUserAvailability(r)) => (
+        Ok((Response::GetUserAvailability(r), _)) => (
             format!(
                 "GetUserAvailability answered {} mailboxes for {} asked",
                 r.mailboxes.len(),
@@ -533,7 +537,7 @@ async fn fetch_availability(
             ),
             None,
         ),
-        other => unusable(Read::Calendar, other),
+        other => unusable(Read::Calendar, other.map(|(r, _)| r)),
     };
     if !stop.is_cancelled() {
         failed(
@@ -613,9 +617,18 @@ async fn fetch_oof(
         anchor: Some(&mailbox),
         cookie: None,
     };
-    let (problem, wait) =
-        match call_with_retries(gateway, stop, "GetUserOofSettings", &xml, &route).await {
-            Ok(Response::GetUserOofSettings(r)) => match (r.status.into_result(), r.settings) {
+    let answer = call_with_retries(
+        gateway,
+        queue.clock,
+        stop,
+        "GetUserOofSettings",
+        &xml,
+        &route,
+    )
+    .await;
+    let (problem, wait) = match answer {
+        Ok((Response::GetUserOofSettings(r), sent_at)) => {
+            match (r.status.into_result(), r.settings) {
                 (Ok(()), Some(settings)) => {
                     let secs = |t: Option<crate::ews::types::EwsDateTime>| {
                         t.and_then(|t| t.to_timestamp_assuming_utc())
@@ -629,7 +642,7 @@ async fn fetch_oof(
                             _ => AutoReply::Off,
                         },
                     };
-                    shared.cache.set_auto_reply(&mailbox, auto);
+                    shared.cache.set_auto_reply(&mailbox, auto, sent_at);
                     shared.scheduler.refresh(&shared.cache, &mailbox);
                     queue.succeeded(&mailbox, Read::AutoReplies);
                     recovered(gateway, queue, Read::AutoReplies);
@@ -640,9 +653,10 @@ async fn fetch_oof(
                     "GetUserOofSettings answered NoError without OofSettings".to_owned(),
                     None,
                 ),
-            },
-            other => unusable(Read::AutoReplies, other),
-        };
+            }
+        }
+        other => unusable(Read::AutoReplies, other.map(|(r, _)| r)),
+    };
     if !stop.is_cancelled() {
         let mailboxes = std::slice::from_ref(&mailbox);
         failed(

@@ -29,6 +29,8 @@ struct Entry {
     gateway: Arc<str>,
     timeline: Option<Arc<Timeline>>,
     auto_reply: AutoReply,
+    /// When the request that fetched `auto_reply` was sent.
+    auto_reply_at: Option<Timestamp>,
     synced_at: Option<Timestamp>,
     /// When the mailbox last got a subscription (None: it has none).
     subscribed_at: Option<Timestamp>,
@@ -99,6 +101,7 @@ impl Cache {
             gateway,
             timeline: None,
             auto_reply: AutoReply::Off,
+            auto_reply_at: None,
             synced_at: None,
             subscribed_at: None,
             stale_since: None,
@@ -212,10 +215,14 @@ impl Cache {
             .is_some_and(|e| e.next_edge == Some(at))
     }
 
-    /// Stores a calendar fetched by a request sent at `requested_at`. It ends
+    /// Stores a calendar fetched by a request sent at `requested_at`, unless what is
+    /// stored came from a later request (answers can arrive out of order). It ends
     /// staleness if the mailbox had its subscription when the request was sent.
     pub fn set_timeline(&self, mailbox: &Mailbox, timeline: Timeline, requested_at: Timestamp) {
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
+            if entry.synced_at.is_some_and(|newer| newer > requested_at) {
+                return;
+            }
             entry.timeline = Some(Arc::new(timeline));
             entry.synced_at = Some(requested_at);
             if entry.subscribed_at.is_some_and(|s| s <= requested_at) {
@@ -225,10 +232,23 @@ impl Cache {
         }
     }
 
-    /// Stores freshly fetched automatic-reply settings.
-    pub fn set_auto_reply(&self, mailbox: &Mailbox, auto_reply: AutoReply) {
+    /// Stores automatic-reply settings fetched by a request sent at `requested_at`,
+    /// unless what is stored came from a later request.
+    pub fn set_auto_reply(
+        &self,
+        mailbox: &Mailbox,
+        auto_reply: AutoReply,
+        requested_at: Timestamp,
+    ) {
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
+            if entry
+                .auto_reply_at
+                .is_some_and(|newer| newer > requested_at)
+            {
+                return;
+            }
             entry.auto_reply = auto_reply;
+            entry.auto_reply_at = Some(requested_at);
         }
     }
 
@@ -363,6 +383,28 @@ mod tests {
         let s = cache.read(&m, 1700).unwrap();
         assert!(!s.stale);
         assert_eq!(s.reading.availability, Availability::InAMeeting);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_older_answer_arriving_late_does_not_overwrite_a_newer_one() {
+        let cache = cache(1000, 600);
+        let m = Mailbox::parse("c@example.test").unwrap();
+        cache.insert(m.clone(), "gw".into());
+        let early = cache.now();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        cache.set_timeline(&m, busy(0, 100_000, 900, 5000), cache.now());
+        cache.set_timeline(&m, Timeline::new(0, 100_000, []), early);
+        assert_eq!(
+            cache.read(&m, 1005).unwrap().reading.availability,
+            Availability::InAMeeting,
+            "the answer to the earlier request came last and was ignored"
+        );
+        cache.set_auto_reply(&m, AutoReply::On, cache.now());
+        cache.set_auto_reply(&m, AutoReply::Off, early);
+        assert_eq!(
+            cache.read(&m, 1005).unwrap().reading.availability,
+            Availability::Away
+        );
     }
 
     #[tokio::test(start_paused = true)]

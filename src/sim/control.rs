@@ -424,6 +424,31 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
             sim.faults.stall(Duration::from_millis(ms));
             json!({"duration_ms": ms})
         }
+        "hostile-answers" => {
+            let count = u64_field(map, "count", Some(1))?;
+            let answer = map
+                .get("answer")
+                .and_then(Value::as_str)
+                .unwrap_or("garbage");
+            let hostile = super::faults::Hostile::parse(answer).ok_or_else(|| {
+                ApiError::bad("answer", "answer must be doctype, garbage or whitespace")
+            })?;
+            let operation = match map.get("operation").and_then(Value::as_str) {
+                Some(op) if super::ews::OPERATIONS.contains(&op) => op.to_owned(),
+                _ => {
+                    return Err(ApiError::bad(
+                        "operation",
+                        format!(
+                            "operation must be one of {}",
+                            super::ews::OPERATIONS.join(", ")
+                        ),
+                    ));
+                }
+            };
+            sim.faults
+                .hostile_answers(count, hostile, operation.clone());
+            json!({"count": count, "answer": answer, "operation": operation})
+        }
         "trickle" => {
             let ms = u64_field(map, "duration_ms", None)?;
             let interval = u64_field(map, "interval_ms", Some(1000))?.max(1);
@@ -444,7 +469,7 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
         _ => {
             return Err(ApiError::bad(
                 "kind",
-                "kind must be drop-streams, cut-mid-frame, expire-subscriptions, server-busy, http-503, stall-heartbeats, malformed-frame, reject-subscriptions, trickle or slow",
+                "kind must be drop-streams, cut-mid-frame, expire-subscriptions, server-busy, http-503, stall-heartbeats, malformed-frame, reject-subscriptions, trickle, hostile-answers or slow",
             ));
         }
     };

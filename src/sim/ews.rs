@@ -183,6 +183,10 @@ pub async fn handle(sim: &Arc<Sim>, ctx: CallContext, body: &[u8]) -> Reply {
             Some(back_off_ms),
         );
     }
+    if let Some(hostile) = sim.faults.take_hostile(operation) {
+        sim.stats.rejected("hostile");
+        return Reply::ok(hostile.body());
+    }
     match *operation {
         "Subscribe" => ops_subscription::subscribe(sim, &ctx, &req),
         "Unsubscribe" => ops_subscription::unsubscribe(sim, &ctx, &req),

@@ -8,6 +8,43 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::{Duration, Instant};
 
+/// An answer no EWS server should give, for the `hostile-answers` fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    /// XML with a DOCTYPE and an entity declaration.
+    Doctype,
+    /// Text that is not XML.
+    Garbage,
+    /// 20 MiB of white space (past any sane answer limit).
+    Whitespace,
+}
+
+impl Hostile {
+    /// Parses a kind name.
+    pub fn parse(name: &str) -> Option<Hostile> {
+        match name {
+            "doctype" => Some(Hostile::Doctype),
+            "garbage" => Some(Hostile::Garbage),
+            "whitespace" => Some(Hostile::Whitespace),
+            _ => None,
+        }
+    }
+
+    /// The body sent.
+    pub fn body(self) -> String {
+        match self {
+            Hostile::Doctype => concat!(
+                "<?xml version=\"1.0\"?><!DOCTYPE lol [<!ENTITY lol \"lol\">]>",
+                "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">",
+                "<s:Body>&lol;</s:Body></s:Envelope>"
+            )
+            .to_owned(),
+            Hostile::Garbage => "HTTP/1.1 200 OK? no: this is not XML at all\n".to_owned(),
+            Hostile::Whitespace => " ".repeat(20 * 1024 * 1024),
+        }
+    }
+}
+
 /// A fault for open streams to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamFault {
@@ -28,6 +65,8 @@ struct Counters {
     /// The operation server-busy applies to (all when None).
     busy_operation: Option<String>,
     reject_until: Option<Instant>,
+    /// Hostile answers still to give, of which kind, to which operation.
+    hostile: Option<(u64, Hostile, String)>,
     /// Until when streams trickle, and the time between two bytes.
     trickle: Option<(Instant, Duration)>,
     http_503: u64,
@@ -96,6 +135,26 @@ impl Faults {
     /// just created).
     pub fn reject_subscriptions(&self, duration: Duration) {
         self.lock().reject_until = Some(Instant::now() + duration);
+    }
+
+    /// The next `count` requests of `operation` get a `kind` answer with HTTP 200.
+    pub fn hostile_answers(&self, count: u64, kind: Hostile, operation: String) {
+        self.lock().hostile = Some((count, kind, operation));
+    }
+
+    /// Consumes one hostile answer for a request of `operation`, if one applies.
+    pub fn take_hostile(&self, operation: &str) -> Option<Hostile> {
+        let mut c = self.lock();
+        let (count, kind, op) = c.hostile.as_mut()?;
+        if op != operation || *count == 0 {
+            return None;
+        }
+        *count -= 1;
+        let kind = *kind;
+        if *count == 0 {
+            c.hostile = None;
+        }
+        Some(kind)
     }
 
     /// Until `duration` has passed, streams send one byte per `interval`.
@@ -246,6 +305,13 @@ impl Faults {
             out.push(ActiveFault {
                 kind: "stall-heartbeats",
                 remaining: None,
+                ms: None,
+            });
+        }
+        if let Some((count, _, _)) = &c.hostile {
+            out.push(ActiveFault {
+                kind: "hostile-answers",
+                remaining: Some(*count),
                 ms: None,
             });
         }

@@ -185,8 +185,13 @@ pub async fn run<P: Port>(
                     Input::StreamEnded(end)
                 }
                 StreamNews::Silent => {
+                    let cut = matches!(&driver.stream, Some(StreamTask::Open { source, .. }) if source.inside_frame());
                     driver.stream = None;
-                    Input::StreamEnded(StreamEnd::Silent)
+                    Input::StreamEnded(if cut {
+                        StreamEnd::CutOff("part of a frame, then nothing for twice the heartbeat interval".into())
+                    } else {
+                        StreamEnd::Silent
+                    })
                 }
             },
             _ = maybe_sleep(driver.timer) => {

@@ -27,7 +27,9 @@
 //! - *Silent* (no complete frame for twice the heartbeat), *ended without Closed*, a
 //!   dropped or failed connection: back off, reopen with the same ids (the server
 //!   queues events meanwhile; no resync).
-//! - *Undecodable*: back off, reopen, and refresh every member (state unknown).
+//! - *Undecodable*, or *cut off* (the stream ended or went silent inside a frame, whose
+//!   events the server will not send again): back off, reopen, and refresh every
+//!   member.
 //! - *Lost* (ids in `ErrorSubscriptionIds`, or a stream error whose disposition is
 //!   Resubscribe): those ids are dropped and unsubscribed (best effort), their
 //!   mailboxes marked stale (their timelines keep serving, see the presence cache),
@@ -123,8 +125,11 @@ pub enum StreamEnd {
     Silent,
     /// The body ended without `ConnectionStatus` Closed.
     EndedEarly,
-    /// A frame could not be decoded (or the body broke mid-frame).
+    /// A frame could not be decoded.
     Undecodable(String),
+    /// The stream stopped inside a frame (cut, or silent after part of one): the
+    /// events it carried are lost, since the server does not send them again.
+    CutOff(String),
     /// Opening or reading failed.
     Failed(EwsError),
 }
@@ -648,11 +653,13 @@ impl GroupState {
                 let wait = self.backoff.next_delay();
                 self.wait(now, wait, WaitReason::Stream, out);
             }
-            StreamEnd::Undecodable(why) => {
+            StreamEnd::Undecodable(why) | StreamEnd::CutOff(why) => {
                 out.push(Output::CloseStream);
                 out.push(Output::Count(Count::Reconnect("undecodable")));
                 self.fail(
-                    format!("undecodable stream ({why}); reconnecting and refreshing the group"),
+                    format!(
+                        "stream lost inside a frame ({why}); reconnecting and refreshing the group"
+                    ),
                     out,
                 );
                 let mut mailboxes: Vec<&Mailbox> = self.by_mailbox.keys().collect();

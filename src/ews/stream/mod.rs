@@ -161,6 +161,12 @@ impl StreamDecoder {
         Ok(())
     }
 
+    /// Whether part of an envelope has arrived and not yet been yielded: a body that
+    /// stops here has lost whatever that envelope carried.
+    pub fn inside_frame(&self) -> bool {
+        !self.done && (!self.ready.is_empty() || !self.scanner.at_boundary())
+    }
+
     /// Bytes currently buffered (for tests and metrics).
     pub fn buffered(&self) -> usize {
         self.buf.len()
