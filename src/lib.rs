@@ -24,7 +24,8 @@
 //! - [`presence`]: the pure domain and the store: timelines, the cache and its
 //!   staleness policy, the change feed, the edge scheduler, the injected clock. No
 //!   protocol, no HTTP.
-//! - [`api`]: the HTTP API, its JSON rendering and the metrics exporter.
+//! - [`api`]: the HTTP API, its JSON rendering, its bounded client connections and the
+//!   metrics exporter.
 //! - [`config`]: the typed configuration; every error names its key.
 //! - [`app`]: wiring, reload and shutdown.
 //! - [`sim`]: the simulated Exchange (`ews-presence simulate`): ground truth, an EWS

@@ -1,6 +1,7 @@
 //! The HTTP API: presence reads, batch queries, the SSE change feed, gateway status,
-//! health and metrics ([`http`]), JSON rendering ([`json`]), and the metrics exporter
-//! ([`metrics`]). It reads the engine only through its status handle.
+//! health and metrics ([`http`]), JSON rendering ([`json`]), the bounded client
+//! connections ([`connections`]) and the metrics exporter ([`metrics`]). It reads the
+//! engine only through its status handle.
 
 pub mod connections;
 pub mod http;

@@ -7,6 +7,8 @@
 //! - [`refresh`]: the debounced, batched, retried refresh queue (GetUserAvailability,
 //!   GetUserOofSettings).
 //! - [`backoff`]: validated backoff with jitter and a cap.
+//! - [`credentials`]: the per-gateway gate that lets one request probe refused
+//!   credentials per back-off step.
 //! - [`status`]: the read-only view the API renders.
 //! - [`metrics`]: the engine's metric names.
 //!
