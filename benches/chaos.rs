@@ -472,17 +472,12 @@ async fn chaos(plan: Plan) -> Value {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let measuring = std::env::args().any(|a| a == "--bench");
+    let (args, measuring) = common::arguments();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let number =
-        |i: usize, default: u64| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let number = |i: usize, default: u64| common::number(&args, i, default);
     let report = if measuring {
         runtime.block_on(chaos(Plan {
             mailboxes: number(0, 10_000) as usize,

@@ -511,17 +511,12 @@ async fn query(seconds: u64) -> Value {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let measuring = std::env::args().any(|a| a == "--bench");
+    let (args, measuring) = common::arguments();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let number =
-        |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let number = |i: usize, default: usize| common::number(&args, i, default);
     if !measuring {
         // Smoke pass for `cargo test --all-targets`: small, correctness only.
         let l = runtime.block_on(latency(200, 50, 2));

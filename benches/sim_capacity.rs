@@ -133,13 +133,8 @@ async fn stats(addr: &str) -> serde_json::Value {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let measuring = std::env::args().any(|a| a == "--bench");
-    let number =
-        |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (args, measuring) = common::arguments();
+    let number = |i: usize, default: usize| common::number(&args, i, default);
     let (mailboxes, streams, churn, seconds) = if measuring {
         (
             number(0, 100_000),

@@ -14,12 +14,6 @@ use support::daemon::{Options, Rig, address, eventually, rig, write_mailboxes};
 
 const WITHIN: Duration = Duration::from_secs(15);
 
-async fn fault(rig: &Rig, body: Value) -> Value {
-    let reply = client::control(&rig.sim_target, "POST", "/faults", Some(body)).await;
-    assert_eq!(reply.status, 200);
-    reply.json()
-}
-
 async fn all_agree(rig: &Rig, mailboxes: impl IntoIterator<Item = usize>) {
     for n in mailboxes {
         eventually(&format!("user{n} agrees"), WITHIN, || rig.agrees(n)).await;
@@ -52,7 +46,7 @@ async fn lost_subscriptions_keep_presence_instead_of_flapping_to_unknown() {
         rig.requests("GetUserAvailability").await,
     );
     assert_eq!(
-        fault(&rig, json!({"kind": "expire-subscriptions"})).await["expired"],
+        rig.fault(json!({"kind": "expire-subscriptions"})).await["expired"],
         10
     );
     eventually("resubscribed and refreshed", WITHIN, || async {
@@ -87,12 +81,9 @@ async fn lost_subscriptions_keep_presence_instead_of_flapping_to_unknown() {
 async fn a_stream_the_server_ends_leaves_the_gateway_reachable() {
     let rig = rig(Options::default()).await;
     rig.ready().await;
-    eventually("one stream open", WITHIN, || async {
-        rig.sim_stats().await["streams_open"] == 1
-    })
-    .await;
+    rig.one_stream_open().await;
     let streams = rig.requests("GetStreamingEvents").await;
-    fault(&rig, json!({"kind": "drop-streams"})).await;
+    rig.fault(json!({"kind": "drop-streams"})).await;
     // Sample the status while the stream is replaced: never "unreachable".
     let until = tokio::time::Instant::now() + Duration::from_millis(1500);
     while tokio::time::Instant::now() < until {
@@ -126,17 +117,12 @@ async fn a_failed_automatic_reply_read_is_retried_until_it_works() {
     assert_eq!(rig.truth(5).await["availability"], "away");
     // More refusals than one read's attempts (and than the six the old code made
     // before dropping the read for good).
-    fault(
-        &rig,
-        json!({"kind": "server-busy", "count": 7, "back_off_ms": 50, "operation": "GetUserOofSettings"}),
+    rig.fault(json!({"kind": "server-busy", "count": 7, "back_off_ms": 50, "operation": "GetUserOofSettings"}),
     )
     .await;
     // A resubscription re-reads automatic replies.
-    fault(
-        &rig,
-        json!({"kind": "expire-subscriptions", "mailboxes": [address(5)]}),
-    )
-    .await;
+    rig.fault(json!({"kind": "expire-subscriptions", "mailboxes": [address(5)]}))
+        .await;
     eventually("user5 reads away", WITHIN, || async {
         rig.presence(5).await["availability"] == "away"
     })
@@ -160,7 +146,7 @@ async fn bursts_of_reloads_leave_exactly_the_wanted_subscriptions() {
     options.sim.mailboxes = 240;
     let rig = rig(options).await;
     rig.ready().await;
-    fault(&rig, json!({"kind": "slow", "delay_ms": 5})).await;
+    rig.fault(json!({"kind": "slow", "delay_ms": 5})).await;
     // Ten swaps of 120 mailboxes each way: 2,400 membership changes in a burst.
     for round in 0..10 {
         let range = if round % 2 == 1 { 121..=240 } else { 1..=120 };
@@ -202,17 +188,11 @@ async fn fresh_ids_rejected_by_the_server_are_backed_off_reported_and_not_leaked
     })
     .await;
     rig.ready().await;
-    eventually("one stream open", WITHIN, || async {
-        rig.sim_stats().await["streams_open"] == 1
-    })
-    .await;
+    rig.one_stream_open().await;
     let subscribes = rig.requests("Subscribe").await;
-    fault(
-        &rig,
-        json!({"kind": "reject-subscriptions", "duration_ms": 3000}),
-    )
-    .await;
-    fault(&rig, json!({"kind": "expire-subscriptions"})).await;
+    rig.fault(json!({"kind": "reject-subscriptions", "duration_ms": 3000}))
+        .await;
+    rig.fault(json!({"kind": "expire-subscriptions"})).await;
     eventually("the rejection is reported", WITHIN, || async {
         rig.gateway_status().await["last_error"]["message"]
             .as_str()

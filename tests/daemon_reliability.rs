@@ -14,11 +14,6 @@ use support::daemon::{Options, Rig, address, eventually, rig};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
-async fn fault(rig: &Rig, body: Value) {
-    let reply = client::control(&rig.sim_target, "POST", "/faults", Some(body)).await;
-    assert_eq!(reply.status, 200, "{:?}", reply.json());
-}
-
 /// Puts an hour-long item of `busy_type` over now into mailbox `n`.
 async fn cover_now(rig: &Rig, n: usize, busy_type: &str) {
     let now = Timestamp::now();
@@ -55,9 +50,7 @@ async fn a_failing_refresh_stays_queued_until_the_change_shows() {
     })
     .await;
     startup_reads_done(&rig, 10).await;
-    fault(
-        &rig,
-        json!({"kind": "server-busy", "count": 50, "back_off_ms": 100, "operation": "GetUserAvailability"}),
+    rig.fault(json!({"kind": "server-busy", "count": 50, "back_off_ms": 100, "operation": "GetUserAvailability"}),
     )
     .await;
     cover_now(&rig, 1, "OOF").await;
@@ -91,9 +84,7 @@ async fn hostile_answers_are_refused_and_the_read_retried() {
     startup_reads_done(&rig, 10).await;
     for (n, answer) in [(4, "doctype"), (5, "garbage"), (6, "whitespace")] {
         // More hostile answers than one read's attempts.
-        fault(
-            &rig,
-            json!({"kind": "hostile-answers", "count": 4, "answer": answer, "operation": "GetUserAvailability"}),
+        rig.fault(json!({"kind": "hostile-answers", "count": 4, "answer": answer, "operation": "GetUserAvailability"}),
         )
         .await;
         cover_now(&rig, n, "OOF").await;
@@ -144,18 +135,15 @@ async fn http_503_waits_what_retry_after_says_else_backs_off_briefly() {
     let rig = rig(Options::default()).await;
     startup_reads_done(&rig, 20).await;
     // No Retry-After: a short backoff, not a fixed 30 s.
-    fault(&rig, json!({"kind": "http-503", "count": 2})).await;
+    rig.fault(json!({"kind": "http-503", "count": 2})).await;
     cover_now(&rig, 3, "OOF").await;
     eventually("user3 reads away soon", Duration::from_secs(5), || async {
         rig.presence(3).await["availability"] == "away"
     })
     .await;
     // Retry-After: 2 s is waited.
-    fault(
-        &rig,
-        json!({"kind": "http-503", "count": 1, "retry_after_s": 2}),
-    )
-    .await;
+    rig.fault(json!({"kind": "http-503", "count": 1, "retry_after_s": 2}))
+        .await;
     let started = tokio::time::Instant::now();
     cover_now(&rig, 4, "OOF").await;
     reads(&rig, 4, "away").await;
@@ -171,10 +159,7 @@ async fn http_503_waits_what_retry_after_says_else_backs_off_briefly() {
 async fn a_stream_that_trickles_without_a_whole_frame_is_replaced() {
     let rig = rig(Options::default()).await;
     rig.ready().await;
-    eventually("one stream open", WITHIN, || async {
-        rig.sim_stats().await["streams_open"] == 1
-    })
-    .await;
+    rig.one_stream_open().await;
     let streams = rig.requests("GetStreamingEvents").await;
     eventually("start-up reads done", WITHIN, || async {
         rig.requests("GetUserOofSettings").await >= 20
@@ -182,11 +167,8 @@ async fn a_stream_that_trickles_without_a_whole_frame_is_replaced() {
     .await;
     let reads_before = rig.requests("GetUserAvailability").await;
     // One byte every 50 ms, for longer than the silence bound (2 x 1 s heartbeat).
-    fault(
-        &rig,
-        json!({"kind": "trickle", "duration_ms": 6000, "interval_ms": 50}),
-    )
-    .await;
+    rig.fault(json!({"kind": "trickle", "duration_ms": 6000, "interval_ms": 50}))
+        .await;
     eventually(
         "the trickling stream is dropped and reopened",
         Duration::from_secs(8),
@@ -214,7 +196,7 @@ async fn shutdown_releases_hundreds_of_subscriptions_on_a_slow_server() {
         rig.sim_stats().await["subscriptions_live"] == 400
     })
     .await;
-    fault(&rig, json!({"kind": "slow", "delay_ms": 200})).await;
+    rig.fault(json!({"kind": "slow", "delay_ms": 200})).await;
     let support::daemon::Rig {
         sim,
         sim_target,

@@ -13,11 +13,6 @@ use support::daemon::{Options, Rig, address, eventually, rig};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-async fn fault(rig: &Rig, body: serde_json::Value) {
-    let reply = client::control(&rig.sim_target, "POST", "/faults", Some(body)).await;
-    assert_eq!(reply.status, 200);
-}
-
 /// Adds an hour-long OOF item now to mailbox `n`: the truth becomes away.
 async fn make_away(rig: &Rig, n: usize) {
     let now = Timestamp::now();
@@ -43,16 +38,13 @@ async fn away(rig: &Rig, n: usize) {
 async fn reconnects_after_dropped_streams_without_resync() {
     let rig = rig(Options::default()).await;
     rig.ready().await;
-    eventually("one stream open", WITHIN, || async {
-        rig.sim_stats().await["streams_open"] == 1
-    })
-    .await;
+    rig.one_stream_open().await;
     let (availability, subscribes, streams) = (
         rig.requests("GetUserAvailability").await,
         rig.requests("Subscribe").await,
         rig.requests("GetStreamingEvents").await,
     );
-    fault(&rig, json!({"kind": "drop-streams"})).await;
+    rig.fault(json!({"kind": "drop-streams"})).await;
     eventually("the stream is reopened", WITHIN, || async {
         rig.requests("GetStreamingEvents").await > streams
             && rig.sim_stats().await["streams_open"] == 1
@@ -111,20 +103,14 @@ async fn resubscribes_and_resyncs_after_lost_subscriptions() {
 async fn honours_server_busy_back_off() {
     let rig = rig(Options::default()).await;
     rig.ready().await;
-    eventually("one stream open", WITHIN, || async {
-        rig.sim_stats().await["streams_open"] == 1
-    })
-    .await;
+    rig.one_stream_open().await;
     // Let the start-up reads finish, so the fault hits the refresh of our change.
     eventually("start-up automatic-reply reads done", WITHIN, || async {
         rig.requests("GetUserOofSettings").await >= 20
     })
     .await;
-    fault(
-        &rig,
-        json!({"kind": "server-busy", "count": 1, "back_off_ms": 1500}),
-    )
-    .await;
+    rig.fault(json!({"kind": "server-busy", "count": 1, "back_off_ms": 1500}))
+        .await;
     let started = tokio::time::Instant::now();
     make_away(&rig, 7).await;
     away(&rig, 7).await;

@@ -7,6 +7,21 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+/// The benchmark's positional arguments, and whether it was run to measure
+/// (`cargo bench` passes `--bench`; `cargo test --all-targets` does not: smoke mode).
+pub fn arguments() -> (Vec<String>, bool) {
+    let args = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    (args, std::env::args().any(|a| a == "--bench"))
+}
+
+/// Positional argument `i` as a number, else `default`.
+pub fn number<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
+    args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// A keep-alive HTTP/1.1 sender on one connection.
 pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 

@@ -187,6 +187,21 @@ impl Rig {
         truth["availability"].is_string() && truth["availability"] == ours["availability"]
     }
 
+    /// Injects a simulator fault (`POST /sim/faults`); its answer.
+    pub async fn fault(&self, body: Value) -> Value {
+        let reply = client::control(&self.sim_target, "POST", "/faults", Some(body)).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.json());
+        reply.json()
+    }
+
+    /// Waits until the simulator holds exactly one open stream (the rig's group).
+    pub async fn one_stream_open(&self) {
+        eventually("one stream open", Duration::from_secs(15), || async {
+            self.sim_stats().await["streams_open"] == 1
+        })
+        .await;
+    }
+
     /// The daemon's `/v1/gateways` entry for this rig's gateway.
     pub async fn gateway_status(&self) -> Value {
         client::request(&self.api, "GET", "/v1/gateways", &[], "")
