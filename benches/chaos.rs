@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -84,25 +84,7 @@ struct Simulator {
 
 impl Simulator {
     fn spawn(listen: &str, args: &[String]) -> Simulator {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
-            .args(["simulate", "--listen", listen])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("simulator process");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-            &mut line,
-        )
-        .expect("its address");
-        let addr = line
-            .split("listening on http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("the simulator did not start: {line:?}"));
+        let (child, addr) = common::spawn_simulator(listen, args, Stdio::null());
         Simulator {
             child,
             addr,

@@ -370,40 +370,20 @@ async fn storm(mailboxes: usize, lead: u64) -> Value {
 
 async fn scale(mailboxes: usize, churn: u64, seconds: u64) -> Value {
     let streams = mailboxes.div_ceil(200);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
-        .args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--mailboxes",
-            &mailboxes.to_string(),
-        ])
-        .args([
-            "--churn",
-            &churn.to_string(),
-            "--connection-limit",
-            &(streams + 10).to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("simulator process");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("address");
-    let base = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("listening")
-        .to_owned();
+    let args: Vec<String> = [
+        "--mailboxes".to_owned(),
+        mailboxes.to_string(),
+        "--churn".to_owned(),
+        churn.to_string(),
+        "--connection-limit".to_owned(),
+        (streams + 10).to_string(),
+    ]
+    .into();
+    let (mut child, sim) = common::spawn_simulator("127.0.0.1:0", &args, Stdio::inherit());
     let baseline_rss = usage("self").rss;
     let started = Instant::now();
     let (app, dir) = start_daemon(
-        &format!("{base}/EWS/Exchange.asmx"),
+        &format!("http://{sim}/EWS/Exchange.asmx"),
         mailboxes,
         1000,
         "scale",

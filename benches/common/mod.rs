@@ -22,6 +22,35 @@ pub fn number<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T 
     args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Starts `ews-presence simulate --listen LISTEN ARGS...` as its own process, its
+/// standard error going to `stderr`; returns it with the address it listens on.
+pub fn spawn_simulator(
+    listen: &str,
+    args: &[String],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, std::net::SocketAddr) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ews-presence"))
+        .args(["simulate", "--listen", listen])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("simulator process");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("its address");
+    let addr = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("the simulator did not start: {line:?}"));
+    (child, addr)
+}
+
 /// A keep-alive HTTP/1.1 sender on one connection.
 pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
