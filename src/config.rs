@@ -584,16 +584,21 @@ impl Config {
             api: ApiConfig {
                 listen,
                 tokens,
-                max_connections: match raw.api.max_connections {
-                    None => None,
-                    Some(v) => Some(ranged(
-                        "api.max_connections",
-                        Some(v),
-                        v,
-                        16..=65_536,
-                        "connections",
-                    )? as usize),
-                },
+                // No default: unset, the limit follows the descriptor limit.
+                max_connections: raw
+                    .api
+                    .max_connections
+                    .map(|v| {
+                        ranged(
+                            "api.max_connections",
+                            Some(v),
+                            v,
+                            16..=65_536,
+                            "connections",
+                        )
+                    })
+                    .transpose()?
+                    .map(|v| v as usize),
             },
             presence,
             gateways,

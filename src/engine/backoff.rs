@@ -114,11 +114,6 @@ impl Backoff {
         self.attempt
     }
 
-    /// The longest delay it hands out.
-    pub fn max(&self) -> Duration {
-        self.max
-    }
-
     /// The next delay.
     pub fn next_delay(&mut self) -> Duration {
         let delay = self.delay_for(self.attempt);

@@ -3,6 +3,7 @@
 //! Counts of groups, streams and subscriptions come from the groups' own status; see
 //! [`super::status`].
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -84,17 +85,21 @@ impl Gateway {
         route: &Route<'_>,
         lane: Lane,
     ) -> Result<Answer, EwsError> {
-        self.credentials.pass().await;
-        let result = self.transport.call(xml, route, lane).await;
-        self.credentials
-            .outcome(result.as_ref().map(|_| ()), tokio::time::Instant::now());
-        result
+        self.gated(self.transport.call(xml, route, lane)).await
     }
 
     /// Opens a GetStreamingEvents response through the credential gate.
     pub async fn open_stream(&self, xml: String, route: &Route<'_>) -> Result<Incoming, EwsError> {
+        self.gated(self.transport.open_stream(xml, route)).await
+    }
+
+    /// Runs `request` once the credential gate lets it, and tells the gate how it went.
+    async fn gated<T>(
+        &self,
+        request: impl Future<Output = Result<T, EwsError>>,
+    ) -> Result<T, EwsError> {
         self.credentials.pass().await;
-        let result = self.transport.open_stream(xml, route).await;
+        let result = request.await;
         self.credentials
             .outcome(result.as_ref().map(|_| ()), tokio::time::Instant::now());
         result

@@ -450,10 +450,12 @@ fn failed(
     let shown: Arc<str> = problem.into();
     let mut wait = Duration::ZERO;
     for m in mailboxes {
+        // A failed calendar read makes the data stale (which can end in unknown: the
+        // scheduler must know); automatic replies keep what was read before.
         if read == Read::Calendar {
             shared.cache.set_problem(m, Some(shown.clone()));
+            shared.scheduler.refresh(&shared.cache, m);
         }
-        shared.scheduler.refresh(&shared.cache, m);
         wait = wait.max(queue.retry(m, read, server_wait));
     }
     if !queue.failing_flag(read).swap(true, Ordering::Relaxed) {
@@ -483,63 +485,11 @@ async fn fetch_availability(
     stop: &CancellationToken,
     batch: Vec<(Mailbox, Instant)>,
 ) {
-    let now = queue.clock.now();
-    let from = now.as_second() - LOOKBACK;
-    let to = now
-        .as_second()
-        .saturating_add(i64::try_from(shared.presence.horizon.as_secs()).unwrap_or(i64::MAX));
     let mailboxes: Vec<Mailbox> = batch.iter().map(|(m, _)| m.clone()).collect();
-    let body = match (Timestamp::from_second(from), Timestamp::from_second(to)) {
-        (Ok(start), Ok(end)) => get_user_availability::body(&mailboxes, start, end)
-            .map_err(|e| format!("cannot write GetUserAvailability: {e}")),
-        _ => Err(format!("the window {from}..{to} is out of range")),
-    };
-    let body = match body {
-        Ok(body) => body,
-        Err(problem) => {
-            failed(
-                gateway,
-                queue,
-                shared,
-                Read::Calendar,
-                &mailboxes,
-                &problem,
-                None,
-            );
-            return;
-        }
-    };
-    let header = RequestHeader {
-        server_version: gateway.config.server_version,
-        impersonate: None,
-    };
-    let xml = envelope(&header, &body);
-    metrics::refresh_batch(mailboxes.len());
-    let (problem, wait) = match call_with_retries(
-        gateway,
-        queue.clock,
-        stop,
-        "GetUserAvailability",
-        &xml,
-        &Route::default(),
-    )
-    .await
+    if let Err((problem, wait)) =
+        read_availability(gateway, queue, shared, stop, &batch, &mailboxes).await
+        && !stop.is_cancelled()
     {
-        Ok((Response::GetUserAvailability(r), sent_at)) if r.mailboxes.len() == mailboxes.len() => {
-            apply(gateway, queue, shared, &batch, r, from, to, sent_at);
-            return;
-        }
-        Ok((Response::GetUserAvailability(r), _)) => (
-            format!(
-                "GetUserAvailability answered {} mailboxes for {} asked",
-                r.mailboxes.len(),
-                mailboxes.len()
-            ),
-            None,
-        ),
-        other => unusable(Read::Calendar, other.map(|(r, _)| r)),
-    };
-    if !stop.is_cancelled() {
         failed(
             gateway,
             queue,
@@ -549,6 +499,58 @@ async fn fetch_availability(
             &problem,
             wait,
         );
+    }
+}
+
+/// Reads and applies the calendars of `batch`; why it failed (and what the server
+/// asked us to wait) otherwise.
+async fn read_availability(
+    gateway: &Gateway,
+    queue: &RefreshQueue,
+    shared: &Shared,
+    stop: &CancellationToken,
+    batch: &[(Mailbox, Instant)],
+    mailboxes: &[Mailbox],
+) -> Result<(), (String, Option<Duration>)> {
+    let now = queue.clock.now();
+    let from = now.as_second() - LOOKBACK;
+    let to = now
+        .as_second()
+        .saturating_add(i64::try_from(shared.presence.horizon.as_secs()).unwrap_or(i64::MAX));
+    let body = match (Timestamp::from_second(from), Timestamp::from_second(to)) {
+        (Ok(start), Ok(end)) => get_user_availability::body(mailboxes, start, end)
+            .map_err(|e| (format!("cannot write GetUserAvailability: {e}"), None))?,
+        _ => return Err((format!("the window {from}..{to} is out of range"), None)),
+    };
+    let header = RequestHeader {
+        server_version: gateway.config.server_version,
+        impersonate: None,
+    };
+    let xml = envelope(&header, &body);
+    metrics::refresh_batch(mailboxes.len());
+    let answer = call_with_retries(
+        gateway,
+        queue.clock,
+        stop,
+        "GetUserAvailability",
+        &xml,
+        &Route::default(),
+    )
+    .await;
+    match answer {
+        Ok((Response::GetUserAvailability(r), sent_at)) if r.mailboxes.len() == mailboxes.len() => {
+            apply(gateway, queue, shared, batch, r, from, to, sent_at);
+            Ok(())
+        }
+        Ok((Response::GetUserAvailability(r), _)) => Err((
+            format!(
+                "GetUserAvailability answered {} mailboxes for {} asked",
+                r.mailboxes.len(),
+                mailboxes.len()
+            ),
+            None,
+        )),
+        other => Err(unusable(Read::Calendar, other.map(|(r, _)| r))),
     }
 }
 

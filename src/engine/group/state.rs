@@ -310,16 +310,6 @@ impl GroupState {
         &self.phase
     }
 
-    /// The subscription held for `mailbox`.
-    pub fn subscription(&self, mailbox: &Mailbox) -> Option<&SubscriptionId> {
-        self.by_mailbox.get(mailbox)
-    }
-
-    /// The mailbox an id belongs to.
-    pub fn mailbox_of(&self, id: &SubscriptionId) -> Option<&Mailbox> {
-        self.subscriptions.get(id)
-    }
-
     /// The status as reported.
     pub fn status(&self) -> GroupStatus {
         let (phase, waiting, stream_open) = match &self.phase {
@@ -653,27 +643,41 @@ impl GroupState {
                 let wait = self.backoff.next_delay();
                 self.wait(now, wait, WaitReason::Stream, out);
             }
-            StreamEnd::Undecodable(why) | StreamEnd::CutOff(why) => {
-                out.push(Output::CloseStream);
-                out.push(Output::Count(Count::Reconnect("undecodable")));
-                self.fail(
-                    format!(
-                        "stream lost inside a frame ({why}); reconnecting and refreshing the group"
-                    ),
-                    out,
-                );
-                let mut mailboxes: Vec<&Mailbox> = self.by_mailbox.keys().collect();
-                mailboxes.sort();
-                for mailbox in mailboxes {
-                    out.push(Output::Refresh {
-                        mailbox: mailbox.clone(),
-                        full: false,
-                    });
-                }
-                let wait = self.backoff.next_delay();
-                self.wait(now, wait, WaitReason::Stream, out);
+            StreamEnd::Undecodable(why) => {
+                let problem = format!("undecodable stream ({why})");
+                self.resync(now, "undecodable", problem, out);
+            }
+            StreamEnd::CutOff(why) => {
+                let problem = format!("stream cut off inside a frame ({why})");
+                self.resync(now, "cut-off", problem, out);
             }
         }
+    }
+
+    /// What a stream delivered is in doubt: back off, reopen, refresh every member.
+    fn resync(
+        &mut self,
+        now: Instant,
+        reason: &'static str,
+        problem: String,
+        out: &mut Vec<Output>,
+    ) {
+        out.push(Output::CloseStream);
+        out.push(Output::Count(Count::Reconnect(reason)));
+        self.fail(
+            format!("{problem}; reconnecting and refreshing the group"),
+            out,
+        );
+        let mut mailboxes: Vec<&Mailbox> = self.by_mailbox.keys().collect();
+        mailboxes.sort();
+        for mailbox in mailboxes {
+            out.push(Output::Refresh {
+                mailbox: mailbox.clone(),
+                full: false,
+            });
+        }
+        let wait = self.backoff.next_delay();
+        self.wait(now, wait, WaitReason::Stream, out);
     }
 
     fn on_add(&mut self, now: Instant, mailbox: Mailbox, out: &mut Vec<Output>) {
