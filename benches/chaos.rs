@@ -455,10 +455,7 @@ async fn chaos(plan: Plan) -> Value {
 
 fn main() {
     let (args, measuring) = common::arguments();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let number = |i: usize, default: u64| common::number(&args, i, default);
     let report = if measuring {
         runtime.block_on(chaos(Plan {

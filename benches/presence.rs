@@ -492,10 +492,7 @@ async fn query(seconds: u64) -> Value {
 
 fn main() {
     let (args, measuring) = common::arguments();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let number = |i: usize, default: usize| common::number(&args, i, default);
     if !measuring {
         // Smoke pass for `cargo test --all-targets`: small, correctness only.

@@ -183,10 +183,7 @@ fn main() {
         .expect("listening address")
         .to_owned();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let report = runtime.block_on(async move {
         let subscribing = Instant::now();
         let mut workers = Vec::new();

@@ -17,6 +17,14 @@ pub fn arguments() -> (Vec<String>, bool) {
     (args, std::env::args().any(|a| a == "--bench"))
 }
 
+/// The multi-threaded runtime a benchmark runs on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Positional argument `i` as a number, else `default`.
 pub fn number<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
     args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default)
