@@ -10,7 +10,7 @@ use std::time::Duration;
 use hyper::Uri;
 use serde::Deserialize;
 
-use crate::ews::transport::{Auth, TransportConfig};
+use crate::ews::transport::{Auth, Secret, TransportConfig};
 use crate::ews::types::RequestServerVersion;
 use crate::mailbox::Mailbox;
 use crate::presence::timeline::{Availability, Mapping};
@@ -92,6 +92,7 @@ struct RawGateway {
     auth: Option<String>,
     username: Option<String>,
     password_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
     server_version: Option<String>,
     impersonation: Option<bool>,
@@ -194,6 +195,53 @@ pub struct Config {
     pub mailboxes: Vec<(Mailbox, usize)>,
     /// Directory holding the default CA bundle (`certs/`).
     pub certs_dir: PathBuf,
+}
+
+/// A gateway's `auth` with what it needs: `basic` and `ntlm` a `username` and a
+/// `password_file`, `bearer` a `token_file` (read now, to fail early; re-read while
+/// running), `none` nothing.
+fn gateway_auth(
+    g: &RawGateway,
+    base: &Path,
+    key: &dyn Fn(&str) -> String,
+) -> Result<Auth, ConfigError> {
+    let scheme = g.auth.as_deref().unwrap_or("basic");
+    let login = |scheme: &str| -> Result<(String, Secret), ConfigError> {
+        let username = g
+            .username
+            .clone()
+            .ok_or_else(|| error(key("username"), format!("{scheme} auth needs a username")))?;
+        let file = g.password_file.clone().ok_or_else(|| {
+            error(key("password_file"), format!("{scheme} auth needs a password_file"))
+        })?;
+        let password = read_secret(&key("password_file"), &resolve(base, &file))?;
+        Ok((username, Secret::new(password)))
+    };
+    match scheme {
+        "none" => Ok(Auth::None),
+        "basic" => {
+            let (username, password) = login(scheme)?;
+            Ok(Auth::Basic { username, password })
+        }
+        "ntlm" => {
+            let (username, password) = login(scheme)?;
+            crate::ews::auth::ntlm::parse_username(&username)
+                .map_err(|e| error(key("username"), e.to_string()))?;
+            Ok(Auth::Ntlm { username, password })
+        }
+        "bearer" => {
+            let file = g.token_file.clone().ok_or_else(|| {
+                error(key("token_file"), "bearer auth needs a token_file")
+            })?;
+            let path = resolve(base, &file);
+            read_secret(&key("token_file"), &path)?;
+            Ok(Auth::Bearer { token_file: path })
+        }
+        other => Err(error(
+            key("auth"),
+            format!("{other:?} is not supported: use ntlm, basic, bearer or none"),
+        )),
+    }
 }
 
 /// Parses an override value the way TOML would.
@@ -503,28 +551,7 @@ impl Config {
                     ));
                 }
             }
-            let auth = match g.auth.as_deref().unwrap_or("basic") {
-                "none" => Auth::None,
-                "basic" => {
-                    let username = g
-                        .username
-                        .clone()
-                        .ok_or_else(|| error(key("username"), "basic auth needs a username"))?;
-                    let file = g.password_file.clone().ok_or_else(|| {
-                        error(key("password_file"), "basic auth needs a password_file")
-                    })?;
-                    Auth::Basic {
-                        username,
-                        password: read_secret(&key("password_file"), &resolve(base, &file))?,
-                    }
-                }
-                other => {
-                    return Err(error(
-                        key("auth"),
-                        format!("{other:?} is not supported: use basic or none"),
-                    ));
-                }
-            };
+            let auth = gateway_auth(&g, base, &key)?;
             let ca_file = match g.ca_file {
                 Some(p) => {
                     let path = resolve(base, &p);
@@ -757,7 +784,7 @@ file = "mailboxes.txt"
             c.gateways[0].auth,
             Auth::Basic {
                 username: "svc@example.test".into(),
-                password: "hunter2".into()
+                password: Secret::new("hunter2")
             }
         );
         assert!(c.gateways.iter().all(|g| g.max_connections == 3));

@@ -90,9 +90,19 @@ struct SimulateArgs {
     /// The service account.
     #[arg(long, default_value = "svc@example.test")]
     account: String,
-    /// File holding the account's password: Basic authentication is then required.
+    /// How clients authenticate: basic|ntlm|bearer|none (default: basic with
+    /// --password-file, else none).
+    #[arg(long)]
+    auth: Option<String>,
+    /// File holding the account's password (basic and ntlm).
     #[arg(long)]
     password_file: Option<PathBuf>,
+    /// File holding the accepted bearer token, read at every request (bearer).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Extended Protection for NTLM over HTTPS: none|allow|require.
+    #[arg(long, default_value = "none")]
+    extended_protection: String,
     /// Heartbeat interval of open streams, in milliseconds.
     #[arg(long, default_value_t = 45_000)]
     heartbeat_ms: u64,
@@ -176,15 +186,23 @@ fn demo(mailboxes: usize, listen: std::net::SocketAddr, churn: f64) -> ExitCode 
 }
 
 fn simulate(args: SimulateArgs) -> ExitCode {
-    let password = match &args.password_file {
-        Some(path) => match simulate::read_password(path) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("ews-presence simulate: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
+    let auth = match simulate::auth(
+        args.auth.as_deref(),
+        args.password_file.as_ref(),
+        args.token_file.as_ref(),
+    ) {
+        Ok(auth) => auth,
+        Err(e) => {
+            eprintln!("ews-presence simulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let extended_protection = match args.extended_protection.parse() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ews-presence simulate: --extended-protection {e}");
+            return ExitCode::from(2);
+        }
     };
     let config = SimConfig {
         listen: args.listen,
@@ -197,7 +215,8 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         backends: args.backends,
         connection_limit: args.connection_limit,
         account: args.account,
-        password,
+        auth,
+        extended_protection,
         tls: args.tls_cert.zip(args.tls_key),
         empty_calendars: args.empty_calendars,
         status_event_heartbeats: args.status_event_heartbeats,

@@ -23,7 +23,9 @@ fn basic(user: &str, password: &str) -> String {
 #[tokio::test]
 async fn basic_authentication_is_required_when_configured() {
     let mut cfg = config();
-    cfg.password = Some("s3cret".into());
+    cfg.auth = ews_presence::sim::auth::SimAuth::Basic {
+        password: "s3cret".into(),
+    };
     let (sim, target) = start(cfg).await;
     let body = sim::request(Some(&mailbox(1)), &subscribe::body());
     let denied = client::ews(&target, &[], body.clone()).await;

@@ -84,7 +84,10 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         mailboxes,
         churn,
-        password: Some(password),
+        // As Exchange 2019 CU14+ and SE are installed: Windows authentication with
+        // Extended Protection required.
+        auth: crate::sim::auth::SimAuth::Ntlm { password },
+        extended_protection: crate::sim::auth::ExtendedProtection::Require,
         tls: Some((cert_file, key_file)),
         connection_limit: groups + 2,
         ..SimConfig::default()
@@ -100,7 +103,7 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
         dir,
         "ews-presence.toml",
         &format!(
-            "[api]\nlisten = \"{listen}\"\n[presence]\ndebounce_ms = 500\n[[gateway]]\nname = \"demo-exchange\"\nurl = \"https://{sim}/EWS/Exchange.asmx\"\nauth = \"basic\"\nusername = \"svc@example.test\"\npassword_file = \"svc.password\"\nca_file = \"{ca}\"\nmax_connections = {groups}\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            "[api]\nlisten = \"{listen}\"\n[presence]\ndebounce_ms = 500\n[[gateway]]\nname = \"demo-exchange\"\nurl = \"https://{sim}/EWS/Exchange.asmx\"\nauth = \"ntlm\"\nusername = \"svc@example.test\"\npassword_file = \"svc.password\"\nca_file = \"{ca}\"\nmax_connections = {groups}\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
             sim = sim.addr,
             ca = ca_file.display(),
         ),

@@ -2,7 +2,40 @@
 
 use std::path::PathBuf;
 
+use crate::sim::auth::SimAuth;
 use crate::sim::{Sim, SimConfig};
+
+/// The simulator's authentication from `--auth`, `--password-file` and `--token-file`.
+pub fn auth(
+    scheme: Option<&str>,
+    password_file: Option<&PathBuf>,
+    token_file: Option<&PathBuf>,
+) -> Result<SimAuth, String> {
+    let scheme = scheme.unwrap_or(if password_file.is_some() { "basic" } else { "none" });
+    let password = || -> Result<String, String> {
+        let path = password_file
+            .ok_or_else(|| format!("--auth {scheme} needs --password-file"))?;
+        read_password(path)
+    };
+    match scheme {
+        "none" => Ok(SimAuth::None),
+        "basic" => Ok(SimAuth::Basic {
+            password: password()?,
+        }),
+        "ntlm" => Ok(SimAuth::Ntlm {
+            password: password()?,
+        }),
+        "bearer" => {
+            let token_file = token_file.ok_or("--auth bearer needs --token-file")?;
+            std::fs::metadata(token_file)
+                .map_err(|e| format!("cannot read token file {}: {e}", token_file.display()))?;
+            Ok(SimAuth::Bearer {
+                token_file: token_file.clone(),
+            })
+        }
+        other => Err(format!("--auth {other:?}: use basic, ntlm, bearer or none")),
+    }
+}
 
 /// Reads the service account's password from a file (first line, trimmed).
 pub fn read_password(path: &PathBuf) -> Result<String, String> {

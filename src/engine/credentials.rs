@@ -105,7 +105,7 @@ impl CredentialGate {
     /// How a request that passed the gate ended: refused credentials close the gate
     /// (or keep it closed, one step longer); any answer from the server opens it.
     pub fn outcome(&self, result: Result<(), &EwsError>, now: Instant) {
-        let refused = matches!(result, Err(EwsError::Http { status: 401 | 403 }));
+        let refused = result.is_err_and(EwsError::is_refused_credentials);
         let answered = match result {
             Ok(()) => true,
             // A reply of any kind (not a failure to reach the server) proves the
@@ -128,6 +128,7 @@ impl CredentialGate {
                 State::Open => {
                     tracing::warn!(
                         gateway = %self.gateway,
+                        error = %result.err().map(ToString::to_string).unwrap_or_default(),
                         retry_in_s = wait.as_secs(),
                         "the server refused our credentials; one request will try them again per back-off step"
                     );

@@ -9,13 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
-use hyper::body::Incoming;
 
 use super::credentials::CredentialGate;
 use crate::config::GatewayConfig;
 use crate::ews::error::{Disposition, EwsError};
 use crate::ews::soap::ServerVersionInfo;
-use crate::ews::transport::{Answer, Lane, Route, Transport};
+use crate::ews::transport::{Answer, Lane, OpenStream, Route, Transport};
 
 /// What a gateway has shown of itself so far.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -89,7 +88,11 @@ impl Gateway {
     }
 
     /// Opens a GetStreamingEvents response through the credential gate.
-    pub async fn open_stream(&self, xml: String, route: &Route<'_>) -> Result<Incoming, EwsError> {
+    pub async fn open_stream(
+        &self,
+        xml: String,
+        route: &Route<'_>,
+    ) -> Result<OpenStream, EwsError> {
         self.gated(self.transport.open_stream(xml, route)).await
     }
 
@@ -131,7 +134,7 @@ impl Gateway {
                 s.reachable = Some(true);
             }
             EwsError::Transport(_) | EwsError::Timeout(_) => s.reachable = Some(false),
-            EwsError::Http { status: 401 | 403 } => {
+            EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 } => {
                 s.auth_ok = Some(false);
                 s.reachable = Some(true);
             }
@@ -167,7 +170,8 @@ mod tests {
                 request_timeout: config.request_timeout,
             },
             tls,
-        );
+        )
+        .expect("transport");
         Gateway::new(config, transport)
     }
 

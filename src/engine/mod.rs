@@ -128,7 +128,9 @@ impl Engine {
         for g in &config.gateways {
             let tls = client_tls(g.ca_file.as_deref(), &config.certs_dir)
                 .map_err(|e| format!("gateway {}: {e}", g.name))?;
-            let gateway = Arc::new(Gateway::new(g.clone(), Transport::new(&g.transport(), tls)));
+            let transport = Transport::new(&g.transport(), tls)
+                .map_err(|e| format!("gateway {}: {e}", g.name))?;
+            let gateway = Arc::new(Gateway::new(g.clone(), transport));
             let refresh = Arc::new(RefreshQueue::new(shared.cache.clock()));
             tracker.spawn(refresh::run(
                 gateway.clone(),

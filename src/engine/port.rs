@@ -8,7 +8,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::gateway::Gateway;
@@ -19,7 +18,7 @@ use crate::ews::ops::get_streaming_events::{self, EventKind, MAX_CONNECTION_TIME
 use crate::ews::ops::{subscribe, unsubscribe};
 use crate::ews::soap::{RequestHeader, envelope};
 use crate::ews::stream::{Response, StreamDecoder};
-use crate::ews::transport::{Lane, Route};
+use crate::ews::transport::{Lane, OpenStream, Route};
 use crate::ews::types::SubscriptionId;
 use crate::mailbox::Mailbox;
 
@@ -181,7 +180,7 @@ impl Port for EwsPort {
         }
         Ok(EwsStream {
             gateway: self.gateway.clone(),
-            body: result?,
+            stream: result?,
             decoder: StreamDecoder::default(),
             ended: false,
             outcome_pending: true,
@@ -216,7 +215,7 @@ impl Port for EwsPort {
 /// An open GetStreamingEvents body being decoded.
 pub struct EwsStream {
     gateway: Arc<Gateway>,
-    body: Incoming,
+    stream: OpenStream,
     decoder: StreamDecoder,
     ended: bool,
     /// The request's outcome is counted at the first item.
@@ -301,7 +300,7 @@ impl EwsStream {
                 }
             }
             // The only await: dropping the future here loses nothing.
-            match self.body.frame().await {
+            match self.stream.body.frame().await {
                 None => {
                     self.ended = true;
                     return StreamItem::End(match self.decoder.finish() {

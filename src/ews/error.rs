@@ -47,6 +47,10 @@ pub enum EwsError {
         /// `Retry-After`, when sent.
         retry_after: Option<Duration>,
     },
+    /// The server refused our credentials (HTTP 401/403 after our best attempt), or
+    /// they cannot be used: says which account and, where known, why.
+    #[error("authentication: {0}")]
+    Unauthorized(String),
     /// The server's certificate could not be verified (or TLS failed otherwise).
     #[error("TLS: {0}")]
     Tls(String),
@@ -63,6 +67,14 @@ pub enum EwsError {
 }
 
 impl EwsError {
+    /// Whether the server refused our credentials (or they could not be used).
+    pub fn is_refused_credentials(&self) -> bool {
+        matches!(
+            self,
+            EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 }
+        )
+    }
+
     /// What to do about this error.
     pub fn disposition(&self) -> Disposition {
         match self {
@@ -87,7 +99,9 @@ impl EwsError {
                 .unwrap_or(Disposition::Retry),
             // A frame we cannot read leaves the subscription state unknown.
             EwsError::Decode(_) => Disposition::Resubscribe,
-            EwsError::Http { status: 401 | 403 } => Disposition::Fatal,
+            EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 } => {
+                Disposition::Fatal
+            }
             // Wait what the server asked; without a hint, back off from a short wait.
             EwsError::Unavailable {
                 retry_after: Some(wait),

@@ -17,10 +17,15 @@
 //! - [`stream`]: the incremental decoder that splits a response body into envelopes and
 //!   decodes each into a typed [`stream::Response`].
 //! - [`decode_error`]: where a body could not be decoded (frame and byte).
+//! - [`auth`]: the configured scheme and secrets, `WWW-Authenticate`, NTLM through
+//!   `sspi`, the Extended Protection channel binding, bearer token files (no I/O).
+//! - [`connection`]: one HTTP/1.1 connection we own (NTLM authenticates connections).
 //! - [`transport`]: the HTTP client (hyper + rustls) for one server, configured by its
 //!   own [`transport::TransportConfig`]: authentication, affinity headers and cookie,
 //!   timeouts, TLS failures told apart from the rest.
 
+pub mod auth;
+pub mod connection;
 pub mod decode_error;
 pub mod error;
 pub mod ns;

@@ -1,26 +1,33 @@
-//! Talking HTTP to one EWS server: hyper's pooled HTTP/1.1 client over rustls (ring),
-//! verifying the server against the configured CA file, or the system roots plus every
-//! PEM in `certs/`; Basic authentication; the affinity headers (`X-AnchorMailbox`,
+//! Talking HTTP to one EWS server: our own small pool of HTTP/1.1 connections over
+//! rustls (ring), verifying the server against the configured CA file, or the system
+//! roots plus every PEM in `certs/`; authentication (Basic and Bearer per request,
+//! NTLM once per connection: the handshake and the requests after it share one
+//! connection, so a pool that may hand out another one cannot be used); a connection
+//! of its own for each stream; the affinity headers (`X-AnchorMailbox`,
 //! `X-PreferServerAffinity`) and the `X-BackEndOverrideCookie`; timeouts; and errors
-//! classified into [`EwsError`] (TLS apart from other transport failures).
+//! classified into [`EwsError`] (TLS and refused credentials apart from other
+//! failures).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
-use hyper::{Request, Uri};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_TYPE, COOKIE, HOST, HeaderValue, SET_COOKIE,
+};
+use hyper::{Request, StatusCode, Uri};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+pub use super::auth::{Auth, Secret};
+use super::auth::bearer::{BearerToken, TokenError};
+use super::auth::challenge::{self, Scheme};
+use super::auth::ntlm::{NtlmError, NtlmHandshake};
+use super::connection::{Connection, Connector};
 use super::error::EwsError;
 use super::stream::{Envelope, Response, decode_envelope};
 use super::types::Mailbox;
@@ -41,6 +48,16 @@ pub enum Lane {
     /// Unsubscribe: releasing what we hold, which must not queue behind reads.
     Teardown,
 }
+
+/// Idle authenticated connections kept per gateway.
+const MAX_IDLE_CONNECTIONS: usize = MAX_CONCURRENT_CALLS + MAX_CONCURRENT_TEARDOWN;
+
+/// An idle connection older than this is not reused (IIS closes idle connections
+/// after 120 s by default; stay well inside).
+const MAX_IDLE_TIME: Duration = Duration::from_secs(50);
+
+/// Largest 401 body read between authentication legs.
+const MAX_CHALLENGE_BODY_BYTES: usize = 64 * 1024;
 
 /// Largest non-streaming answer read (GetUserAvailability for 100 busy mailboxes stays
 /// far below).
@@ -96,20 +113,6 @@ pub fn client_tls(
     Ok(Arc::new(config))
 }
 
-/// How to authenticate to an EWS server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
-    /// No Authorization header (test rigs).
-    None,
-    /// HTTP Basic.
-    Basic {
-        /// User name.
-        username: String,
-        /// Password.
-        password: String,
-    },
-}
-
 /// What a [`Transport`] needs to know of its server.
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -139,113 +142,104 @@ pub struct Answer {
     pub affinity_cookie: Option<String>,
 }
 
+/// An open GetStreamingEvents response: its body, and the connection it holds for as
+/// long as it is read (dropping it closes the connection).
+#[derive(Debug)]
+pub struct OpenStream {
+    /// The body, read frame by frame.
+    pub body: Incoming,
+    _connection: Connection,
+}
+
+/// How requests are authenticated, ready to use.
+#[derive(Debug)]
+enum Authenticator {
+    None,
+    Basic(HeaderValue),
+    Bearer(BearerToken),
+    Ntlm {
+        username: String,
+        password: Secret,
+        /// The scheme that carries NTLM to this server, once learnt.
+        carrier: Mutex<Option<Scheme>>,
+    },
+}
+
+#[derive(Debug)]
+struct Inner {
+    connector: Connector,
+    /// `Host` header and origin-form target of every request.
+    host: HeaderValue,
+    target: Uri,
+    auth: Authenticator,
+    account: String,
+    timeout: Duration,
+    calls: tokio::sync::Semaphore,
+    teardown: tokio::sync::Semaphore,
+    idle: Mutex<Vec<Connection>>,
+}
+
 /// One EWS server's client.
 #[derive(Debug, Clone)]
 pub struct Transport {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    url: Uri,
-    authorization: Option<HeaderValue>,
-    timeout: Duration,
-    calls: Arc<tokio::sync::Semaphore>,
-    teardown: Arc<tokio::sync::Semaphore>,
+    inner: Arc<Inner>,
 }
 
-/// Classifies a client error, looking for a TLS failure in its causes.
-fn classify(e: &(dyn std::error::Error + 'static)) -> EwsError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return EwsError::Tls(tls.to_string());
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return EwsError::Tls(tls.to_string());
-        }
-        source = err.source();
-    }
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(err) = source {
-        message.push_str(": ");
-        message.push_str(&err.to_string());
-        source = err.source();
-    }
-    EwsError::Transport(message)
-}
+/// A response and the connection it came on.
+type Exchanged = (hyper::Response<Incoming>, Connection);
 
 impl Transport {
     /// A client for `gateway`, trusting `tls`.
-    pub fn new(gateway: &TransportConfig, tls: Arc<rustls::ClientConfig>) -> Transport {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(32)
-            .build(https);
-        let authorization = match &gateway.auth {
-            Auth::None => None,
+    pub fn new(
+        gateway: &TransportConfig,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Transport, EwsError> {
+        let connector = Connector::new(&gateway.url, tls)?;
+        let host = gateway
+            .url
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .ok_or_else(|| EwsError::Transport(format!("{} has no host", gateway.url)))?;
+        let target = gateway
+            .url
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse::<Uri>()
+            .map_err(|e| EwsError::Transport(format!("{}: {e}", gateway.url)))?;
+        let auth = match &gateway.auth {
+            Auth::None => Authenticator::None,
             Auth::Basic { username, password } => {
                 let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
-                HeaderValue::from_str(&format!("Basic {token}"))
-                    .ok()
-                    .map(|mut v| {
-                        v.set_sensitive(true);
-                        v
-                    })
+                    .encode(format!("{username}:{}", password.expose()));
+                let mut value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+                    EwsError::Unauthorized(format!(
+                        "the Basic credentials of {username} cannot be sent in a header"
+                    ))
+                })?;
+                value.set_sensitive(true);
+                Authenticator::Basic(value)
             }
+            Auth::Bearer { token_file } => Authenticator::Bearer(BearerToken::new(token_file)),
+            Auth::Ntlm { username, password } => Authenticator::Ntlm {
+                username: username.clone(),
+                password: password.clone(),
+                carrier: Mutex::new(None),
+            },
         };
-        Transport {
-            client,
-            url: gateway.url.clone(),
-            authorization,
-            timeout: gateway.request_timeout,
-            calls: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS)),
-            teardown: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TEARDOWN)),
-        }
-    }
-
-    fn request(&self, xml: String, route: &Route<'_>) -> Result<Request<Full<Bytes>>, EwsError> {
-        let mut builder = Request::builder()
-            .method("POST")
-            .uri(self.url.clone())
-            .header(CONTENT_TYPE, "text/xml; charset=utf-8");
-        if let Some(auth) = &self.authorization {
-            builder = builder.header(AUTHORIZATION, auth.clone());
-        }
-        if let Some(anchor) = route.anchor {
-            builder = builder
-                .header("X-AnchorMailbox", anchor.as_str())
-                .header("X-PreferServerAffinity", "true");
-        }
-        if let Some(cookie) = route.cookie {
-            builder = builder.header(COOKIE, cookie);
-        }
-        builder
-            .body(Full::new(Bytes::from(xml)))
-            .map_err(|e| EwsError::Transport(format!("cannot build the request: {e}")))
-    }
-
-    async fn send(
-        &self,
-        xml: String,
-        route: &Route<'_>,
-    ) -> Result<hyper::Response<Incoming>, EwsError> {
-        let request = self.request(xml, route)?;
-        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
-            Err(_) => Err(EwsError::Timeout(self.timeout)),
-            Ok(Err(e)) => Err(classify(&e)),
-            Ok(Ok(response)) => Ok(response),
-        }
+        Ok(Transport {
+            inner: Arc::new(Inner {
+                connector,
+                host,
+                target,
+                auth,
+                account: gateway.auth.account(),
+                timeout: gateway.request_timeout,
+                calls: tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS),
+                teardown: tokio::sync::Semaphore::new(MAX_CONCURRENT_TEARDOWN),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
     }
 
     /// Sends one request and decodes its single envelope. A SOAP fault is an error;
@@ -256,20 +250,19 @@ impl Transport {
         route: &Route<'_>,
         lane: Lane,
     ) -> Result<Answer, EwsError> {
+        let inner = &self.inner;
         let budget = match lane {
-            Lane::Normal => &self.calls,
-            Lane::Teardown => &self.teardown,
+            Lane::Normal => &inner.calls,
+            Lane::Teardown => &inner.teardown,
         };
         let _permit = budget
             .acquire()
             .await
             .map_err(|_| EwsError::Transport("the client is shutting down".into()))?;
-        let response = self.send(xml, route).await?;
+        let (response, mut connection) = self.exchange(Bytes::from(xml), route).await?;
         let status = response.status().as_u16();
-        if matches!(status, 401 | 403) {
-            return Err(EwsError::Http { status });
-        }
         let retry_after = retry_after(response.headers());
+        let keep_alive = !closes(response.headers());
         let affinity_cookie = response
             .headers()
             .get_all(SET_COOKIE)
@@ -279,15 +272,19 @@ impl Transport {
             .find(|pair| pair.trim_start().starts_with("X-BackEndOverrideCookie="))
             .map(|pair| pair.trim().to_owned());
         let body = match tokio::time::timeout(
-            self.timeout,
+            inner.timeout,
             Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect(),
         )
         .await
         {
-            Err(_) => return Err(EwsError::Timeout(self.timeout)),
+            Err(_) => return Err(EwsError::Timeout(inner.timeout)),
             Ok(Err(e)) => return Err(EwsError::Transport(format!("reading the answer: {e}"))),
             Ok(Ok(collected)) => collected.to_bytes(),
         };
+        connection.finished();
+        if keep_alive {
+            self.give_back(connection);
+        }
         let envelope = match decode_envelope(&body) {
             Ok(envelope) => envelope,
             Err(_) if status == 503 => return Err(EwsError::Unavailable { retry_after }),
@@ -300,6 +297,7 @@ impl Transport {
                 }));
             }
         };
+        // A fault is an error whatever the status (some servers send it with 200).
         if let Response::Fault(fault) = envelope.response {
             return Err(EwsError::Fault(Box::new(fault)));
         }
@@ -309,18 +307,24 @@ impl Transport {
         })
     }
 
-    /// Opens a GetStreamingEvents response; the caller decodes the body as it arrives.
-    pub async fn open_stream(&self, xml: String, route: &Route<'_>) -> Result<Incoming, EwsError> {
-        let response = self.send(xml, route).await?;
+    /// Opens a GetStreamingEvents response on a connection of its own; the caller
+    /// decodes the body as it arrives.
+    pub async fn open_stream(&self, xml: String, route: &Route<'_>) -> Result<OpenStream, EwsError> {
+        let (response, connection) = self.exchange(Bytes::from(xml), route).await?;
         match response.status().as_u16() {
-            200 => Ok(response.into_body()),
+            200 => Ok(OpenStream {
+                body: response.into_body(),
+                _connection: connection,
+            }),
             status => {
                 let retry_after = retry_after(response.headers());
                 // A fault (throttling) still comes as a SOAP body: read it for its hints.
-                let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                    .collect()
-                    .await;
-                if let Ok(body) = body
+                let body = tokio::time::timeout(
+                    self.inner.timeout,
+                    Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect(),
+                )
+                .await;
+                if let Ok(Ok(body)) = body
                     && let Ok(Envelope {
                         response: Response::Fault(fault),
                         ..
@@ -335,6 +339,249 @@ impl Transport {
             }
         }
     }
+
+    /// Sends `body` on an authenticated connection (an idle one, or a new one) within
+    /// the request timeout. A refusal of our credentials is an error; any other status
+    /// is the caller's to read. A kept-alive connection the server closed just as we
+    /// used it is replaced once.
+    async fn exchange(&self, body: Bytes, route: &Route<'_>) -> Result<Exchanged, EwsError> {
+        let timeout = self.inner.timeout;
+        let attempt = async {
+            let (mut connection, reused) = self.connection().await?;
+            match self.authenticated(&mut connection, &body, route).await {
+                Err(EwsError::Transport(_)) if reused => {
+                    let mut fresh = self.inner.connector.connect().await?;
+                    let response = self.authenticated(&mut fresh, &body, route).await?;
+                    Ok((response, fresh))
+                }
+                Err(e) => Err(e),
+                Ok(response) => Ok((response, connection)),
+            }
+        };
+        let (response, connection) = match tokio::time::timeout(timeout, attempt).await {
+            Err(_) => return Err(EwsError::Timeout(timeout)),
+            Ok(result) => result?,
+        };
+        if matches!(response.status().as_u16(), 401 | 403) {
+            return Err(self.refused(&response));
+        }
+        Ok((response, connection))
+    }
+
+    /// What a 401/403 after our best attempt means, in words.
+    fn refused(&self, response: &hyper::Response<Incoming>) -> EwsError {
+        let inner = &self.inner;
+        let status = response.status().as_u16();
+        let offered = challenge::describe(&challenge::offers(response.headers()));
+        let hint = match &inner.auth {
+            Authenticator::None => format!("the server asks for credentials (it offers {offered}); configure auth"),
+            Authenticator::Basic(_) => format!("Basic credentials refused (the server offers {offered}): wrong password, locked account, or Basic disabled"),
+            Authenticator::Bearer(_) => "the bearer token was refused, also after re-reading its file".into(),
+            Authenticator::Ntlm { .. } => "NTLM credentials refused: wrong password or locked account, or Extended Protection refused our channel binding (a TLS-inspecting proxy in between changes the certificate)".into(),
+        };
+        EwsError::Unauthorized(format!("HTTP {status} for {}: {hint}", inner.account))
+    }
+
+    /// An idle connection, or a new one; `true` when it was idle (kept alive).
+    async fn connection(&self) -> Result<(Connection, bool), EwsError> {
+        loop {
+            let idle = crate::util::lock(&self.inner.idle).pop();
+            let Some(mut connection) = idle else {
+                return Ok((self.inner.connector.connect().await?, false));
+            };
+            if connection.refused_while_idle() {
+                // The server out of connection slots says so on idle connections.
+                return Err(EwsError::Unavailable { retry_after: None });
+            }
+            if connection.idle_since.elapsed() < MAX_IDLE_TIME && connection.ready().await {
+                return Ok((connection, true));
+            }
+        }
+    }
+
+    fn give_back(&self, connection: Connection) {
+        if !connection.is_open() {
+            return;
+        }
+        let mut idle = crate::util::lock(&self.inner.idle);
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(connection);
+        }
+    }
+
+    fn request(
+        &self,
+        body: &Bytes,
+        route: &Route<'_>,
+        authorization: Option<HeaderValue>,
+    ) -> Result<Request<Full<Bytes>>, EwsError> {
+        let mut builder = Request::builder()
+            .method("POST")
+            .uri(self.inner.target.clone())
+            .header(HOST, self.inner.host.clone())
+            .header(CONTENT_TYPE, "text/xml; charset=utf-8");
+        if let Some(value) = authorization {
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        if let Some(anchor) = route.anchor {
+            builder = builder
+                .header("X-AnchorMailbox", anchor.as_str())
+                .header("X-PreferServerAffinity", "true");
+        }
+        if let Some(cookie) = route.cookie {
+            builder = builder.header(COOKIE, cookie);
+        }
+        builder
+            .body(Full::new(body.clone()))
+            .map_err(|e| EwsError::Transport(format!("cannot build the request: {e}")))
+    }
+
+    /// Sends `body` on `connection` with the configured authentication; a 401 that
+    /// remains is returned as it came.
+    async fn authenticated(
+        &self,
+        connection: &mut Connection,
+        body: &Bytes,
+        route: &Route<'_>,
+    ) -> Result<hyper::Response<Incoming>, EwsError> {
+        match &self.inner.auth {
+            Authenticator::None => connection.send(self.request(body, route, None)?).await,
+            Authenticator::Basic(value) => {
+                connection
+                    .send(self.request(body, route, Some(value.clone()))?)
+                    .await
+            }
+            Authenticator::Bearer(token) => {
+                let unusable = |e: TokenError| EwsError::Unauthorized(e.to_string());
+                let value = token.header().map_err(unusable)?;
+                let response = connection.send(self.request(body, route, Some(value))?).await?;
+                if response.status() != StatusCode::UNAUTHORIZED {
+                    return Ok(response);
+                }
+                // The agent may have renewed it since we read it: once more.
+                if !token.reload().map_err(unusable)? {
+                    return Ok(response);
+                }
+                drain(response, connection).await?;
+                let value = token.header().map_err(unusable)?;
+                connection.send(self.request(body, route, Some(value))?).await
+            }
+            Authenticator::Ntlm {
+                username,
+                password,
+                carrier,
+            } => {
+                if connection.authenticated {
+                    let response = connection.send(self.request(body, route, None)?).await?;
+                    if response.status() != StatusCode::UNAUTHORIZED {
+                        return Ok(response);
+                    }
+                    // The server forgot the connection's login: log in again on it.
+                    drain(response, connection).await?;
+                    connection.authenticated = false;
+                }
+                let known = crate::util::lock(carrier).clone();
+                let scheme = match known {
+                    Some(scheme) => scheme,
+                    None => {
+                        // Ask without credentials to learn what the server offers.
+                        let response = connection.send(self.request(body, route, None)?).await?;
+                        if response.status() != StatusCode::UNAUTHORIZED {
+                            connection.authenticated = true;
+                            return Ok(response);
+                        }
+                        let offers = challenge::offers(response.headers());
+                        let Some(scheme) = challenge::ntlm_carrier(&offers) else {
+                            return Err(EwsError::Unauthorized(format!(
+                                "the server offers {} but neither Negotiate nor NTLM: set auth to match",
+                                challenge::describe(&offers)
+                            )));
+                        };
+                        drain(response, connection).await?;
+                        *crate::util::lock(carrier) = Some(scheme.clone());
+                        scheme
+                    }
+                };
+                self.ntlm_login(connection, body, route, username, password, &scheme)
+                    .await
+            }
+        }
+    }
+
+    /// The two NTLM legs on `connection`, the second carrying the real request.
+    async fn ntlm_login(
+        &self,
+        connection: &mut Connection,
+        body: &Bytes,
+        route: &Route<'_>,
+        username: &str,
+        password: &Secret,
+        scheme: &Scheme,
+    ) -> Result<hyper::Response<Incoming>, EwsError> {
+        let failed = |e: NtlmError| EwsError::Unauthorized(format!("{e} (account {username})"));
+        let (handshake, negotiate) = NtlmHandshake::start(
+            username,
+            password,
+            self.inner.connector.host(),
+            connection.channel_binding.as_deref(),
+        )
+        .map_err(failed)?;
+        let header = |message: &[u8]| -> Result<HeaderValue, EwsError> {
+            let mut value = HeaderValue::from_str(&format!(
+                "{} {}",
+                scheme.name(),
+                base64::engine::general_purpose::STANDARD.encode(message)
+            ))
+            .map_err(|_| EwsError::Unauthorized("unusable NTLM message".into()))?;
+            value.set_sensitive(true);
+            Ok(value)
+        };
+        let response = connection
+            .send(self.request(body, route, Some(header(&negotiate)?))?)
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            connection.authenticated = true;
+            return Ok(response);
+        }
+        let offers = challenge::offers(response.headers());
+        let Some(challenge) = challenge::token_for(&offers, scheme) else {
+            return Ok(response);
+        };
+        drain(response, connection).await?;
+        let authenticate = handshake.answer(&challenge).map_err(failed)?;
+        let response = connection
+            .send(self.request(body, route, Some(header(&authenticate)?))?)
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            connection.authenticated = true;
+        }
+        Ok(response)
+    }
+}
+
+/// Reads a 401's body to its end so that the connection can carry the next leg.
+async fn drain(response: hyper::Response<Incoming>, connection: &mut Connection) -> Result<(), EwsError> {
+    Limited::new(response.into_body(), MAX_CHALLENGE_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| EwsError::Transport(format!("reading a 401 answer: {e}")))?;
+    connection.finished();
+    if connection.is_open() {
+        Ok(())
+    } else {
+        Err(EwsError::Transport(
+            "the server closed the connection in the middle of authentication".into(),
+        ))
+    }
+}
+
+/// Whether the response closes its connection.
+fn closes(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
 }
 
 /// `Retry-After` as a wait: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); a date

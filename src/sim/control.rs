@@ -494,5 +494,6 @@ fn stats(sim: &Sim) -> Value {
         "events_emitted": sim.stats.events_emitted(),
         "faults_injected": sim.stats.faults(),
         "rejected": sim.stats.rejections(),
+        "logins": sim.stats.logins(),
     })
 }

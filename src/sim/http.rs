@@ -1,14 +1,14 @@
 //! The simulator's HTTP(S) listener: one hyper HTTP/1.1 connection task per client,
 //! routing to the EWS endpoint (`POST /EWS/Exchange.asmx`) or the control API
-//! (`/sim/…`), Basic authentication for the service account, the affinity headers and
+//! (`/sim/…`), authentication per request or per connection ([`super::auth`]), the affinity headers and
 //! cookie, and request-level faults (503, ErrorServerBusy, slow responses).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
+use std::sync::Mutex;
+
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
@@ -27,6 +27,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::Sim;
+use super::auth::{self, ConnectionAuth, SimAuth, Verdict};
 use super::control;
 use super::ews::{self, CallContext, Reply};
 
@@ -60,7 +61,8 @@ pub fn respond(
 }
 
 /// Accepts connections until the simulator shuts down.
-pub async fn serve(sim: Arc<Sim>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+pub async fn serve(sim: Arc<Sim>, listener: TcpListener, tls: Option<(TlsAcceptor, Vec<u8>)>) {
+    let tls = tls.map(|(acceptor, binding)| (acceptor, Arc::<[u8]>::from(binding)));
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -78,12 +80,12 @@ pub async fn serve(sim: Arc<Sim>, listener: TcpListener, tls: Option<TlsAcceptor
         let tls = tls.clone();
         sim.tasks.clone().spawn(async move {
             match tls {
-                None => serve_connection(sim, stream).await,
-                Some(acceptor) => {
+                None => serve_connection(sim, stream, None).await,
+                Some((acceptor, binding)) => {
                     if let Ok(Ok(stream)) =
                         tokio::time::timeout(TLS_TIMEOUT, acceptor.accept(stream)).await
                     {
-                        serve_connection(sim, stream).await;
+                        serve_connection(sim, stream, Some(binding)).await;
                     }
                 }
             }
@@ -91,14 +93,21 @@ pub async fn serve(sim: Arc<Sim>, listener: TcpListener, tls: Option<TlsAcceptor
     }
 }
 
-async fn serve_connection<I>(sim: Arc<Sim>, io: I)
+/// One client connection; `binding` is the `tls-server-end-point` token of our
+/// certificate when it is TLS. NTLM state lives as long as the connection.
+async fn serve_connection<I>(sim: Arc<Sim>, io: I, binding: Option<Arc<[u8]>>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shutdown = sim.shutdown.clone();
+    let login = Arc::new(Mutex::new(ConnectionAuth::default()));
     let service = service_fn(move |req| {
         let sim = sim.clone();
-        async move { Ok::<_, Infallible>(route(&sim, req).await) }
+        let connection = Connection {
+            binding: binding.clone(),
+            login: login.clone(),
+        };
+        async move { Ok::<_, Infallible>(route(&sim, &connection, req).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -111,7 +120,13 @@ where
     }
 }
 
-async fn route(sim: &Arc<Sim>, req: Request<Incoming>) -> Response<Body> {
+/// What a request knows of its connection.
+struct Connection {
+    binding: Option<Arc<[u8]>>,
+    login: Arc<Mutex<ConnectionAuth>>,
+}
+
+async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     if path == "/sim" || path.starts_with("/sim/") {
         return control::handle(sim, req).await;
@@ -126,19 +141,46 @@ async fn route(sim: &Arc<Sim>, req: Request<Incoming>) -> Response<Body> {
             "EWS takes POST\n",
         );
     }
-    let account = match authenticate(sim, req.headers()) {
-        Some(account) => account,
-        None => {
-            let mut response =
-                respond(StatusCode::UNAUTHORIZED, "text/plain", "401 Unauthorized\n");
-            sim.stats.rejected("unauthorized");
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"ews-presence simulate\""),
+    let (parts, body) = req.into_parts();
+    // Read first: an authentication leg answered 401 leaves the connection usable.
+    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return respond(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain",
+                "request body too large\n",
             );
-            return response;
         }
     };
+    let verdict = {
+        let mut login = crate::util::lock(&connection.login);
+        auth::check(
+            &sim.config.auth,
+            &sim.config.account,
+            sim.config.extended_protection,
+            connection.binding.as_deref(),
+            &mut login,
+            &parts.headers,
+        )
+    };
+    match verdict {
+        Verdict::Pass => {}
+        Verdict::Challenge(challenge) => {
+            sim.stats.login("ntlm_challenge");
+            return unauthorized(&[challenge.as_str()]);
+        }
+        Verdict::Refuse { why } => {
+            sim.stats.rejected(why);
+            return unauthorized(auth::offers(&sim.config.auth));
+        }
+    }
+    if matches!(sim.config.auth, SimAuth::Ntlm { .. })
+        && parts.headers.contains_key(AUTHORIZATION)
+    {
+        sim.stats.login("ntlm");
+    }
+    let account = sim.config.account.to_ascii_lowercase();
     if let Some(delay) = sim.faults.delay() {
         tokio::time::sleep(delay).await;
     }
@@ -160,24 +202,11 @@ async fn route(sim: &Arc<Sim>, req: Request<Incoming>) -> Response<Body> {
     }
     let ctx = CallContext {
         account,
-        anchor: header(req.headers(), "X-AnchorMailbox"),
-        prefer_affinity: header(req.headers(), "X-PreferServerAffinity")
+        anchor: header(&parts.headers, "X-AnchorMailbox"),
+        prefer_affinity: header(&parts.headers, "X-PreferServerAffinity")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-        cookie_backend: cookie(req.headers(), "X-BackEndOverrideCookie")
+        cookie_backend: cookie(&parts.headers, "X-BackEndOverrideCookie")
             .and_then(|v| sim.backend_from_cookie(&v)),
-    };
-    let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return respond(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "text/plain",
-                "request body too large\n",
-            );
-        }
     };
     match ews::handle(sim, ctx, &body).await {
         Reply::Xml {
@@ -229,20 +258,13 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_owned())
 }
 
-/// The account making the request: the configured one when no password is set, else
-/// whoever presented it with Basic authentication.
-fn authenticate(sim: &Sim, headers: &HeaderMap) -> Option<String> {
-    let account = sim.config.account.to_ascii_lowercase();
-    let Some(password) = &sim.config.password else {
-        return Some(account);
-    };
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
+/// A 401 with these `WWW-Authenticate` values.
+fn unauthorized(challenges: &[&str]) -> Response<Body> {
+    let mut response = respond(StatusCode::UNAUTHORIZED, "text/plain", "401 Unauthorized\n");
+    for value in challenges {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().append(WWW_AUTHENTICATE, value);
+        }
     }
-    let decoded = B64.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, given) = text.split_once(':')?;
-    (user.eq_ignore_ascii_case(&account) && given == password).then_some(account)
+    response
 }

@@ -11,11 +11,13 @@
 //!   send), [`soap_out`] (what Exchange answers) and [`timezone`].
 //! - [`control`]: the JSON control API under `/sim/`; [`faults`] and [`stats`] are what
 //!   it changes and reads; [`churn`] makes random changes at a set rate.
-//! - [`http`]: the HTTP(S) listener, Basic authentication and routing; [`tls`] loads the
-//!   certificate.
+//! - [`http`]: the HTTP(S) listener and routing; [`auth`]: Basic, Bearer and NTLM
+//!   (per connection, with Extended Protection) as IIS checks them; [`tls`] loads the
+//!   certificate and its channel binding.
 //!
 //! The simulator reuses the `ews` wire types but nothing of the daemon.
 
+pub mod auth;
 pub mod calendar_gen;
 pub mod churn;
 pub mod control;
@@ -80,8 +82,10 @@ pub struct SimConfig {
     pub connection_limit: usize,
     /// The service account.
     pub account: String,
-    /// Its password; when set, Basic authentication is required.
-    pub password: Option<String>,
+    /// How clients must authenticate as the service account.
+    pub auth: auth::SimAuth,
+    /// Extended Protection for Windows authentication over HTTPS.
+    pub extended_protection: auth::ExtendedProtection,
     /// PEM certificate chain and key for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Start every calendar empty, with automatic replies off (for benchmarks that
@@ -105,7 +109,8 @@ impl Default for SimConfig {
             backends: 1,
             connection_limit: 10,
             account: "svc@example.test".into(),
-            password: None,
+            auth: auth::SimAuth::None,
+            extended_protection: auth::ExtendedProtection::None,
             tls: None,
             empty_calendars: false,
             status_event_heartbeats: false,

@@ -10,6 +10,7 @@ pub struct Stats {
     requests: Mutex<BTreeMap<String, u64>>,
     faults: Mutex<BTreeMap<String, u64>>,
     rejected: Mutex<BTreeMap<String, u64>>,
+    logins: Mutex<BTreeMap<String, u64>>,
     events: AtomicU64,
     streams_open: AtomicU64,
 }
@@ -38,6 +39,17 @@ impl Stats {
     /// `server_busy`).
     pub fn rejected(&self, why: &str) {
         bump(&self.rejected, why);
+    }
+
+    /// Counts one step of a connection login (`ntlm_challenge`: a CHALLENGE sent;
+    /// `ntlm`: a connection authenticated by an AUTHENTICATE message).
+    pub fn login(&self, step: &str) {
+        bump(&self.logins, step);
+    }
+
+    /// Login steps so far.
+    pub fn logins(&self) -> BTreeMap<String, u64> {
+        snapshot(&self.logins)
     }
 
     /// Refused requests by reason.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ews_presence::app::App;
 use ews_presence::config::Config;
+use ews_presence::sim::auth::SimAuth;
 use ews_presence::sim::{Running, SimConfig};
 use serde_json::Value;
 
@@ -27,6 +28,11 @@ pub struct Options {
     pub password: &'static str,
     /// `[api] max_connections`, when set.
     pub api_connections: Option<usize>,
+    /// The daemon's `auth` (with `bearer`, its token file is `bearer-token` in the
+    /// rig's directory, holding `password`).
+    pub auth: &'static str,
+    /// Serve HTTPS with a certificate for `localhost` the daemon trusts.
+    pub https: bool,
 }
 
 impl Default for Options {
@@ -36,7 +42,9 @@ impl Default for Options {
                 mailboxes: 60,
                 heartbeat: Duration::from_millis(200),
                 minute: Duration::from_millis(1000),
-                password: Some("sim-password".into()),
+                auth: SimAuth::Basic {
+                    password: "sim-password".into(),
+                },
                 ..SimConfig::default()
             },
             mailboxes: 20,
@@ -47,6 +55,8 @@ impl Default for Options {
             token: None,
             password: "sim-password",
             api_connections: None,
+            auth: "basic",
+            https: false,
         }
     }
 }
@@ -75,16 +85,51 @@ pub fn write_mailboxes(dir: &std::path::Path, numbers: impl IntoIterator<Item = 
     std::fs::write(dir.join("mailboxes.txt"), text).expect("mailbox file");
 }
 
-pub async fn rig(options: Options) -> Rig {
-    let (sim, sim_target) = super::sim::start(options.sim.clone()).await;
-    let gateway = format!("sim-{}", sim.addr.port());
-    let dir = std::env::temp_dir().join(format!(
-        "ews-presence-rig-{}-{}",
-        std::process::id(),
-        sim.addr.port()
-    ));
+/// A fresh directory for one rig.
+fn rig_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ews-presence-rig-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Writes a self-signed certificate for `localhost` into `dir`: (cert, key).
+pub fn localhost_certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
+    let (cert_file, key_file) = (dir.join("sim-cert.pem"), dir.join("sim-key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).expect("cert file");
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).expect("key file");
+    (cert_file, key_file)
+}
+
+pub async fn rig(options: Options) -> Rig {
+    let dir = rig_dir();
+    let mut sim_config = options.sim.clone();
+    let mut ca_line = String::new();
+    if options.https {
+        let (cert, key) = localhost_certificate(&dir);
+        ca_line = format!("ca_file = \"{}\"\n", cert.display());
+        sim_config.tls = Some((cert, key));
+    }
+    let trusted = sim_config.tls.as_ref().map(|(cert, _)| cert.clone());
+    let (sim, mut sim_target) = super::sim::start(sim_config).await;
+    if let Some(cert) = trusted {
+        sim_target.tls = Some(
+            ews_presence::ews::transport::client_tls(Some(&cert), std::path::Path::new("certs"))
+                .expect("client TLS"),
+        );
+    }
+    let gateway = format!("sim-{}", sim.addr.port());
     std::fs::write(dir.join("password"), format!("{}\n", options.password)).expect("password file");
+    std::fs::write(dir.join("bearer-token"), format!("{}\n", options.password)).expect("token file");
+    let scheme = if sim.https { "https" } else { "http" };
+    let host = if sim.https {
+        format!("localhost:{}", sim.addr.port())
+    } else {
+        sim.addr.to_string()
+    };
     write_mailboxes(&dir, 1..=options.mailboxes);
     let token = options
         .token
@@ -108,10 +153,12 @@ heartbeat_secs = 1
 oof_refresh_secs = {oof}
 [[gateway]]
 name = "{gateway}"
-url = "http://{addr}/EWS/Exchange.asmx"
+url = "{scheme}://{host}/EWS/Exchange.asmx"
+auth = "{auth}"
 username = "svc@example.test"
 password_file = "password"
-max_subscriptions_per_connection = {per}
+token_file = "bearer-token"
+{ca_line}max_subscriptions_per_connection = {per}
 max_connections = {max}
 request_timeout_secs = 10
 [mailboxes]
@@ -119,7 +166,7 @@ file = "mailboxes.txt"
 "#,
         debounce = options.debounce_ms,
         oof = options.oof_refresh_secs,
-        addr = sim.addr,
+        auth = options.auth,
         per = options.per_connection,
         max = options.max_connections,
         gateway = gateway,

@@ -133,7 +133,7 @@ fn start(members: &[usize]) -> Harness {
     let tls = crate::ews::transport::client_tls(None, std::path::Path::new("certs")).unwrap();
     let gateway = Arc::new(Gateway::new(
         config.clone(),
-        Transport::new(&config.transport(), tls),
+        Transport::new(&config.transport(), tls).expect("transport"),
     ));
     let refresh = Arc::new(RefreshQueue::new(clock));
     let set: BTreeSet<Mailbox> = members.iter().map(|n| m(*n)).collect();

@@ -732,7 +732,7 @@ impl GroupState {
 fn refuses_credentials(error: &EwsError) -> bool {
     matches!(
         error,
-        EwsError::Http { status: 401 | 403 } | EwsError::Tls(_)
+        EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 } | EwsError::Tls(_)
     )
 }
 
