@@ -212,7 +212,10 @@ fn gateway_auth(
             .clone()
             .ok_or_else(|| error(key("username"), format!("{scheme} auth needs a username")))?;
         let file = g.password_file.clone().ok_or_else(|| {
-            error(key("password_file"), format!("{scheme} auth needs a password_file"))
+            error(
+                key("password_file"),
+                format!("{scheme} auth needs a password_file"),
+            )
         })?;
         let password = read_secret(&key("password_file"), &resolve(base, &file))?;
         Ok((username, Secret::new(password)))
@@ -230,9 +233,10 @@ fn gateway_auth(
             Ok(Auth::Ntlm { username, password })
         }
         "bearer" => {
-            let file = g.token_file.clone().ok_or_else(|| {
-                error(key("token_file"), "bearer auth needs a token_file")
-            })?;
+            let file = g
+                .token_file
+                .clone()
+                .ok_or_else(|| error(key("token_file"), "bearer auth needs a token_file"))?;
             let path = resolve(base, &file);
             read_secret(&key("token_file"), &path)?;
             Ok(Auth::Bearer { token_file: path })

@@ -28,6 +28,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start; boxing the simulator's many flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Decode a captured EWS response body (file or stdin) into JSON lines, one per
     /// envelope. Exits 1 at the first undecodable byte, after printing the frames

@@ -11,10 +11,13 @@ pub fn auth(
     password_file: Option<&PathBuf>,
     token_file: Option<&PathBuf>,
 ) -> Result<SimAuth, String> {
-    let scheme = scheme.unwrap_or(if password_file.is_some() { "basic" } else { "none" });
+    let scheme = scheme.unwrap_or(if password_file.is_some() {
+        "basic"
+    } else {
+        "none"
+    });
     let password = || -> Result<String, String> {
-        let path = password_file
-            .ok_or_else(|| format!("--auth {scheme} needs --password-file"))?;
+        let path = password_file.ok_or_else(|| format!("--auth {scheme} needs --password-file"))?;
         read_password(path)
     };
     match scheme {

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
-
 use super::credentials::CredentialGate;
 use crate::config::GatewayConfig;
 use crate::ews::error::{Disposition, EwsError};

@@ -2,9 +2,9 @@
 //! out: NTLM authenticates a connection, so the handshake, and every request after it,
 //! must go over the same one. A [`Connection`] is a hyper `SendRequest` over TCP or
 //! TLS (rustls), with the Extended Protection channel binding of the server's
-//! certificate, whether it is authenticated, and a watch on what the server writes
-//! while no request is in flight (a server out of connection slots writes `503` on an
-//! idle kept-alive connection).
+//! certificate, whether it is authenticated, and a watch for a `503` status line (a
+//! server out of connection slots writes one, unasked, on an idle kept-alive
+//! connection).
 
 use std::io;
 use std::pin::Pin;
@@ -51,10 +51,8 @@ impl std::fmt::Debug for Connector {
 /// What the watch over a connection saw.
 #[derive(Debug, Default)]
 struct Watch {
-    /// A request is in flight (its answer is expected).
-    busy: AtomicBool,
-    /// The server wrote a 503 while nothing was in flight.
-    idle_503: AtomicBool,
+    /// A read began with a `503` status line.
+    saw_503: AtomicBool,
 }
 
 /// One connection.
@@ -134,7 +132,9 @@ impl Connector {
     async fn open(&self) -> Result<Connection, EwsError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| EwsError::Transport(format!("connecting to {}:{}: {e}", self.host, self.port)))?;
+            .map_err(|e| {
+                EwsError::Transport(format!("connecting to {}:{}: {e}", self.host, self.port))
+            })?;
         let _ = tcp.set_nodelay(true);
         let watch = Arc::new(Watch::default());
         match &self.tls {
@@ -184,17 +184,12 @@ where
 }
 
 impl Connection {
-    /// Sends one request and waits for its response head. The connection counts as
-    /// busy until [`Connection::finished`].
+    /// Sends one request and waits for its response head.
     pub async fn send(
         &mut self,
         request: hyper::Request<Full<Bytes>>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, EwsError> {
-        self.watch.busy.store(true, Ordering::Release);
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| classify(&e))?;
+        self.sender.ready().await.map_err(|e| classify(&e))?;
         self.sender
             .send_request(request)
             .await
@@ -203,7 +198,6 @@ impl Connection {
 
     /// The last answer was read to its end: the connection is idle again.
     pub fn finished(&mut self) {
-        self.watch.busy.store(false, Ordering::Release);
         self.idle_since = Instant::now();
     }
 
@@ -212,9 +206,11 @@ impl Connection {
         !self.sender.is_closed()
     }
 
-    /// Whether the server wrote a 503 on it while it was idle.
-    pub fn refused_while_idle(&self) -> bool {
-        self.watch.idle_503.load(Ordering::Acquire)
+    /// Whether the server wrote a `503` status line on it. On a connection that then
+    /// closed, or failed a request, that 503 came unasked, while the connection was
+    /// idle (a server out of connection slots): it is the server's answer.
+    pub fn saw_503(&self) -> bool {
+        self.watch.saw_503.load(Ordering::Acquire)
     }
 
     /// Waits until it can take a request; false when it closed meanwhile.
@@ -223,8 +219,7 @@ impl Connection {
     }
 }
 
-/// An I/O stream that notices a `503` status line arriving while no request is in
-/// flight.
+/// An I/O stream that notices a read beginning with a `503` status line.
 struct Watched<S> {
     inner: S,
     watch: Arc<Watch>,
@@ -244,12 +239,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &result
-            && !self.watch.busy.load(Ordering::Acquire)
-        {
+        if let Poll::Ready(Ok(())) = &result {
             let fresh = &buf.filled()[before..];
             if fresh.starts_with(b"HTTP/1.1 503") || fresh.starts_with(b"HTTP/1.0 503") {
-                self.watch.idle_503.store(true, Ordering::Release);
+                self.watch.saw_503.store(true, Ordering::Release);
             }
         }
         result

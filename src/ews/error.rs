@@ -99,9 +99,7 @@ impl EwsError {
                 .unwrap_or(Disposition::Retry),
             // A frame we cannot read leaves the subscription state unknown.
             EwsError::Decode(_) => Disposition::Resubscribe,
-            EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 } => {
-                Disposition::Fatal
-            }
+            EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 } => Disposition::Fatal,
             // Wait what the server asked; without a hint, back off from a short wait.
             EwsError::Unavailable {
                 retry_after: Some(wait),

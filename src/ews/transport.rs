@@ -23,10 +23,10 @@ use hyper::{Request, StatusCode, Uri};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-pub use super::auth::{Auth, Secret};
 use super::auth::bearer::{BearerToken, TokenError};
 use super::auth::challenge::{self, Scheme};
 use super::auth::ntlm::{NtlmError, NtlmHandshake};
+pub use super::auth::{Auth, Secret};
 use super::connection::{Connection, Connector};
 use super::error::EwsError;
 use super::stream::{Envelope, Response, decode_envelope};
@@ -309,7 +309,11 @@ impl Transport {
 
     /// Opens a GetStreamingEvents response on a connection of its own; the caller
     /// decodes the body as it arrives.
-    pub async fn open_stream(&self, xml: String, route: &Route<'_>) -> Result<OpenStream, EwsError> {
+    pub async fn open_stream(
+        &self,
+        xml: String,
+        route: &Route<'_>,
+    ) -> Result<OpenStream, EwsError> {
         let (response, connection) = self.exchange(Bytes::from(xml), route).await?;
         match response.status().as_u16() {
             200 => Ok(OpenStream {
@@ -349,6 +353,11 @@ impl Transport {
         let attempt = async {
             let (mut connection, reused) = self.connection().await?;
             match self.authenticated(&mut connection, &body, route).await {
+                // The 503 a full server writes on an idle connection, crossing our
+                // request: its answer, not a stale connection.
+                Err(EwsError::Transport(_)) if reused && connection.saw_503() => {
+                    Err(EwsError::Unavailable { retry_after: None })
+                }
                 Err(EwsError::Transport(_)) if reused => {
                     let mut fresh = self.inner.connector.connect().await?;
                     let response = self.authenticated(&mut fresh, &body, route).await?;
@@ -389,8 +398,8 @@ impl Transport {
             let Some(mut connection) = idle else {
                 return Ok((self.inner.connector.connect().await?, false));
             };
-            if connection.refused_while_idle() {
-                // The server out of connection slots says so on idle connections.
+            if connection.saw_503() {
+                // The server out of connection slots said so on the idle connection.
                 return Err(EwsError::Unavailable { retry_after: None });
             }
             if connection.idle_since.elapsed() < MAX_IDLE_TIME && connection.ready().await {
@@ -454,7 +463,9 @@ impl Transport {
             Authenticator::Bearer(token) => {
                 let unusable = |e: TokenError| EwsError::Unauthorized(e.to_string());
                 let value = token.header().map_err(unusable)?;
-                let response = connection.send(self.request(body, route, Some(value))?).await?;
+                let response = connection
+                    .send(self.request(body, route, Some(value))?)
+                    .await?;
                 if response.status() != StatusCode::UNAUTHORIZED {
                     return Ok(response);
                 }
@@ -464,7 +475,9 @@ impl Transport {
                 }
                 drain(response, connection).await?;
                 let value = token.header().map_err(unusable)?;
-                connection.send(self.request(body, route, Some(value))?).await
+                connection
+                    .send(self.request(body, route, Some(value))?)
+                    .await
             }
             Authenticator::Ntlm {
                 username,
@@ -560,7 +573,10 @@ impl Transport {
 }
 
 /// Reads a 401's body to its end so that the connection can carry the next leg.
-async fn drain(response: hyper::Response<Incoming>, connection: &mut Connection) -> Result<(), EwsError> {
+async fn drain(
+    response: hyper::Response<Incoming>,
+    connection: &mut Connection,
+) -> Result<(), EwsError> {
     Limited::new(response.into_body(), MAX_CHALLENGE_BODY_BYTES)
         .collect()
         .await
@@ -603,6 +619,10 @@ fn retry_after(headers: &hyper::HeaderMap) -> Option<Duration> {
         Duration::ZERO
     })
 }
+
+#[cfg(test)]
+#[path = "transport_tests.rs"]
+mod connection_tests;
 
 #[cfg(test)]
 mod tests {

@@ -61,7 +61,7 @@ pub enum SimAuth {
         /// The password.
         password: String,
     },
-    /// Bearer: the token is whatever this file holds now.
+    /// Bearer: the valid tokens are the lines this file holds now.
     Bearer {
         /// The token file.
         token_file: PathBuf,
@@ -96,7 +96,8 @@ pub enum Verdict {
     Challenge(String),
     /// Answer 401 with the scheme offers; `why` is counted (never the credentials).
     Refuse {
-        /// `unauthorized`, `bad_binding`, `missing_binding`.
+        /// `anonymous` (no credentials sent), `unauthorized`, `bad_binding`,
+        /// `missing_binding`.
         why: &'static str,
     },
 }
@@ -121,8 +122,14 @@ pub fn check(
     connection: &mut ConnectionAuth,
     headers: &HeaderMap,
 ) -> Verdict {
-    let refuse = Verdict::Refuse {
-        why: "unauthorized",
+    // A request without credentials is how clients learn the schemes: not a failed
+    // login (IIS logs it as 401.2, lockout policies do not count it).
+    let refuse = if headers.contains_key(AUTHORIZATION) {
+        Verdict::Refuse {
+            why: "unauthorized",
+        }
+    } else {
+        Verdict::Refuse { why: "anonymous" }
     };
     let presented = headers
         .get(AUTHORIZATION)
@@ -140,12 +147,22 @@ pub fn check(
                     text.split_once(':')
                         .map(|(u, p)| u.eq_ignore_ascii_case(account) && p == password)
                 });
-            if ok == Some(true) { Verdict::Pass } else { refuse }
+            if ok == Some(true) {
+                Verdict::Pass
+            } else {
+                refuse
+            }
         }
         SimAuth::Bearer { token_file } => {
-            let expected = std::fs::read_to_string(token_file).unwrap_or_default();
+            // Every non-empty line is a valid token (old and new overlap while an
+            // issuer rotates them).
+            let valid = std::fs::read_to_string(token_file).unwrap_or_default();
             let ok = presented.is_some_and(|(scheme, token)| {
-                scheme == "bearer" && !expected.trim().is_empty() && token == expected.trim()
+                scheme == "bearer"
+                    && valid
+                        .lines()
+                        .map(str::trim)
+                        .any(|t| !t.is_empty() && t == token)
             });
             if ok { Verdict::Pass } else { refuse }
         }
@@ -172,7 +189,11 @@ pub fn check(
                         connection.pending = Some((ntlm, credentials));
                         Verdict::Challenge(format!(
                             "{} {}",
-                            if scheme == "ntlm" { "NTLM" } else { "Negotiate" },
+                            if scheme == "ntlm" {
+                                "NTLM"
+                            } else {
+                                "Negotiate"
+                            },
                             B64.encode(challenge)
                         ))
                     }
@@ -274,7 +295,10 @@ fn accept(
         .map_err(|e| e.error_type)?
         .resolve_to_result()
         .map_err(|e| e.error_type)?;
-    Ok((output.pop().map(|b| b.buffer).unwrap_or_default(), result.status))
+    Ok((
+        output.pop().map(|b| b.buffer).unwrap_or_default(),
+        result.status,
+    ))
 }
 
 /// Whether an AUTHENTICATE message's NTLMv2 response carries a non-zero
@@ -305,4 +329,212 @@ pub fn carries_channel_binding(message: &[u8]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ews::auth::Secret;
+    use crate::ews::auth::ntlm::NtlmHandshake;
+    use hyper::header::HeaderValue;
+
+    const ACCOUNT: &str = "CONTOSO\\svc";
+    const BINDING: &[u8] = b"tls-server-end-point:0123456789abcdef0123456789abcdef";
+    const OTHER: &[u8] = b"tls-server-end-point:fedcba9876543210fedcba9876543210";
+
+    fn authorization(scheme: &str, message: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = format!("{scheme} {}", B64.encode(message));
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+        headers
+    }
+
+    /// Runs a whole client handshake against the acceptor; the verdict on the
+    /// AUTHENTICATE leg.
+    fn login(
+        password: &str,
+        client_binding: Option<&[u8]>,
+        protection: ExtendedProtection,
+        connection: &mut ConnectionAuth,
+    ) -> Verdict {
+        let auth = SimAuth::Ntlm {
+            password: "right".into(),
+        };
+        let (handshake, negotiate) =
+            NtlmHandshake::start(ACCOUNT, &Secret::new(password), "localhost", client_binding)
+                .unwrap();
+        let challenge = match check(
+            &auth,
+            ACCOUNT,
+            protection,
+            Some(BINDING),
+            connection,
+            &authorization("Negotiate", &negotiate),
+        ) {
+            Verdict::Challenge(header) => {
+                let token = header.strip_prefix("Negotiate ").expect("same scheme back");
+                B64.decode(token).unwrap()
+            }
+            other => panic!("expected a challenge, got {other:?}"),
+        };
+        let authenticate = handshake.answer(&challenge).unwrap();
+        assert_eq!(
+            carries_channel_binding(&authenticate),
+            client_binding.is_some()
+        );
+        check(
+            &auth,
+            ACCOUNT,
+            protection,
+            Some(BINDING),
+            connection,
+            &authorization("Negotiate", &authenticate),
+        )
+    }
+
+    #[test]
+    fn extended_protection_modes_behave_as_iis() {
+        use ExtendedProtection::{Allow, Require};
+        let off = ExtendedProtection::None;
+        let refused = |why| Verdict::Refuse { why };
+        for (protection, binding, expected) in [
+            (Require, Some(BINDING), Verdict::Pass),
+            (Require, None, refused("missing_binding")),
+            (Require, Some(OTHER), refused("bad_binding")),
+            (Allow, Some(BINDING), Verdict::Pass),
+            (Allow, None, Verdict::Pass),
+            (Allow, Some(OTHER), refused("bad_binding")),
+            (off, Some(OTHER), Verdict::Pass),
+            (off, None, Verdict::Pass),
+        ] {
+            let mut connection = ConnectionAuth::default();
+            let verdict = login("right", binding, protection, &mut connection);
+            assert_eq!(verdict, expected, "{protection:?} with {binding:?}");
+        }
+    }
+
+    #[test]
+    fn a_login_holds_for_its_connection_only() {
+        let auth = SimAuth::Ntlm {
+            password: "right".into(),
+        };
+        let mut connection = ConnectionAuth::default();
+        let check_plain = |connection: &mut ConnectionAuth| {
+            check(
+                &auth,
+                ACCOUNT,
+                ExtendedProtection::Require,
+                Some(BINDING),
+                connection,
+                &HeaderMap::new(),
+            )
+        };
+        assert_eq!(
+            check_plain(&mut connection),
+            Verdict::Refuse { why: "anonymous" }
+        );
+        assert_eq!(
+            login(
+                "right",
+                Some(BINDING),
+                ExtendedProtection::Require,
+                &mut connection
+            ),
+            Verdict::Pass
+        );
+        assert_eq!(
+            check_plain(&mut connection),
+            Verdict::Pass,
+            "same connection"
+        );
+        assert_eq!(
+            check_plain(&mut ConnectionAuth::default()),
+            Verdict::Refuse { why: "anonymous" },
+            "another connection"
+        );
+        let mut wrong = ConnectionAuth::default();
+        assert_eq!(
+            login(
+                "wrong",
+                Some(BINDING),
+                ExtendedProtection::Require,
+                &mut wrong
+            ),
+            Verdict::Refuse {
+                why: "unauthorized"
+            }
+        );
+        assert_eq!(
+            check_plain(&mut wrong),
+            Verdict::Refuse { why: "anonymous" }
+        );
+    }
+
+    #[test]
+    fn basic_and_bearer_are_checked_per_request() {
+        let basic = SimAuth::Basic {
+            password: "pw".into(),
+        };
+        let mut connection = ConnectionAuth::default();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {}", B64.encode("SVC@example.test:pw"))).unwrap(),
+        );
+        let pass = check(
+            &basic,
+            "svc@example.test",
+            ExtendedProtection::None,
+            None,
+            &mut connection,
+            &headers,
+        );
+        assert_eq!(pass, Verdict::Pass);
+        let none = check(
+            &basic,
+            "svc@example.test",
+            ExtendedProtection::None,
+            None,
+            &mut connection,
+            &HeaderMap::new(),
+        );
+        assert_ne!(
+            none,
+            Verdict::Pass,
+            "Basic does not stick to the connection"
+        );
+        let dir = std::env::temp_dir().join(format!("ews-sim-bearer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "abc\n").unwrap();
+        let bearer = SimAuth::Bearer {
+            token_file: file.clone(),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        assert_eq!(
+            check(
+                &bearer,
+                "svc",
+                ExtendedProtection::None,
+                None,
+                &mut connection,
+                &headers
+            ),
+            Verdict::Pass
+        );
+        std::fs::write(&file, "rotated\n").unwrap();
+        assert_ne!(
+            check(
+                &bearer,
+                "svc",
+                ExtendedProtection::None,
+                None,
+                &mut connection,
+                &headers
+            ),
+            Verdict::Pass
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -356,6 +356,11 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
             sim.faults.broadcast(StreamFault::Drop);
             json!({})
         }
+        "drop-connections" => {
+            sim.faults.broadcast(StreamFault::Drop);
+            sim.faults.drop_connections();
+            json!({})
+        }
         "cut-mid-frame" => {
             sim.faults.cut_next_frame();
             json!({})

@@ -82,6 +82,8 @@ struct Counters {
 pub struct Faults {
     counters: Mutex<Counters>,
     streams: broadcast::Sender<StreamFault>,
+    /// Bumped to close every client connection (idle ones too).
+    connections: tokio::sync::watch::Sender<u64>,
 }
 
 /// One active fault as `GET /sim/faults` lists it.
@@ -102,6 +104,7 @@ impl Default for Faults {
         Faults {
             counters: Mutex::new(Counters::default()),
             streams: broadcast::channel(64).0,
+            connections: tokio::sync::watch::channel(0).0,
         }
     }
 }
@@ -114,6 +117,16 @@ impl Faults {
     /// Streams subscribe to stream faults here.
     pub fn stream_faults(&self) -> broadcast::Receiver<StreamFault> {
         self.streams.subscribe()
+    }
+
+    /// Connections watch this to close when every connection is dropped.
+    pub fn connection_drops(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.connections.subscribe()
+    }
+
+    /// Closes every client connection now, idle or busy (a load balancer restarting).
+    pub fn drop_connections(&self) {
+        self.connections.send_modify(|generation| *generation += 1);
     }
 
     /// Tells every open stream.

@@ -100,6 +100,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shutdown = sim.shutdown.clone();
+    let mut dropped = sim.faults.connection_drops();
     let login = Arc::new(Mutex::new(ConnectionAuth::default()));
     let service = service_fn(move |req| {
         let sim = sim.clone();
@@ -114,6 +115,14 @@ where
         .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = shutdown.cancelled() => return,
+        _ = dropped.changed() => {}
+    }
+    // Dropped: an idle connection closes now, a request in flight finishes first
+    // (streams end through their own fault).
+    connection.as_mut().graceful_shutdown();
     tokio::select! {
         _ = connection.as_mut() => {}
         _ = shutdown.cancelled() => {}
@@ -175,8 +184,7 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
             return unauthorized(auth::offers(&sim.config.auth));
         }
     }
-    if matches!(sim.config.auth, SimAuth::Ntlm { .. })
-        && parts.headers.contains_key(AUTHORIZATION)
+    if matches!(sim.config.auth, SimAuth::Ntlm { .. }) && parts.headers.contains_key(AUTHORIZATION)
     {
         sim.stats.login("ntlm");
     }

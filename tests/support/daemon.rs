@@ -123,7 +123,8 @@ pub async fn rig(options: Options) -> Rig {
     }
     let gateway = format!("sim-{}", sim.addr.port());
     std::fs::write(dir.join("password"), format!("{}\n", options.password)).expect("password file");
-    std::fs::write(dir.join("bearer-token"), format!("{}\n", options.password)).expect("token file");
+    std::fs::write(dir.join("bearer-token"), format!("{}\n", options.password))
+        .expect("token file");
     let scheme = if sim.https { "https" } else { "http" };
     let host = if sim.https {
         format!("localhost:{}", sim.addr.port())

@@ -121,15 +121,20 @@ mod tests {
 
     #[test]
     fn reads_iis_style_separate_headers_and_comma_lists() {
-        let iis = offers(&headers(&["Negotiate", "NTLM", "Basic realm=\"mail.contoso.com\""]));
+        let iis = offers(&headers(&[
+            "Negotiate",
+            "NTLM",
+            "Basic realm=\"mail.contoso.com\"",
+        ]));
         assert_eq!(describe(&iis), "Negotiate, NTLM, Basic");
         assert_eq!(ntlm_carrier(&iis), Some(Scheme::Negotiate));
-        let listed = offers(&headers(&[
-            "Basic realm=\"x\", charset=\"UTF-8\", ntlm",
-        ]));
+        let listed = offers(&headers(&["Basic realm=\"x\", charset=\"UTF-8\", ntlm"]));
         assert_eq!(describe(&listed), "Basic, NTLM");
         assert_eq!(ntlm_carrier(&listed), Some(Scheme::Ntlm));
-        assert_eq!(ntlm_carrier(&offers(&headers(&["Basic realm=\"x\""]))), None);
+        assert_eq!(
+            ntlm_carrier(&offers(&headers(&["Basic realm=\"x\""]))),
+            None
+        );
         assert_eq!(describe(&offers(&HeaderMap::new())), "no scheme");
     }
 

@@ -102,7 +102,8 @@ mod tests {
 
     fn certificate(alg: &'static rcgen::SignatureAlgorithm) -> Vec<u8> {
         let key = rcgen::KeyPair::generate_for(alg).expect("key");
-        let params = rcgen::CertificateParams::new(vec!["mail.example.test".into()]).expect("params");
+        let params =
+            rcgen::CertificateParams::new(vec!["mail.example.test".into()]).expect("params");
         params.self_signed(&key).expect("cert").der().to_vec()
     }
 
@@ -126,8 +127,8 @@ mod tests {
         // A minimal certificate shape: SEQUENCE { SEQUENCE {}, SEQUENCE { OID }, BIT STRING }.
         for last in [4u8, 5, 11] {
             let der = [
-                0x30, 0x11, 0x30, 0x00, 0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
-                0x0d, 0x01, 0x01, last, 0x03, 0x00,
+                0x30, 0x11, 0x30, 0x00, 0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+                0x01, 0x01, last, 0x03, 0x00,
             ];
             assert!(std::ptr::eq(hash_for(&der).unwrap(), &digest::SHA256));
         }
@@ -140,7 +141,12 @@ mod tests {
 
     #[test]
     fn garbage_is_a_typed_error() {
-        for bad in [&[][..], &[0x30, 0x85, 1, 2][..], &[0x04, 0x00][..], &[0x30, 0x05, 0x30][..]] {
+        for bad in [
+            &[][..],
+            &[0x30, 0x85, 1, 2][..],
+            &[0x04, 0x00][..],
+            &[0x30, 0x05, 0x30][..],
+        ] {
             assert!(tls_server_end_point(bad).is_err(), "{bad:?}");
         }
     }

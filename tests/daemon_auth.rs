@@ -1,0 +1,205 @@
+//! Logging in as Exchange is installed: NTLM over HTTPS with Extended Protection
+//! `require`, `allow` and `none` (one login per connection, not per request), a wrong
+//! NTLM password reported and tried once per back-off step, bearer tokens rotated by
+//! rewriting their file, and streams that come back on a new, re-authenticated
+//! connection after the old one dropped.
+
+mod support;
+
+use std::time::Duration;
+
+use ews_presence::sim::auth::{ExtendedProtection, SimAuth};
+use jiff::{Timestamp, ToSpan};
+use serde_json::json;
+use support::client;
+use support::daemon::{Options, Rig, address, eventually, rig};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+fn ntlm(protection: ExtendedProtection) -> Options {
+    let mut options = Options {
+        mailboxes: 20,
+        oof_refresh_secs: 1,
+        auth: "ntlm",
+        https: true,
+        ..Options::default()
+    };
+    options.sim.auth = SimAuth::Ntlm {
+        password: "sim-password".into(),
+    };
+    options.sim.extended_protection = protection;
+    options
+}
+
+fn count(stats: &serde_json::Value, map: &str, key: &str) -> u64 {
+    stats[map][key].as_u64().unwrap_or(0)
+}
+
+/// Every mailbox the daemon serves agrees with the simulator's truth.
+async fn all_agree(rig: &Rig, mailboxes: usize) {
+    for n in 1..=mailboxes {
+        eventually(&format!("user{n} agrees with the truth"), WITHIN, || {
+            rig.agrees(n)
+        })
+        .await;
+    }
+}
+
+/// Puts an hour-long Busy item over now into mailbox `n`.
+async fn make_busy(rig: &Rig, n: usize) {
+    let now = Timestamp::now();
+    let reply = client::control(
+        &rig.sim_target,
+        "POST",
+        &format!("/mailboxes/{}/items", address(n)),
+        Some(json!({"start": (now - 1.minute()).to_string(), "end": (now + 1.hour()).to_string(), "busy_type": "Busy"})),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+}
+
+/// With NTLM the daemon serves every mailbox, and a steady flow of requests (an
+/// automatic-reply sweep of 20 mailboxes every second) reuses authenticated
+/// connections instead of logging in for each.
+async fn serves_with_ntlm(protection: ExtendedProtection) {
+    let rig = rig(ntlm(protection)).await;
+    rig.ready().await;
+    all_agree(&rig, 20).await;
+    let before = rig.sim_stats().await;
+    let oof_before = rig.requests("GetUserOofSettings").await;
+    eventually("three more sweeps", WITHIN, || async {
+        rig.requests("GetUserOofSettings").await >= oof_before + 60
+    })
+    .await;
+    let after = rig.sim_stats().await;
+    let requests = count(&after, "requests", "GetUserOofSettings")
+        - count(&before, "requests", "GetUserOofSettings");
+    let logins = count(&after, "logins", "ntlm") - count(&before, "logins", "ntlm");
+    assert!(
+        logins * 4 <= requests,
+        "{logins} NTLM logins for {requests} requests: connections are not kept"
+    );
+    assert!(count(&after, "logins", "ntlm") >= 1);
+    for why in ["unauthorized", "bad_binding", "missing_binding"] {
+        assert_eq!(count(&after, "rejected", why), 0, "{why}: {after}");
+    }
+    let gateway = rig.gateway_status().await;
+    assert_eq!(gateway["auth_ok"], true, "{gateway}");
+    assert_eq!(gateway["tls_verified"], true, "{gateway}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ntlm_with_extended_protection_required() {
+    serves_with_ntlm(ExtendedProtection::Require).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ntlm_with_extended_protection_allowed() {
+    serves_with_ntlm(ExtendedProtection::Allow).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ntlm_without_extended_protection() {
+    serves_with_ntlm(ExtendedProtection::None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_ntlm_password_is_named_and_tried_once_per_back_off_step() {
+    let mut options = ntlm(ExtendedProtection::Require);
+    options.password = "not-the-password";
+    let rig = rig(options).await;
+    eventually("the refusal is reported", WITHIN, || async {
+        let g = rig.gateway_status().await;
+        g["auth_ok"] == false
+            && g["last_error"]["message"].as_str().is_some_and(|m| {
+                m.contains("svc@example.test") && m.contains("NTLM") && m.contains("401")
+            })
+    })
+    .await;
+    // Five automatic-reply sweeps come due meanwhile: no further login is tried.
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let refused = count(&rig.sim_stats().await, "rejected", "unauthorized");
+        assert!(
+            refused <= 1,
+            "{refused} failed logins: the account would lock"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = rig.sim_stats().await;
+    assert_eq!(count(&stats, "rejected", "unauthorized"), 1, "{stats}");
+    assert_eq!(count(&stats, "logins", "ntlm"), 0);
+    assert_eq!(rig.requests("GetUserOofSettings").await, 0);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_comes_back_on_a_new_authenticated_connection_after_a_drop() {
+    let rig = rig(ntlm(ExtendedProtection::Require)).await;
+    rig.ready().await;
+    rig.one_stream_open().await;
+    let before = count(&rig.sim_stats().await, "logins", "ntlm");
+    // Every connection goes, the idle authenticated ones too.
+    rig.fault(json!({"kind": "drop-connections"})).await;
+    make_busy(&rig, 7).await;
+    eventually("user7 reads in a meeting", WITHIN, || async {
+        rig.presence(7).await["availability"] == "in-a-meeting"
+    })
+    .await;
+    rig.one_stream_open().await;
+    let stats = rig.sim_stats().await;
+    assert!(
+        count(&stats, "logins", "ntlm") > before,
+        "the new stream's connection logged in: {stats}"
+    );
+    assert_eq!(count(&stats, "rejected", "unauthorized"), 0, "{stats}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_rotate_by_rewriting_the_file() {
+    let dir = std::env::temp_dir().join(format!("ews-bearer-rotation-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The issuer's view: which tokens are valid now.
+    let valid = dir.join("valid-tokens");
+    std::fs::write(&valid, "sim-password\n").unwrap();
+    let mut options = Options {
+        mailboxes: 10,
+        oof_refresh_secs: 1,
+        auth: "bearer",
+        https: true,
+        ..Options::default()
+    };
+    options.sim.auth = SimAuth::Bearer {
+        token_file: valid.clone(),
+    };
+    let rig = rig(options).await;
+    rig.ready().await;
+    all_agree(&rig, 10).await;
+    // The agent renews: both tokens are valid for a while, the daemon's file gets the
+    // new one, then the old one expires.
+    std::fs::write(&valid, "sim-password\nrenewed-token-2\n").unwrap();
+    std::fs::write(rig.dir.join("bearer-token"), "renewed-token-2\n").unwrap();
+    let oof = rig.requests("GetUserOofSettings").await;
+    eventually("a sweep after the renewal", WITHIN, || async {
+        rig.requests("GetUserOofSettings").await >= oof + 10
+    })
+    .await;
+    std::fs::write(&valid, "renewed-token-2\n").unwrap();
+    make_busy(&rig, 4).await;
+    eventually("user4 reads in a meeting", WITHIN, || async {
+        rig.presence(4).await["availability"] == "in-a-meeting"
+    })
+    .await;
+    let oof = rig.requests("GetUserOofSettings").await;
+    eventually("sweeps go on with the new token", WITHIN, || async {
+        rig.requests("GetUserOofSettings").await >= oof + 10
+    })
+    .await;
+    let stats = rig.sim_stats().await;
+    assert_eq!(count(&stats, "rejected", "unauthorized"), 0, "{stats}");
+    assert_eq!(rig.gateway_status().await["auth_ok"], true);
+    rig.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
