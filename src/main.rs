@@ -129,8 +129,14 @@ struct SimulateArgs {
 /// Logs to stderr, at `default` level unless `RUST_LOG` says otherwise.
 fn init_logging(default: &str) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // The NTLM library traces its contexts: kept out at any level, whatever it prints.
+    for quiet in ["sspi=off", "picky=off", "picky_krb=off"] {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     // A daemon's standard output is for what it is asked to print; logs go to standard
     // error, with colour only when a person is watching it.
     let _ = tracing_subscriber::fmt()

@@ -186,3 +186,63 @@ async fn a_failing_gateway_is_logged_once_at_the_default_level() {
     sim.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_even_at_trace_level() {
+    use ews_presence::sim::auth::{ExtendedProtection, SimAuth};
+    const PASSWORD: &str = "Pa55-word-never-logged";
+    let dir = std::env::temp_dir().join(format!("ews-presence-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = support::daemon::localhost_certificate(&dir);
+    let mut sim_config = sim::config();
+    sim_config.tls = Some((cert.clone(), key));
+    sim_config.auth = SimAuth::Ntlm {
+        password: PASSWORD.into(),
+    };
+    sim_config.extended_protection = ExtendedProtection::Require;
+    let (sim, mut sim_target) = sim::start(sim_config).await;
+    sim_target.tls = Some(
+        ews_presence::ews::transport::client_tls(Some(&cert), std::path::Path::new("certs"))
+            .unwrap(),
+    );
+    write_mailboxes(&dir, 1..=5);
+    std::fs::write(dir.join("password"), format!("{PASSWORD}\n")).unwrap();
+    std::fs::write(
+        dir.join("ews-presence.toml"),
+        format!(
+            "[api]\nlisten = \"127.0.0.1:0\"\n[[gateway]]\nname = \"sim\"\nurl = \"https://localhost:{}/EWS/Exchange.asmx\"\nauth = \"ntlm\"\nusername = \"svc@example.test\"\npassword_file = \"password\"\nca_file = \"{}\"\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            sim.addr.port(),
+            cert.display()
+        ),
+    )
+    .unwrap();
+    let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
+        .args(["run", "--config"])
+        .arg(dir.join("ews-presence.toml"))
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap();
+    eventually("five subscriptions over NTLM", Duration::from_secs(15), || async {
+        client::control(&sim_target, "GET", "/stats", None)
+            .await
+            .json()["subscriptions_live"]
+            == 5
+    })
+    .await;
+    signal(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(log.lines().count() > 20, "trace logging was on: {log}");
+    for secret in [PASSWORD, "TlRMTVNT", "NTLMSSP", "Negotiate TlRM", "NTLM TlRM"] {
+        assert!(!log.contains(secret), "{secret:?} is in the log");
+    }
+    assert!(
+        !log.to_ascii_lowercase().contains("authorization:"),
+        "an Authorization header is in the log"
+    );
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
