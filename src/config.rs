@@ -59,6 +59,10 @@ struct RawConfig {
     mailboxes: RawMailboxes,
 }
 
+/// Streams an account may hold without impersonation: Exchange 2016/2019/SE's
+/// default HangingConnectionLimit.
+const DEFAULT_ACCOUNT_CONNECTIONS: u64 = 10;
+
 /// Default of `presence.max_stale_secs`: 15 minutes.
 const DEFAULT_MAX_STALE_SECS: u64 = 900;
 /// Accepted `presence.max_stale_secs`: a minute to a day.
@@ -154,8 +158,11 @@ pub struct GatewayConfig {
     pub impersonation: bool,
     /// Subscriptions per GetStreamingEvents connection (1 to 200).
     pub max_subscriptions_per_connection: usize,
-    /// Streaming connections the account may hold.
-    pub max_connections: usize,
+    /// At most this many streams (groups). With impersonation each stream is charged
+    /// to its anchor mailbox's budget, so there is no cap unless one is set; without,
+    /// every stream counts against the account's HangingConnectionLimit (Exchange's
+    /// default, 10).
+    pub max_connections: Option<usize>,
     /// Timeout of ordinary (non-streaming) requests.
     pub request_timeout: Duration,
 }
@@ -581,20 +588,25 @@ impl Config {
                 1..=200,
                 "subscriptions",
             )? as usize;
-            let max_connections = ranged(
-                &key("max_connections"),
-                g.max_connections,
-                10,
-                1..=10_000,
-                "connections",
-            )? as usize;
+            let impersonation = g.impersonation.unwrap_or(true);
+            let max_connections = match g.max_connections {
+                Some(_) => Some(ranged(
+                    &key("max_connections"),
+                    g.max_connections,
+                    DEFAULT_ACCOUNT_CONNECTIONS,
+                    1..=100_000,
+                    "connections",
+                )? as usize),
+                None if impersonation => None,
+                None => Some(DEFAULT_ACCOUNT_CONNECTIONS as usize),
+            };
             gateways.push(GatewayConfig {
                 name: g.name,
                 url,
                 auth,
                 ca_file,
                 server_version,
-                impersonation: g.impersonation.unwrap_or(true),
+                impersonation,
                 max_subscriptions_per_connection: per_connection,
                 max_connections,
                 request_timeout: Duration::from_secs(ranged(
@@ -711,7 +723,7 @@ pub(crate) mod tests {
             server_version: RequestServerVersion::Exchange2016,
             impersonation: true,
             max_subscriptions_per_connection: 200,
-            max_connections: 10,
+            max_connections: None,
             request_timeout: Duration::from_secs(10),
         }
     }
@@ -791,7 +803,7 @@ file = "mailboxes.txt"
                 password: Secret::new("hunter2")
             }
         );
-        assert!(c.gateways.iter().all(|g| g.max_connections == 3));
+        assert!(c.gateways.iter().all(|g| g.max_connections == Some(3)));
         assert_eq!(
             c.mailboxes
                 .iter()

@@ -114,9 +114,14 @@ struct SimulateArgs {
     /// Backend mailbox servers (affinity matters when more than 1).
     #[arg(long, default_value_t = 1)]
     backends: usize,
-    /// Streaming connections allowed per account.
+    /// Streaming connections allowed per budget: the account's, or each
+    /// impersonated mailbox's copy (Exchange's HangingConnectionLimit).
     #[arg(long, default_value_t = 10)]
     connection_limit: usize,
+    /// Who owns a subscription: account (Exchange) or impersonated (gromox: streams
+    /// and Unsubscribe must impersonate the subscription's user).
+    #[arg(long, default_value = "account")]
+    subscription_owner: String,
     /// Start with empty calendars and automatic replies off.
     #[arg(long)]
     empty_calendars: bool,
@@ -212,6 +217,13 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let subscription_owner = match args.subscription_owner.parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ews-presence simulate: --subscription-owner {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = SimConfig {
         listen: args.listen,
         mailboxes: args.mailboxes,
@@ -222,6 +234,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         minute: std::time::Duration::from_millis(args.minute_ms),
         backends: args.backends,
         connection_limit: args.connection_limit,
+        subscription_owner,
         account: args.account,
         auth,
         extended_protection,

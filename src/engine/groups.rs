@@ -1,5 +1,6 @@
 //! Packing a gateway's mailboxes into streaming-connection groups: at most
-//! `per_connection` subscriptions per group and at most `max_connections` groups.
+//! `per_connection` subscriptions per group and at most `max_connections` groups
+//! (no cap when None).
 //! Mailboxes that do not fit are reported, never squeezed past the server's limit.
 //! Each group's anchor (for affinity) is its alphabetically first member.
 
@@ -15,10 +16,14 @@ pub struct Packing {
 }
 
 /// Packs `mailboxes` (any order, no duplicates).
-pub fn pack(mut mailboxes: Vec<Mailbox>, per_connection: usize, max_connections: usize) -> Packing {
+pub fn pack(
+    mut mailboxes: Vec<Mailbox>,
+    per_connection: usize,
+    max_connections: Option<usize>,
+) -> Packing {
     mailboxes.sort();
     let per_connection = per_connection.max(1);
-    let capacity = per_connection.saturating_mul(max_connections);
+    let capacity = max_connections.map_or(usize::MAX, |m| per_connection.saturating_mul(m));
     let overflow = if mailboxes.len() > capacity {
         mailboxes.split_off(capacity)
     } else {
@@ -43,7 +48,7 @@ mod tests {
 
     #[test]
     fn packs_within_limits() {
-        let p = pack(boxes(450), 200, 10);
+        let p = pack(boxes(450), 200, Some(10));
         assert_eq!(
             p.groups.iter().map(Vec::len).collect::<Vec<_>>(),
             [200, 200, 50]
@@ -53,8 +58,10 @@ mod tests {
             p.groups.iter().all(|g| g.windows(2).all(|w| w[0] < w[1])),
             "anchor first"
         );
-        let p = pack(boxes(450), 200, 2);
+        let p = pack(boxes(450), 200, Some(2));
         assert_eq!((p.groups.len(), p.overflow.len()), (2, 50));
-        assert_eq!(pack(Vec::new(), 200, 2).groups.len(), 0);
+        assert_eq!(pack(Vec::new(), 200, Some(2)).groups.len(), 0);
+        let uncapped = pack(boxes(5000), 200, None);
+        assert_eq!((uncapped.groups.len(), uncapped.overflow.len()), (25, 0));
     }
 }

@@ -190,17 +190,18 @@ impl Engine {
 
     fn set_overflow(&self, runtime: &GatewayRuntime, overflow: Vec<Mailbox>) {
         let config = &runtime.gateway.config;
+        let cap = config.max_connections.unwrap_or(usize::MAX);
         if !overflow.is_empty() {
             tracing::warn!(
                 gateway = %config.name,
                 unserved = overflow.len(),
-                capacity = config.max_connections * config.max_subscriptions_per_connection,
+                capacity = cap.saturating_mul(config.max_subscriptions_per_connection),
                 "more mailboxes than max_connections x max_subscriptions_per_connection; the rest read unknown"
             );
         }
         let problem: Arc<str> = format!(
             "not subscribed: gateway {} is at its limit of {} connections x {} subscriptions",
-            config.name, config.max_connections, config.max_subscriptions_per_connection
+            config.name, cap, config.max_subscriptions_per_connection
         )
         .into();
         for m in &overflow {
@@ -321,7 +322,7 @@ impl Engine {
                 });
                 return true;
             }
-            if groups.len() >= config.max_connections {
+            if config.max_connections.is_some_and(|cap| groups.len() >= cap) {
                 return false;
             }
         }

@@ -78,17 +78,19 @@ pub trait Port: Send + Sync + 'static {
         route: GroupRoute,
     ) -> impl Future<Output = Result<NewSubscription, EwsError>> + Send;
 
-    /// Opens one GetStreamingEvents connection for `ids`.
+    /// Opens one GetStreamingEvents connection for `ids`, acting for the route's
+    /// anchor.
     fn open_stream(
         &self,
         ids: Vec<SubscriptionId>,
         route: GroupRoute,
     ) -> impl Future<Output = Result<Self::Stream, EwsError>> + Send;
 
-    /// Unsubscribes `id`.
+    /// Unsubscribes `id`, acting for `mailbox` (whose subscription it is).
     fn unsubscribe(
         &self,
         id: SubscriptionId,
+        mailbox: Mailbox,
         route: GroupRoute,
     ) -> impl Future<Output = Result<(), EwsError>> + Send;
 }
@@ -168,7 +170,10 @@ impl Port for EwsPort {
     ) -> Result<EwsStream, EwsError> {
         let body = get_streaming_events::body(&ids, MAX_CONNECTION_TIMEOUT_MINUTES)
             .map_err(|e| EwsError::Protocol(format!("cannot write GetStreamingEvents: {e}")))?;
-        let xml = envelope(&self.header(None), &body);
+        // Impersonating the anchor charges the stream to the anchor's budget (and is
+        // what servers that tie subscriptions to their user require).
+        let impersonate = self.gateway.config.impersonation.then_some(&route.anchor);
+        let xml = envelope(&self.header(impersonate), &body);
         let started = Instant::now();
         let result = self.gateway.open_stream(xml, &route.route()).await;
         if result.is_err() {
@@ -187,8 +192,14 @@ impl Port for EwsPort {
         })
     }
 
-    async fn unsubscribe(&self, id: SubscriptionId, route: GroupRoute) -> Result<(), EwsError> {
-        let xml = envelope(&self.header(None), &unsubscribe::body(&id));
+    async fn unsubscribe(
+        &self,
+        id: SubscriptionId,
+        mailbox: Mailbox,
+        route: GroupRoute,
+    ) -> Result<(), EwsError> {
+        let impersonate = self.gateway.config.impersonation.then_some(&mailbox);
+        let xml = envelope(&self.header(impersonate), &unsubscribe::body(&id));
         let started = Instant::now();
         let result = match self.gateway.call(xml, &route.route(), Lane::Teardown).await {
             Ok(answer) => match answer.envelope.response {

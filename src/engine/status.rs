@@ -25,7 +25,7 @@ pub struct GatewayReport {
     /// Streams open now.
     pub connections_open: usize,
     /// The configured limit of streams.
-    pub max_connections: usize,
+    pub max_connections: Option<usize>,
     /// Subscriptions held.
     pub subscriptions_live: usize,
     /// Mailboxes whose Subscribe was refused.

@@ -491,6 +491,7 @@ fn churn_json(sim: &Sim) -> Value {
 }
 
 fn stats(sim: &Sim) -> Value {
+    let budgets = sim.streams_per_budget();
     json!({
         "mailboxes": sim.directory.len(),
         "subscriptions_live": sim.registry.len(),
@@ -500,5 +501,6 @@ fn stats(sim: &Sim) -> Value {
         "faults_injected": sim.stats.faults(),
         "rejected": sim.stats.rejections(),
         "logins": sim.stats.logins(),
+        "stream_budgets": {"in_use": budgets.0, "most_streams_on_one": budgets.1},
     })
 }

@@ -59,6 +59,28 @@ use subscriptions::Registry;
 /// observed servers keep them tens of minutes).
 pub const SUBSCRIPTION_IDLE_MINUTES: u32 = 30;
 
+/// Who owns a subscription, and so who may read and remove it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubscriptionOwner {
+    /// The authenticated account, whoever it impersonated (Exchange).
+    #[default]
+    Account,
+    /// The impersonated mailbox (the account itself when not impersonating): a
+    /// stream or Unsubscribe must impersonate the same user (gromox).
+    Impersonated,
+}
+
+impl std::str::FromStr for SubscriptionOwner {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "account" => Ok(SubscriptionOwner::Account),
+            "impersonated" => Ok(SubscriptionOwner::Impersonated),
+            other => Err(format!("{other:?}: use account or impersonated")),
+        }
+    }
+}
+
 /// How the simulator is set up.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -78,8 +100,13 @@ pub struct SimConfig {
     pub minute: Duration,
     /// Backend mailbox servers mailboxes are spread over.
     pub backends: usize,
-    /// Streaming connections allowed per account.
+    /// Streaming connections allowed per budget: the account's own, or (when a
+    /// GetStreamingEvents impersonates) the impersonated mailbox's copy, as Exchange
+    /// counts HangingConnectionLimit.
     pub connection_limit: usize,
+    /// Who owns a subscription: the account (Exchange) or the impersonated mailbox
+    /// (gromox, which then refuses other users' ids on a stream).
+    pub subscription_owner: SubscriptionOwner,
     /// The service account.
     pub account: String,
     /// How clients must authenticate as the service account.
@@ -108,6 +135,7 @@ impl Default for SimConfig {
             minute: Duration::from_millis(60_000),
             backends: 1,
             connection_limit: 10,
+            subscription_owner: SubscriptionOwner::Account,
             account: "svc@example.test".into(),
             auth: auth::SimAuth::None,
             extended_protection: auth::ExtendedProtection::None,
@@ -247,7 +275,23 @@ impl Sim {
         self.next_stream.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Reserves a streaming connection for `account`; `None` past the limit.
+    /// The identity a request acts as for subscription ownership (lowercase).
+    pub fn subscription_identity(&self, account: &str, impersonate: Option<&str>) -> String {
+        match (self.config.subscription_owner, impersonate) {
+            (SubscriptionOwner::Impersonated, Some(user)) => user.to_ascii_lowercase(),
+            _ => account.to_ascii_lowercase(),
+        }
+    }
+
+    /// Streams open per budget now (`GET /sim/stats`), and the largest count.
+    pub fn streams_per_budget(&self) -> (usize, usize) {
+        let map = crate::util::lock(&self.streams_by_account);
+        let open = map.values().filter(|n| **n > 0).count();
+        (open, map.values().copied().max().unwrap_or(0))
+    }
+
+    /// Reserves a streaming connection charged to `budget` (an account, or
+    /// `impersonated:ADDRESS`); `None` past the limit.
     pub fn reserve_stream(self: &Arc<Self>, account: &str) -> Option<StreamSlot> {
         let mut map = crate::util::lock(&self.streams_by_account);
         let open = map.entry(account.to_owned()).or_default();

@@ -93,10 +93,11 @@ fn read_subscribe(
 pub fn subscribe(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> Reply {
     let result = read_subscribe(sim, ctx, req).map(|(mailbox, kinds)| {
         let backend = sim.route(ctx, sim.backend_of(mailbox));
+        let owner = sim.subscription_identity(&ctx.account, req.impersonate.as_deref());
         let subscription = sim.registry.create(
             mailbox,
             backend,
-            &ctx.account,
+            &owner,
             kinds,
             tokio::time::Instant::now(),
         );
@@ -136,10 +137,10 @@ pub fn unsubscribe(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> 
         if sim.route(ctx, subscription.backend) != subscription.backend {
             return Err(not_found());
         }
-        if subscription.owner != ctx.account {
+        if subscription.owner != sim.subscription_identity(&ctx.account, req.impersonate.as_deref()) {
             return Err(Failure::new(
                 "ErrorSubscriptionAccessDenied",
-                "Only the account that created a subscription may use it.",
+                "Only the user that created a subscription may use it.",
             ));
         }
         sim.registry

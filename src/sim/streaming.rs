@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
-use super::Sim;
+use super::{Sim, SubscriptionOwner};
 use super::StreamSlot;
 use super::ews::{CallContext, Reply};
 use super::faults::StreamFault;
@@ -72,17 +72,22 @@ pub fn get_streaming_events(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_,
             None,
         );
     };
+    let acting = req.impersonate.as_deref().unwrap_or(&ctx.account);
     let default_backend = sim
         .directory
-        .lookup(&ctx.account)
+        .lookup(acting)
         .map(|m| sim.backend_of(m))
         .unwrap_or(0);
     let backend = sim.route(ctx, default_backend);
+    let identity = sim.subscription_identity(&ctx.account, req.impersonate.as_deref());
+    let owner_bound = sim.config.subscription_owner == SubscriptionOwner::Impersonated;
     let mut live = Vec::new();
     let mut bad = Vec::new();
     for id in ids {
         match sim.registry.get(&id) {
-            Some(s) if s.backend == backend && s.owner == ctx.account => live.push(s),
+            Some(s) if s.backend == backend && s.owner == identity => live.push(s),
+            // gromox: another user's id on this stream is simply invalid.
+            Some(_) if owner_bound => bad.push(id),
             Some(s) if s.backend == backend => {
                 return error_reply(Failure::new(
                     "ErrorSubscriptionAccessDenied",
@@ -93,6 +98,11 @@ pub fn get_streaming_events(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_,
         }
     }
     if !bad.is_empty() {
+        if owner_bound {
+            // gromox leaves the errored stream open, without an end, for a heartbeat
+            // interval: the client must close it once the frame is read.
+            return held_open(sim, lost_frame(&bad));
+        }
         return Reply::ok(lost_frame(&bad));
     }
     if sim.faults.rejecting_subscriptions() {
@@ -100,7 +110,13 @@ pub fn get_streaming_events(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_,
         let ids: Vec<String> = live.iter().map(|s| s.id.clone()).collect();
         return Reply::ok(lost_frame(&ids));
     }
-    let Some(slot) = sim.reserve_stream(&ctx.account) else {
+    // Exchange charges an impersonating stream to a copy of the impersonated
+    // mailbox's budget, else to the account's.
+    let budget = match &req.impersonate {
+        Some(user) => format!("impersonated:{}", user.to_ascii_lowercase()),
+        None => ctx.account.clone(),
+    };
+    let Some(slot) = sim.reserve_stream(&budget) else {
         return error_reply(Failure::new(
             "ErrorExceededConnectionCount",
             format!(
@@ -120,6 +136,23 @@ pub fn get_streaming_events(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_,
         _slot: slot,
     };
     sim.tasks.spawn(stream.run());
+    Reply::Stream(rx)
+}
+
+/// A stream that sends `frame` and then nothing, ending only after a heartbeat
+/// interval.
+fn held_open(sim: &Arc<Sim>, frame: String) -> Reply {
+    let (tx, rx) = mpsc::channel(1);
+    let (hold, shutdown) = (sim.config.heartbeat, sim.shutdown.clone());
+    sim.tasks.spawn(async move {
+        if tx.send(Bytes::from(frame)).await.is_ok() {
+            tokio::select! {
+                _ = tokio::time::sleep(hold) => {}
+                _ = tx.closed() => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+    });
     Reply::Stream(rx)
 }
 

@@ -19,14 +19,13 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::state::{Count, GroupState, GroupStatus, Input, Output, StreamEnd, WaitReason};
+use super::state::{Count, GroupState, GroupStatus, Held, Input, Output, StreamEnd, WaitReason};
 use crate::engine::Shared;
 use crate::engine::gateway::Gateway;
 use crate::engine::metrics;
 use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
 use crate::ews::error::EwsError;
-use crate::ews::types::SubscriptionId;
 use crate::mailbox::Mailbox;
 
 /// Unsubscribes in flight per group while stopping or dropping ids.
@@ -88,17 +87,19 @@ async fn maybe_sleep(at: Option<Instant>) {
     }
 }
 
-/// Unsubscribes `ids`, a few at a time; failures are counted by the port and ignored
-/// (the server expires what it cannot find again).
-async fn unsubscribe_all<P: Port>(port: Arc<P>, ids: Vec<SubscriptionId>, route: GroupRoute) {
-    let mut ids = ids.into_iter();
+/// Unsubscribes `held`, a few at a time, each acting for its mailbox; failures are
+/// counted by the port and ignored (the server expires what it cannot find again).
+async fn unsubscribe_all<P: Port>(port: Arc<P>, held: Vec<Held>, route: GroupRoute) {
+    let mut ids = held.into_iter();
     let mut running = JoinSet::new();
     loop {
         while running.len() < UNSUBSCRIBE_CONCURRENCY {
-            let Some(id) = ids.next() else { break };
+            let Some((id, mailbox)) = ids.next() else {
+                break;
+            };
             let (port, route) = (port.clone(), route.clone());
             running.spawn(async move {
-                let _ = port.unsubscribe(id, route).await;
+                let _ = port.unsubscribe(id, mailbox, route).await;
             });
         }
         if running.join_next().await.is_none() {

@@ -91,7 +91,12 @@ impl Port for FakePort {
         Ok(FakeStream(rx))
     }
 
-    async fn unsubscribe(&self, id: SubscriptionId, _route: GroupRoute) -> Result<(), EwsError> {
+    async fn unsubscribe(
+        &self,
+        id: SubscriptionId,
+        _mailbox: Mailbox,
+        _route: GroupRoute,
+    ) -> Result<(), EwsError> {
         self.calls.lock().unwrap().unsubscribed.push(id);
         Ok(())
     }

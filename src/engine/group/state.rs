@@ -188,6 +188,9 @@ pub enum Count {
     Throttled(Duration),
 }
 
+/// A subscription we hold and the mailbox it watches (an Unsubscribe acts for it).
+pub type Held = (SubscriptionId, Mailbox);
+
 /// What the driver must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -197,10 +200,10 @@ pub enum Output {
     OpenStream(Vec<SubscriptionId>),
     /// Drop the open stream (no input follows for it).
     CloseStream,
-    /// Unsubscribe these ids, best effort, in the background.
-    Unsubscribe(Vec<SubscriptionId>),
-    /// Unsubscribe these ids within the shutdown grace, then feed back [`Input::Drained`].
-    Drain(Vec<SubscriptionId>),
+    /// Unsubscribe these, best effort, in the background.
+    Unsubscribe(Vec<Held>),
+    /// Unsubscribe these within the shutdown grace, then feed back [`Input::Drained`].
+    Drain(Vec<Held>),
     /// Refresh this mailbox's calendar; `full` also re-reads automatic replies.
     Refresh {
         /// The mailbox.
@@ -439,14 +442,14 @@ impl GroupState {
             // Not the Subscribe we are waiting for (cannot happen with one driver);
             // keep nothing we did not ask for.
             if let Ok((id, _)) = result {
-                out.push(Output::Unsubscribe(vec![id]));
+                out.push(Output::Unsubscribe(vec![(id, mailbox)]));
             }
             return;
         }
         match result {
             Ok((id, cookie)) => {
                 if !self.members.contains(&mailbox) {
-                    out.push(Output::Unsubscribe(vec![id]));
+                    out.push(Output::Unsubscribe(vec![(id, mailbox)]));
                 } else {
                     if self.cookie.is_none() {
                         self.cookie = cookie;
@@ -571,8 +574,8 @@ impl GroupState {
                 if self.unproven.remove(id) {
                     fresh += 1;
                 }
-                out.push(Output::Lost(mailbox));
-                dropped.push(id.clone());
+                out.push(Output::Lost(mailbox.clone()));
+                dropped.push((id.clone(), mailbox));
             }
         }
         out.push(Output::CloseStream);
@@ -705,7 +708,7 @@ impl GroupState {
         };
         self.subscriptions.remove(&id);
         self.unproven.remove(&id);
-        out.push(Output::Unsubscribe(vec![id]));
+        out.push(Output::Unsubscribe(vec![(id, mailbox)]));
         if self.streaming() {
             out.push(Output::CloseStream);
             out.push(Output::Count(Count::Reconnect("membership")));
@@ -717,13 +720,12 @@ impl GroupState {
         if self.streaming() {
             out.push(Output::CloseStream);
         }
-        let mut ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
-        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        self.subscriptions.clear();
+        let mut held: Vec<Held> = std::mem::take(&mut self.subscriptions).into_iter().collect();
+        held.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         self.by_mailbox.clear();
         self.unproven.clear();
         self.phase = Phase::Draining;
-        out.push(Output::Drain(ids));
+        out.push(Output::Drain(held));
     }
 }
 

@@ -31,6 +31,11 @@ fn id_of(n: usize) -> SubscriptionId {
     SubscriptionId::new(format!("id-user{n}")).unwrap()
 }
 
+/// Subscription `n` as held: its id and mailbox.
+fn held(n: usize) -> (SubscriptionId, Mailbox) {
+    (id_of(n), m(n))
+}
+
 fn n_of(mailbox: &Mailbox) -> usize {
     mailbox.as_str()["user".len()..mailbox.as_str().find('@').unwrap()]
         .parse()
@@ -289,7 +294,7 @@ fn lost_ids_are_unsubscribed_kept_serving_and_resubscribed_after_a_backoff() {
     let plain = without_status(out.clone());
     assert!(plain.contains(&Output::Lost(m(2))));
     assert!(plain.contains(&Output::CloseStream));
-    assert!(plain.contains(&Output::Unsubscribe(vec![id_of(2)])));
+    assert!(plain.contains(&Output::Unsubscribe(vec![held(2)])));
     assert!(plain.contains(&Output::Count(Count::Resubscribe("lost", 1))));
     assert!(
         !plain
@@ -340,7 +345,7 @@ fn ids_rejected_right_after_creation_are_reported_and_retried_ever_slower() {
             "{out:?}"
         );
         assert!(
-            out.contains(&Output::Unsubscribe(vec![id_of(1)])),
+            out.contains(&Output::Unsubscribe(vec![held(1)])),
             "old ids are unsubscribed"
         );
         assert_eq!(waits(&out), [now + expected], "cycle {cycles}");
@@ -565,7 +570,7 @@ fn membership_changes_reopen_the_stream_and_touch_no_other_subscription() {
     assert_eq!(
         out,
         [
-            Output::Unsubscribe(vec![id_of(2)]),
+            Output::Unsubscribe(vec![held(2)]),
             Output::CloseStream,
             Output::Count(Count::Reconnect("membership")),
             Output::OpenStream(vec![id_of(1), id_of(3)]),
@@ -582,7 +587,7 @@ fn membership_changes_reopen_the_stream_and_touch_no_other_subscription() {
             result: Ok((id_of(4), None)),
         },
     );
-    assert!(out.contains(&Output::Unsubscribe(vec![id_of(4)])));
+    assert!(out.contains(&Output::Unsubscribe(vec![held(4)])));
     assert!(out.contains(&Output::OpenStream(vec![id_of(1), id_of(3)])));
     // Removing every member leaves the group idle with nothing held.
     state.on(now, Input::Remove(m(1)));
@@ -598,7 +603,7 @@ fn stop_closes_the_stream_and_drains_every_subscription() {
     let out = without_status(state.on(now, Input::Stop));
     assert_eq!(
         out,
-        [Output::CloseStream, Output::Drain(vec![id_of(1), id_of(2)])]
+        [Output::CloseStream, Output::Drain(vec![held(1), held(2)])]
     );
     assert_eq!(state.status().phase, "draining");
     assert!(
