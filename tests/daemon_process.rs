@@ -225,18 +225,28 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
         .stderr(Stdio::from(stderr))
         .spawn()
         .unwrap();
-    eventually("five subscriptions over NTLM", Duration::from_secs(15), || async {
-        client::control(&sim_target, "GET", "/stats", None)
-            .await
-            .json()["subscriptions_live"]
-            == 5
-    })
+    eventually(
+        "five subscriptions over NTLM",
+        Duration::from_secs(15),
+        || async {
+            client::control(&sim_target, "GET", "/stats", None)
+                .await
+                .json()["subscriptions_live"]
+                == 5
+        },
+    )
     .await;
     signal(child.id(), "TERM");
     assert!(child.wait().unwrap().success());
     let log = std::fs::read_to_string(dir.join("stderr")).unwrap();
     assert!(log.lines().count() > 20, "trace logging was on: {log}");
-    for secret in [PASSWORD, "TlRMTVNT", "NTLMSSP", "Negotiate TlRM", "NTLM TlRM"] {
+    for secret in [
+        PASSWORD,
+        "TlRMTVNT",
+        "NTLMSSP",
+        "Negotiate TlRM",
+        "NTLM TlRM",
+    ] {
         assert!(!log.contains(secret), "{secret:?} is in the log");
     }
     assert!(

@@ -173,7 +173,7 @@ async fn never_exceeds_the_connection_limit() {
     let mut options = Options {
         mailboxes: 15,
         per_connection: 5,
-        max_connections: 2,
+        max_connections: Some(2),
         ..Options::default()
     };
     options.sim.connection_limit = 2;

@@ -34,7 +34,10 @@ fn the_example_configuration_loads() {
     let config = Config::load(&dir.join("ews-presence.toml"), &HashMap::new())
         .expect("the example is valid");
     assert_eq!(config.mailboxes.len(), 2);
-    assert_eq!(config.gateways[0].max_connections, None, "no cap with impersonation");
+    assert_eq!(
+        config.gateways[0].max_connections, None,
+        "no cap with impersonation"
+    );
     assert!(matches!(
         &config.gateways[0].auth,
         ews_presence::ews::transport::Auth::Ntlm { username, .. } if username == "CONTOSO\\svc-presence"

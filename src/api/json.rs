@@ -109,6 +109,7 @@ pub fn gateway(r: &GatewayReport, unknown: usize, now: Timestamp) -> Value {
         "mailboxes_unknown": unknown,
         "mailboxes_over_capacity": r.mailboxes_over_capacity,
         "events_received": r.events_received,
+        "one_mailbox_per_stream": r.one_mailbox_per_stream,
         "last_error": h.last_error.as_ref().map(|(at, message)| json!({"at": at.to_string(), "message": message})),
         "throttled_until": h.throttled_until.filter(|t| *t > now).map(|t| t.to_string()),
     })

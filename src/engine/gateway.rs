@@ -5,9 +5,10 @@
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use jiff::Timestamp;
+use tokio::sync::Notify;
 
 use super::credentials::CredentialGate;
 use crate::config::GatewayConfig;
@@ -43,6 +44,10 @@ pub struct Gateway {
     pub credentials: CredentialGate,
     health: Mutex<Health>,
     events_received: AtomicU64,
+    /// The server lets a stream carry only the impersonated user's subscriptions.
+    single_mailbox_streams: AtomicBool,
+    /// Wakes the engine to regroup once that is found.
+    pub regroup: Notify,
 }
 
 impl Gateway {
@@ -54,6 +59,8 @@ impl Gateway {
             transport,
             health: Mutex::new(Health::default()),
             events_received: AtomicU64::new(0),
+            single_mailbox_streams: AtomicBool::new(false),
+            regroup: Notify::new(),
         }
     }
 
@@ -64,6 +71,33 @@ impl Gateway {
     /// What it has shown so far.
     pub fn health(&self) -> Health {
         self.lock().clone()
+    }
+
+    /// Subscriptions per stream now: the configured number, or 1 once the server
+    /// has shown it ties subscriptions to their user.
+    pub fn per_connection(&self) -> usize {
+        if self.single_mailbox_streams.load(Ordering::Relaxed) {
+            1
+        } else {
+            self.config.max_subscriptions_per_connection
+        }
+    }
+
+    /// Whether streams carry one mailbox each (see [`Gateway::per_connection`]).
+    pub fn single_mailbox_streams(&self) -> bool {
+        self.single_mailbox_streams.load(Ordering::Relaxed)
+    }
+
+    /// The server refused other users' subscriptions on an impersonating stream: from
+    /// now on one mailbox per stream. Said once in the log and on `/v1/gateways`.
+    pub fn one_mailbox_per_stream(&self) {
+        if self.single_mailbox_streams.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let message = "the server accepts only the impersonated user's own subscriptions on a stream (as gromox does); carrying one mailbox per stream from now on";
+        tracing::warn!(gateway = %self.config.name, "{message}");
+        self.report(message);
+        self.regroup.notify_one();
     }
 
     /// Notification events received so far.

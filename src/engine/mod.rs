@@ -98,7 +98,7 @@ pub struct ReloadSummary {
 }
 
 /// The engine.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Engine {
     gateways: Vec<Arc<GatewayRuntime>>,
     shared: Arc<Shared>,
@@ -158,6 +158,17 @@ impl Engine {
         for (g, mailboxes) in per_gateway {
             engine.start_gateway(g, mailboxes);
         }
+        for index in 0..engine.gateways.len() {
+            let (engine, stop) = (engine.clone(), engine.stop.clone());
+            engine.tracker.clone().spawn(async move {
+                tokio::select! {
+                    _ = engine.gateways[index].gateway.regroup.notified() => {
+                        engine.one_mailbox_per_group(index);
+                    }
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
         Ok(engine)
     }
 
@@ -179,7 +190,7 @@ impl Engine {
         }
         let packing = groups::pack(
             mailboxes,
-            config.max_subscriptions_per_connection,
+            runtime.gateway.per_connection(),
             config.max_connections,
         );
         for members in packing.groups {
@@ -295,6 +306,36 @@ impl Engine {
         summary
     }
 
+    /// Splits every group of gateway `index` to its anchor alone and gives each other
+    /// member a group of its own (they are unsubscribed from the old group, acting for
+    /// themselves, and subscribed on their new stream with a full refresh).
+    fn one_mailbox_per_group(&self, index: usize) {
+        let runtime = &self.gateways[index];
+        let mut moved = Vec::new();
+        for handle in lock(&runtime.groups).iter() {
+            handle.members.send_if_modified(|members| {
+                let Some(anchor) = members.first().cloned() else {
+                    return false;
+                };
+                let others: Vec<Mailbox> = members.iter().skip(1).cloned().collect();
+                if others.is_empty() {
+                    return false;
+                }
+                moved.extend(others);
+                *members = BTreeSet::from([anchor]);
+                true
+            });
+        }
+        let mut still_waiting = Vec::new();
+        for mailbox in moved {
+            if !self.place(runtime, mailbox.clone()) {
+                still_waiting.push(mailbox);
+            }
+        }
+        still_waiting.extend(std::mem::take(&mut *lock(&runtime.overflow)));
+        self.set_overflow(runtime, still_waiting);
+    }
+
     fn remove(&self, runtime: &GatewayRuntime, mailbox: &Mailbox) {
         for handle in lock(&runtime.groups).iter() {
             handle.members.send_if_modified(|m| m.remove(mailbox));
@@ -312,17 +353,20 @@ impl Engine {
         self.shared.cache.set_problem(&mailbox, None);
         {
             let groups = lock(&runtime.groups);
-            let room = groups.iter().find(|h| {
-                !h.members.is_closed()
-                    && h.members.borrow().len() < config.max_subscriptions_per_connection
-            });
+            let per_connection = runtime.gateway.per_connection();
+            let room = groups
+                .iter()
+                .find(|h| !h.members.is_closed() && h.members.borrow().len() < per_connection);
             if let Some(handle) = room {
                 handle.members.send_modify(|m| {
                     m.insert(mailbox);
                 });
                 return true;
             }
-            if config.max_connections.is_some_and(|cap| groups.len() >= cap) {
+            if config
+                .max_connections
+                .is_some_and(|cap| groups.len() >= cap)
+            {
                 return false;
             }
         }

@@ -36,6 +36,8 @@ pub struct GatewayReport {
     pub mailboxes_over_capacity: usize,
     /// Notification events received so far.
     pub events_received: u64,
+    /// Streams carry one mailbox each (the server ties subscriptions to their user).
+    pub one_mailbox_per_stream: bool,
 }
 
 /// Cheap to clone; reads only.
@@ -71,6 +73,7 @@ fn report(runtime: &GatewayRuntime) -> GatewayReport {
         mailboxes: over_capacity,
         mailboxes_over_capacity: over_capacity,
         events_received: runtime.gateway.events_received(),
+        one_mailbox_per_stream: runtime.gateway.single_mailbox_streams(),
     };
     for handle in lock(&runtime.groups).iter() {
         r.mailboxes += handle.members.borrow().len();

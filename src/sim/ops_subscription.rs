@@ -94,13 +94,9 @@ pub fn subscribe(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> Re
     let result = read_subscribe(sim, ctx, req).map(|(mailbox, kinds)| {
         let backend = sim.route(ctx, sim.backend_of(mailbox));
         let owner = sim.subscription_identity(&ctx.account, req.impersonate.as_deref());
-        let subscription = sim.registry.create(
-            mailbox,
-            backend,
-            &owner,
-            kinds,
-            tokio::time::Instant::now(),
-        );
+        let subscription =
+            sim.registry
+                .create(mailbox, backend, &owner, kinds, tokio::time::Instant::now());
         (subscription.id.clone(), backend)
     });
     let set_cookie = match &result {
@@ -137,7 +133,8 @@ pub fn unsubscribe(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> 
         if sim.route(ctx, subscription.backend) != subscription.backend {
             return Err(not_found());
         }
-        if subscription.owner != sim.subscription_identity(&ctx.account, req.impersonate.as_deref()) {
+        if subscription.owner != sim.subscription_identity(&ctx.account, req.impersonate.as_deref())
+        {
             return Err(Failure::new(
                 "ErrorSubscriptionAccessDenied",
                 "Only the user that created a subscription may use it.",

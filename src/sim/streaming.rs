@@ -16,7 +16,6 @@ use bytes::Bytes;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
-use super::{Sim, SubscriptionOwner};
 use super::StreamSlot;
 use super::ews::{CallContext, Reply};
 use super::faults::StreamFault;
@@ -24,6 +23,7 @@ use super::model::{change_key, folder_id, item_id};
 use super::request::Request;
 use super::soap_out::{self, Failure};
 use super::subscriptions::{EventObject, QueuedEvent, Subscription};
+use super::{Sim, SubscriptionOwner};
 use crate::ews::ops::get_streaming_events::{MAX_CONNECTION_TIMEOUT_MINUTES, MAX_SUBSCRIPTIONS};
 use crate::ews::xml_write::XmlWriter;
 

@@ -22,7 +22,8 @@ pub struct Options {
     pub debounce_ms: u64,
     pub oof_refresh_secs: u64,
     pub per_connection: usize,
-    pub max_connections: usize,
+    /// The gateway's `max_connections` (None: the daemon's default).
+    pub max_connections: Option<usize>,
     pub token: Option<&'static str>,
     /// The password the daemon is given (the simulator's is `sim-password`).
     pub password: &'static str,
@@ -51,7 +52,7 @@ impl Default for Options {
             debounce_ms: 100,
             oof_refresh_secs: 300,
             per_connection: 200,
-            max_connections: 10,
+            max_connections: None,
             token: None,
             password: "sim-password",
             api_connections: None,
@@ -160,8 +161,7 @@ username = "svc@example.test"
 password_file = "password"
 token_file = "bearer-token"
 {ca_line}max_subscriptions_per_connection = {per}
-max_connections = {max}
-request_timeout_secs = 10
+{max}request_timeout_secs = 10
 [mailboxes]
 file = "mailboxes.txt"
 "#,
@@ -169,7 +169,10 @@ file = "mailboxes.txt"
         oof = options.oof_refresh_secs,
         auth = options.auth,
         per = options.per_connection,
-        max = options.max_connections,
+        max = options
+            .max_connections
+            .map(|n| format!("max_connections = {n}\n"))
+            .unwrap_or_default(),
         gateway = gateway,
     );
     std::fs::write(dir.join("ews-presence.toml"), config).expect("config file");

@@ -311,6 +311,7 @@ impl<P: Port> Driver<P> {
                 }
                 Output::Status(_) => {}
                 Output::Finished => finished = true,
+                Output::OwnerBound => self.context.gateway.one_mailbox_per_stream(),
             }
         }
         finished

@@ -226,6 +226,10 @@ pub enum Output {
     Report(String),
     /// The group's status changed.
     Status(GroupStatus),
+    /// The server refused every fresh subscription on the stream but the anchor's own:
+    /// it ties a subscription to the impersonated user (as gromox does), so this
+    /// gateway must carry one mailbox per stream.
+    OwnerBound,
     /// The group has stopped.
     Finished,
 }
@@ -528,6 +532,9 @@ impl GroupState {
                 }
             }
         } else if !frame.error_ids.is_empty() {
+            if self.refuses_all_but_the_anchor(&frame.error_ids) {
+                out.push(Output::OwnerBound);
+            }
             let reason = frame.error.as_ref().map_or_else(
                 || "the server reported them lost".to_owned(),
                 ToString::to_string,
@@ -561,6 +568,22 @@ impl GroupState {
                 self.next_step(now, out);
             }
         }
+    }
+
+    /// Whether `rejected` is exactly every subscription on the stream but the anchor's,
+    /// all of them fresh: the signature of a server that lets a stream carry only the
+    /// impersonated user's own subscriptions.
+    fn refuses_all_but_the_anchor(&self, rejected: &[SubscriptionId]) -> bool {
+        let Some(anchor_id) = self.by_mailbox.get(&self.anchor) else {
+            return false;
+        };
+        self.subscriptions.len() >= 2
+            && !rejected.contains(anchor_id)
+            && self
+                .subscriptions
+                .keys()
+                .filter(|id| *id != anchor_id)
+                .all(|id| rejected.contains(id) && self.unproven.contains(id))
     }
 
     /// These subscriptions are gone: drop and unsubscribe them, mark their mailboxes
@@ -720,7 +743,9 @@ impl GroupState {
         if self.streaming() {
             out.push(Output::CloseStream);
         }
-        let mut held: Vec<Held> = std::mem::take(&mut self.subscriptions).into_iter().collect();
+        let mut held: Vec<Held> = std::mem::take(&mut self.subscriptions)
+            .into_iter()
+            .collect();
         held.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         self.by_mailbox.clear();
         self.unproven.clear();
