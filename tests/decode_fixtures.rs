@@ -424,3 +424,27 @@ fn invalid_utf8_is_located() {
         (0, at, Problem::InvalidUtf8)
     );
 }
+
+#[test]
+fn gromox_error_ids_without_a_namespace_are_read() {
+    let f = frames("gromox-error-ids-unqualified.xml");
+    let s = streaming(&f[0]);
+    assert_eq!(s.status.code, ResponseCode::ErrorInvalidSubscription);
+    let ids: Vec<&str> = s
+        .error_subscription_ids
+        .iter()
+        .map(|i| i.as_str())
+        .collect();
+    assert_eq!(ids, ["7", "12"]);
+}
+
+#[test]
+fn gromox_fault_with_http_200_keeps_its_response_code() {
+    let f = frames("gromox-fault-impersonation-denied.xml");
+    let Response::Fault(fault) = &f[0] else {
+        panic!("{:?}", f[0])
+    };
+    assert_eq!(fault.status.code, ResponseCode::ErrorImpersonateUserDenied);
+    let error = EwsError::Fault(Box::new(fault.clone()));
+    assert_eq!(error.disposition(), Disposition::Fatal);
+}

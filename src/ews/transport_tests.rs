@@ -165,3 +165,34 @@ async fn a_503_written_on_an_idle_connection_is_the_servers_answer() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn a_soap_fault_sent_with_http_200_is_an_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        read_request(&mut stream).await;
+        let body = "<SOAP:Envelope xmlns:SOAP=\"http://schemas.xmlsoap.org/soap/envelope/\"><SOAP:Body><SOAP:Fault><faultcode>SOAP:Client</faultcode><faultstring>no impersonation right</faultstring><detail><e:ResponseCode xmlns:e=\"http://schemas.microsoft.com/exchange/services/2006/errors\">ErrorImpersonateUserDenied</e:ResponseCode></detail></SOAP:Fault></SOAP:Body></SOAP:Envelope>";
+        // text/xml without a charset, as that server sends it.
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(answer.as_bytes()).await.unwrap();
+        let mut rest = [0u8; 1024];
+        let _ = stream.read(&mut rest).await;
+    });
+    let client = transport(&format!("http://{addr}/EWS/Exchange.asmx"), Auth::None);
+    let answer = client
+        .call(subscribe_request(), &Route::default(), Lane::Normal)
+        .await;
+    match answer {
+        Err(EwsError::Fault(fault)) => assert_eq!(
+            fault.status.code,
+            crate::ews::response_code::ResponseCode::ErrorImpersonateUserDenied
+        ),
+        other => panic!("a fault, whatever the status: {other:?}"),
+    }
+    server.abort();
+}

@@ -3,7 +3,8 @@
 //! feeds back what happened. Every rule below has a table test.
 //!
 //! A group subscribes each member's Calendar folder (impersonating it, routed to the
-//! group's anchor), then holds one GetStreamingEvents connection for all of them.
+//! group's anchor), then holds one GetStreamingEvents connection for all of them
+//! (impersonating the anchor, so that it is charged to the anchor's budget).
 //!
 //! Phases: **Idle** (nothing to subscribe or stream), **Subscribing** (one Subscribe in
 //! flight), **Streaming** (a stream open or opening), **Waiting** (until an instant, for
@@ -27,6 +28,10 @@
 //! - *Silent* (no complete frame for twice the heartbeat), *ended without Closed*, a
 //!   dropped or failed connection: back off, reopen with the same ids (the server
 //!   queues events meanwhile; no resync).
+//! - *Unreachable* (a stream that could not even connect): the server may have
+//!   restarted, and some number subscriptions from 1 again, so an id we hold may name
+//!   someone else's: every id is dropped without Unsubscribe, the mailboxes marked
+//!   stale, and all resubscribed after a backoff.
 //! - *Undecodable*, or *cut off* (the stream ended or went silent inside a frame, whose
 //!   events the server will not send again): back off, reopen, and refresh every
 //!   member.
@@ -36,6 +41,10 @@
 //!   then resubscribed after a backoff and refreshed in full. Ids rejected before any
 //!   healthy frame proved them are reported as an error: the server refuses what it
 //!   just created, and the growing backoff bounds the cycle.
+//! - *Owner-bound server*: when every fresh id on the stream but the anchor's own is
+//!   refused, the server lets a stream carry only the impersonated user's
+//!   subscriptions (gromox); [`Output::OwnerBound`] tells the gateway to carry one
+//!   mailbox per stream from then on.
 //! - *Missed events* (`ErrorMissedNotificationEvents`): the subscriptions stay; their
 //!   mailboxes are refreshed in full.
 //! - *Throttled*: wait what the server asked.
@@ -186,6 +195,15 @@ pub enum Count {
     Resubscribe(&'static str, usize),
     /// Time spent waiting because the server throttled us.
     Throttled(Duration),
+}
+
+/// What to do with the server's side of subscriptions we drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// Unsubscribe them (they are ours, and gone or unwanted).
+    Unsubscribe,
+    /// Leave them: their ids may no longer be ours (the server may have restarted).
+    Forget,
 }
 
 /// A subscription we hold and the mailbox it watches (an Unsubscribe acts for it).
@@ -589,6 +607,19 @@ impl GroupState {
     /// These subscriptions are gone: drop and unsubscribe them, mark their mailboxes
     /// stale, and resubscribe after a backoff.
     fn lose(&mut self, now: Instant, ids: &[SubscriptionId], reason: &str, out: &mut Vec<Output>) {
+        self.drop_ids(now, ids, reason, Release::Unsubscribe, out);
+    }
+
+    /// Drops `ids` (unsubscribing them or not), marks their mailboxes stale, and
+    /// resubscribes after a backoff.
+    fn drop_ids(
+        &mut self,
+        now: Instant,
+        ids: &[SubscriptionId],
+        reason: &str,
+        release: Release,
+        out: &mut Vec<Output>,
+    ) {
         let mut dropped = Vec::new();
         let mut fresh = 0;
         for id in ids {
@@ -603,8 +634,18 @@ impl GroupState {
         }
         out.push(Output::CloseStream);
         if !dropped.is_empty() {
-            out.push(Output::Count(Count::Resubscribe("lost", dropped.len())));
-            out.push(Output::Unsubscribe(dropped.clone()));
+            match release {
+                Release::Unsubscribe => {
+                    out.push(Output::Count(Count::Resubscribe("lost", dropped.len())));
+                    out.push(Output::Unsubscribe(dropped.clone()));
+                }
+                Release::Forget => {
+                    out.push(Output::Count(Count::Resubscribe(
+                        "unreachable",
+                        dropped.len(),
+                    )));
+                }
+            }
         }
         if fresh > 0 {
             self.fail(
@@ -623,6 +664,18 @@ impl GroupState {
     fn stream_failed(&mut self, now: Instant, error: EwsError, out: &mut Vec<Output>) {
         out.push(Output::CloseStream);
         let message = format!("stream failed: {error}");
+        let never_opened = matches!(self.phase, Phase::Streaming { open: false, .. });
+        if never_opened && matches!(error, EwsError::Transport(_) | EwsError::Timeout(_)) {
+            // We could not reach the server: it may have restarted, and some servers
+            // number subscriptions from 1 again, so an id we hold may now name someone
+            // else's subscription. Trust none of them and unsubscribe none.
+            let ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
+            out.push(Output::Count(Count::Reconnect("error")));
+            self.fail(message.clone(), out);
+            self.drop_ids(now, &ids, &message, Release::Forget, out);
+            self.last_error = Some(message);
+            return;
+        }
         match error.disposition() {
             Disposition::Throttled(wait) => {
                 out.push(Output::Count(Count::Reconnect("throttled")));

@@ -364,11 +364,11 @@ fn a_healthy_frame_resets_the_backoff() {
     let t0 = Instant::now();
     let mut state = streaming(&[1], t0);
     let mut now = t0;
-    // A first outage: five failures in a row.
+    // A first outage: five failures in a row (answers, so the ids stay trusted).
     for _ in 0..5 {
         let out = state.on(
             now,
-            Input::StreamEnded(StreamEnd::Failed(EwsError::Transport("refused".into()))),
+            Input::StreamEnded(StreamEnd::Failed(EwsError::Http { status: 502 })),
         );
         now = waits(&out)[0];
         state.on(now, Input::Timer);
@@ -632,4 +632,72 @@ fn status_changes_are_published_once() {
         !out.iter().any(|o| matches!(o, Output::Status(_))),
         "unchanged status is not republished"
     );
+}
+
+#[test]
+fn a_stream_that_cannot_reach_the_server_trusts_none_of_its_ids() {
+    let t0 = Instant::now();
+    let mut state = group(&[1, 2]);
+    let started = state.on(t0, Input::Start);
+    subscribe_all(&mut state, t0, started);
+    assert!(!state.status().stream_open, "the stream is being opened");
+    // The stream cannot connect: the server may have restarted and numbered its
+    // subscriptions from 1 again.
+    let out = state.on(
+        t0,
+        Input::StreamEnded(StreamEnd::Failed(EwsError::Transport(
+            "connection refused".into(),
+        ))),
+    );
+    assert!(out.contains(&Output::Lost(m(1))) && out.contains(&Output::Lost(m(2))));
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Unsubscribe(_))),
+        "an id that may be someone else's is never unsubscribed: {out:?}"
+    );
+    assert!(out.contains(&Output::Count(Count::Resubscribe("unreachable", 2))));
+    assert_eq!(state.status().subscribed, 0);
+    let at = waits(&out)[0];
+    assert_eq!(at, t0 + MS(250));
+    let out = state.on(at, Input::Timer);
+    assert!(out.contains(&Output::Subscribe(m(1))), "{out:?}");
+    // An open stream that breaks is not a restart we noticed: the ids are kept.
+    let mut open = streaming(&[1, 2], t0);
+    open.on(t0, Input::StreamOpened);
+    let out = open.on(
+        t0,
+        Input::StreamEnded(StreamEnd::Failed(EwsError::Transport("reset".into()))),
+    );
+    assert!(!out.iter().any(|o| matches!(o, Output::Lost(_))), "{out:?}");
+    assert_eq!(open.status().subscribed, 2);
+}
+
+#[test]
+fn a_server_refusing_all_fresh_ids_but_the_anchors_is_told_apart() {
+    let t0 = Instant::now();
+    let fresh_group = || {
+        let mut state = group(&[1, 2, 3]);
+        let started = state.on(t0, Input::Start);
+        subscribe_all(&mut state, t0, started);
+        state.on(t0, Input::StreamOpened);
+        state
+    };
+    let rejecting = |ids: Vec<SubscriptionId>| Frame {
+        error_ids: ids,
+        error: Some(EwsError::Response(Box::new(status(
+            ResponseCode::ErrorInvalidSubscription,
+        )))),
+        ..Frame::default()
+    };
+    // The anchor is user1: every other fresh id refused, its own accepted.
+    let out = fresh_group().on(t0, Input::Frame(rejecting(vec![id_of(2), id_of(3)])));
+    assert!(out.contains(&Output::OwnerBound), "{out:?}");
+    // The anchor's own id refused too, or only some of the others: an ordinary loss.
+    for ids in [vec![id_of(1), id_of(2), id_of(3)], vec![id_of(2)]] {
+        let out = fresh_group().on(t0, Input::Frame(rejecting(ids)));
+        assert!(!out.contains(&Output::OwnerBound), "{out:?}");
+    }
+    // Ids that already worked on a stream: not the signature either.
+    let mut proven = streaming(&[1, 2, 3], t0);
+    let out = proven.on(t0, Input::Frame(rejecting(vec![id_of(2), id_of(3)])));
+    assert!(!out.contains(&Output::OwnerBound), "{out:?}");
 }

@@ -3,6 +3,7 @@
 //! writes the request and reads one decoded `GetStreamingEventsResponse` envelope.
 
 use crate::ews::decode_error::{FrameError, Problem};
+use crate::ews::ns::Ns;
 use crate::ews::ops::RequestError;
 use crate::ews::response::Status;
 use crate::ews::soap::MESSAGES_AND_TYPES;
@@ -210,7 +211,11 @@ impl StreamingResponse {
                         }
                     }
                     "ErrorSubscriptionIds" => {
-                        for id in child.ews_children("SubscriptionId") {
+                        // gromox writes these ids unqualified (no namespace at all).
+                        let ids = child.children().filter(|c| {
+                            c.local() == "SubscriptionId" && (c.ns().is_ews() || c.ns() == Ns::None)
+                        });
+                        for id in ids {
                             error_subscription_ids.push(read_subscription_id(id)?);
                         }
                     }
