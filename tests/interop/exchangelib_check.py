@@ -1,13 +1,14 @@
 """Checks `ews-presence simulate` with an independent EWS client, exchangelib.
 
 It talks to the simulator as it would to Exchange: impersonates a mailbox through a
-service account with Basic authentication, subscribes to the calendar with streaming,
+service account with Basic or NTLM authentication (NTLM through requests_ntlm and
+pyspnego, which send the Extended Protection channel binding over HTTPS), subscribes to the calendar with streaming,
 creates and deletes an item with CreateItem and DeleteItem, receives the events over
 GetStreamingEvents, reads free/busy with get_free_busy_info, and reads and sets the
 automatic-reply settings. Every answer is compared with the simulator's ground truth
 from its control API. Exits non-zero on the first mismatch.
 
-Usage: exchangelib_check.py BASE_URL PASSWORD_FILE [CA_FILE]
+Usage: exchangelib_check.py BASE_URL PASSWORD_FILE CA_FILE [basic|ntlm]
 """
 
 import datetime
@@ -18,6 +19,7 @@ import urllib.request
 from exchangelib import (
     BASIC,
     IMPERSONATION,
+    NTLM,
     Account,
     Build,
     CalendarItem,
@@ -32,6 +34,7 @@ from exchangelib.properties import CreatedEvent, DeletedEvent, ModifiedEvent
 
 BASE, PASSWORD_FILE = sys.argv[1], sys.argv[2]
 CA_FILE = sys.argv[3] if len(sys.argv) > 3 else None
+AUTH = sys.argv[4] if len(sys.argv) > 4 else "basic"
 MAILBOX = "user7@example.test"
 UTC = EWSTimeZone("UTC")
 checks = 0
@@ -76,7 +79,7 @@ password = open(PASSWORD_FILE).read().strip()
 config = Configuration(
     service_endpoint=f"{BASE}/EWS/Exchange.asmx",
     credentials=Credentials("svc@example.test", password),
-    auth_type=BASIC,
+    auth_type={"basic": BASIC, "ntlm": NTLM}[AUTH],
     version=Version(build=Build(15, 2, 1544, 4), api_version="Exchange2016"),
 )
 account = Account(MAILBOX, config=config, autodiscover=False, access_type=IMPERSONATION, default_timezone=UTC)
@@ -185,4 +188,12 @@ check(account.oof_settings.state == OofSettings.ENABLED, "GetUserOofSettings rea
 live_before = control("GET", "/stats")["subscriptions_live"]
 calendar.unsubscribe(subscription_id)
 check(control("GET", "/stats")["subscriptions_live"] == live_before - 1, "Unsubscribe removed the subscription")
+if AUTH == "ntlm":
+    stats = control("GET", "/stats")
+    rejected = stats.get("rejected", {})
+    check(stats["logins"].get("ntlm", 0) >= 1, "the simulator verified exchangelib's NTLM logins")
+    check(
+        not rejected.get("missing_binding") and not rejected.get("bad_binding") and not rejected.get("unauthorized"),
+        f"with Extended Protection required, exchangelib's channel binding was accepted ({rejected})",
+    )
 print(f"{checks} passed, 0 failed")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the exchangelib interoperability check against `ews-presence simulate` over
-# HTTPS with Basic authentication. Installs the pinned exchangelib into a virtualenv
+# HTTPS, twice: with Basic authentication, and with NTLM and Extended Protection
+# required. Installs the pinned exchangelib into a virtualenv
 # under target/ (reused when present), makes a throwaway CA and server certificate with
 # openssl, starts the simulator on a free loopback port, runs the check, stops it.
 set -euo pipefail
@@ -33,18 +34,29 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
 echo "interop-$RANDOM-$RANDOM" > "$work/password"
 
 cargo build --quiet --bin ews-presence
-target/debug/ews-presence simulate --listen 127.0.0.1:0 --mailboxes 200 \
-  --heartbeat-ms 500 --minute-ms 1500 \
-  --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
-  --account svc@example.test --password-file "$work/password" > "$work/sim.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$work/sim.out" && break
-  kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.out"; exit 1; }
-  sleep 0.1
-done
-base=$(grep -o "listening on https://[0-9.:]*" "$work/sim.out" | head -n 1 | sed 's/listening on //')
-[ -n "$base" ] || { echo "the simulator did not report its address"; cat "$work/sim.out"; exit 1; }
-echo "simulator at $base"
-REQUESTS_CA_BUNDLE="$work/ca.pem" timeout 120 "$venv/bin/python" tests/interop/exchangelib_check.py \
-  "$base" "$work/password" "$work/ca.pem"
+
+# run_check AUTH EXTENDED_PROTECTION
+run_check() {
+  target/debug/ews-presence simulate --listen 127.0.0.1:0 --mailboxes 200 \
+    --heartbeat-ms 500 --minute-ms 1500 \
+    --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
+    --account svc@example.test --auth "$1" --password-file "$work/password" \
+    --extended-protection "$2" > "$work/sim.out" 2>&1 &
+  sim_pid=$!
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$work/sim.out" && break
+    kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.out"; exit 1; }
+    sleep 0.1
+  done
+  base=$(grep -o "listening on https://[0-9.:]*" "$work/sim.out" | head -n 1 | sed 's/listening on //')
+  [ -n "$base" ] || { echo "the simulator did not report its address"; cat "$work/sim.out"; exit 1; }
+  echo "simulator at $base (auth $1, extended protection $2)"
+  REQUESTS_CA_BUNDLE="$work/ca.pem" timeout 120 "$venv/bin/python" tests/interop/exchangelib_check.py \
+    "$base" "$work/password" "$work/ca.pem" "$1"
+  kill "$sim_pid" 2>/dev/null || true
+  wait "$sim_pid" 2>/dev/null || true
+  sim_pid=""
+}
+
+run_check basic none
+run_check ntlm require
