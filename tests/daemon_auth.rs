@@ -2,7 +2,8 @@
 //! `require`, `allow` and `none` (one login per connection, not per request), a wrong
 //! NTLM password reported and tried once per back-off step, bearer tokens rotated by
 //! rewriting their file, and streams that come back on a new, re-authenticated
-//! connection after the old one dropped.
+//! connection after the old one dropped, and a login without a channel binding refused
+//! where Extended Protection is required and accepted where it is allowed.
 
 mod support;
 
@@ -202,4 +203,76 @@ async fn bearer_tokens_rotate_by_rewriting_the_file() {
     assert_eq!(rig.gateway_status().await["auth_ok"], true);
     rig.stop().await;
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs an NTLM login on one TLS connection to the simulator, sending the channel
+/// binding only when `with_binding`; whether the AUTHENTICATE leg got past
+/// authentication (anything but 401: an empty body is then refused as bad EWS).
+async fn login_on_one_connection(rig: &Rig, with_binding: bool) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use ews_presence::ews::auth::Secret;
+    use ews_presence::ews::auth::channel_binding::tls_server_end_point;
+    use ews_presence::ews::auth::ntlm::NtlmHandshake;
+    use http_body_util::{BodyExt, Full};
+
+    let tcp = tokio::net::TcpStream::connect(rig.sim.addr).await.unwrap();
+    let config = rig.sim_target.tls.clone().expect("HTTPS rig");
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    let binding = tls_server_end_point(leaf.as_ref()).unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let (handshake, negotiate) = NtlmHandshake::start(
+        "svc@example.test",
+        &Secret::new("sim-password"),
+        "localhost",
+        with_binding.then_some(binding.as_slice()),
+    )
+    .unwrap();
+    let request = |message: &[u8]| {
+        hyper::Request::post("/EWS/Exchange.asmx")
+            .header("Host", "localhost")
+            .header("Authorization", format!("NTLM {}", B64.encode(message)))
+            .body(Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
+    let challenged = sender.send_request(request(&negotiate)).await.unwrap();
+    assert_eq!(challenged.status(), 401);
+    let header = challenged.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    challenged.into_body().collect().await.unwrap();
+    let challenge = B64.decode(header.strip_prefix("NTLM ").unwrap()).unwrap();
+    let authenticate = handshake.answer(&challenge).unwrap();
+    sender.ready().await.unwrap();
+    let answer = sender.send_request(request(&authenticate)).await.unwrap();
+    answer.status() != 401
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_without_a_channel_binding_is_refused_only_where_required() {
+    for (protection, accepted_without) in [
+        (ExtendedProtection::Require, false),
+        (ExtendedProtection::Allow, true),
+    ] {
+        let rig = rig(ntlm(protection)).await;
+        assert!(login_on_one_connection(&rig, true).await, "{protection:?}");
+        assert_eq!(
+            login_on_one_connection(&rig, false).await,
+            accepted_without,
+            "{protection:?} without a binding"
+        );
+        let missing = count(&rig.sim_stats().await, "rejected", "missing_binding");
+        assert_eq!(missing, u64::from(!accepted_without), "{protection:?}");
+        rig.stop().await;
+    }
 }
