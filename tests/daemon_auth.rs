@@ -10,10 +10,8 @@ mod support;
 use std::time::Duration;
 
 use ews_presence::sim::auth::{ExtendedProtection, SimAuth};
-use jiff::{Timestamp, ToSpan};
 use serde_json::json;
-use support::client;
-use support::daemon::{Options, Rig, address, eventually, rig};
+use support::daemon::{Options, Rig, eventually, rig};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -44,19 +42,6 @@ async fn all_agree(rig: &Rig, mailboxes: usize) {
         })
         .await;
     }
-}
-
-/// Puts an hour-long Busy item over now into mailbox `n`.
-async fn make_busy(rig: &Rig, n: usize) {
-    let now = Timestamp::now();
-    let reply = client::control(
-        &rig.sim_target,
-        "POST",
-        &format!("/mailboxes/{}/items", address(n)),
-        Some(json!({"start": (now - 1.minute()).to_string(), "end": (now + 1.hour()).to_string(), "busy_type": "Busy"})),
-    )
-    .await;
-    assert_eq!(reply.status, 201);
 }
 
 /// With NTLM the daemon serves every mailbox, and a steady flow of requests (an
@@ -143,7 +128,7 @@ async fn a_stream_comes_back_on_a_new_authenticated_connection_after_a_drop() {
     let before = count(&rig.sim_stats().await, "logins", "ntlm");
     // Every connection goes, the idle authenticated ones too.
     rig.fault(json!({"kind": "drop-connections"})).await;
-    make_busy(&rig, 7).await;
+    rig.cover_now(7, "Busy").await;
     eventually("user7 reads in a meeting", WITHIN, || async {
         rig.presence(7).await["availability"] == "in-a-meeting"
     })
@@ -188,7 +173,7 @@ async fn bearer_tokens_rotate_by_rewriting_the_file() {
     })
     .await;
     std::fs::write(&valid, "renewed-token-2\n").unwrap();
-    make_busy(&rig, 4).await;
+    rig.cover_now(4, "Busy").await;
     eventually("user4 reads in a meeting", WITHIN, || async {
         rig.presence(4).await["availability"] == "in-a-meeting"
     })

@@ -112,15 +112,7 @@ async fn a_server_that_ties_subscriptions_to_their_user_gets_one_mailbox_per_str
     let gateway = rig.gateway_status().await;
     assert_eq!(gateway["one_mailbox_per_stream"], true, "{gateway}");
     // Changes flow on the single-mailbox streams.
-    let now = jiff::Timestamp::now();
-    let reply = client::control(
-        &rig.sim_target,
-        "POST",
-        &format!("/mailboxes/{}/items", address(9)),
-        Some(json!({"start": now.checked_sub(jiff::SignedDuration::from_secs(60)).unwrap().to_string(), "end": now.checked_add(jiff::SignedDuration::from_secs(3600)).unwrap().to_string(), "busy_type": "OOF"})),
-    )
-    .await;
-    assert_eq!(reply.status, 201);
+    rig.cover_now(9, "OOF").await;
     eventually("user9 reads away", Duration::from_secs(20), || async {
         rig.presence(9).await["availability"] == "away"
     })

@@ -7,25 +7,11 @@ mod support;
 
 use std::time::Duration;
 
-use jiff::{Timestamp, ToSpan};
 use serde_json::{Value, json};
 use support::client;
-use support::daemon::{Options, Rig, address, eventually, rig};
+use support::daemon::{Options, Rig, eventually, rig};
 
 const WITHIN: Duration = Duration::from_secs(20);
-
-/// Puts an hour-long item of `busy_type` over now into mailbox `n`.
-async fn cover_now(rig: &Rig, n: usize, busy_type: &str) {
-    let now = Timestamp::now();
-    let reply = client::control(
-        &rig.sim_target,
-        "POST",
-        &format!("/mailboxes/{}/items", address(n)),
-        Some(json!({"start": (now - 1.minute()).to_string(), "end": (now + 1.hour()).to_string(), "busy_type": busy_type})),
-    )
-    .await;
-    assert_eq!(reply.status, 201);
-}
 
 async fn reads(rig: &Rig, n: usize, availability: &str) {
     eventually(&format!("user{n} reads {availability}"), WITHIN, || async {
@@ -53,7 +39,7 @@ async fn a_failing_refresh_stays_queued_until_the_change_shows() {
     rig.fault(json!({"kind": "server-busy", "count": 50, "back_off_ms": 100, "operation": "GetUserAvailability"}),
     )
     .await;
-    cover_now(&rig, 1, "OOF").await;
+    rig.cover_now(1, "OOF").await;
     assert_eq!(rig.truth(1).await["availability"], "away");
     // While the reads fail, the mailbox says so.
     eventually("the failure is visible on the mailbox", WITHIN, || async {
@@ -87,7 +73,7 @@ async fn hostile_answers_are_refused_and_the_read_retried() {
         rig.fault(json!({"kind": "hostile-answers", "count": 4, "answer": answer, "operation": "GetUserAvailability"}),
         )
         .await;
-        cover_now(&rig, n, "OOF").await;
+        rig.cover_now(n, "OOF").await;
         reads(&rig, n, "away").await;
     }
     assert_eq!(rig.sim_stats().await["rejected"]["hostile"], 12);
@@ -136,7 +122,7 @@ async fn http_503_waits_what_retry_after_says_else_backs_off_briefly() {
     startup_reads_done(&rig, 20).await;
     // No Retry-After: a short backoff, not a fixed 30 s.
     rig.fault(json!({"kind": "http-503", "count": 2})).await;
-    cover_now(&rig, 3, "OOF").await;
+    rig.cover_now(3, "OOF").await;
     eventually("user3 reads away soon", Duration::from_secs(5), || async {
         rig.presence(3).await["availability"] == "away"
     })
@@ -145,7 +131,7 @@ async fn http_503_waits_what_retry_after_says_else_backs_off_briefly() {
     rig.fault(json!({"kind": "http-503", "count": 1, "retry_after_s": 2}))
         .await;
     let started = tokio::time::Instant::now();
-    cover_now(&rig, 4, "OOF").await;
+    rig.cover_now(4, "OOF").await;
     reads(&rig, 4, "away").await;
     assert!(
         started.elapsed() >= Duration::from_secs(2),

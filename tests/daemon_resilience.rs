@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use jiff::{Timestamp, ToSpan};
 use serde_json::json;
 use support::client;
 use support::daemon::{Options, Rig, address, eventually, rig};
@@ -15,15 +14,7 @@ const WITHIN: Duration = Duration::from_secs(10);
 
 /// Adds an hour-long OOF item now to mailbox `n`: the truth becomes away.
 async fn make_away(rig: &Rig, n: usize) {
-    let now = Timestamp::now();
-    let reply = client::control(
-        &rig.sim_target,
-        "POST",
-        &format!("/mailboxes/{}/items", address(n)),
-        Some(json!({"start": (now - 1.minute()).to_string(), "end": (now + 1.hour()).to_string(), "busy_type": "OOF"})),
-    )
-    .await;
-    assert_eq!(reply.status, 201);
+    rig.cover_now(n, "OOF").await;
     assert_eq!(rig.truth(n).await["availability"], "away");
 }
 

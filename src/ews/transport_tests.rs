@@ -120,6 +120,19 @@ async fn read_request(stream: &mut tokio::net::TcpStream) {
     }
 }
 
+/// Accepts one connection, reads one request and answers it with HTTP 200 and `body`
+/// as `text/xml` without a charset; the connection, for more.
+async fn answer_once(listener: tokio::net::TcpListener, body: &str) -> tokio::net::TcpStream {
+    let (mut stream, _) = listener.accept().await.unwrap();
+    read_request(&mut stream).await;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(answer.as_bytes()).await.unwrap();
+    stream
+}
+
 #[tokio::test]
 async fn a_503_written_on_an_idle_connection_is_the_servers_answer() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -127,14 +140,8 @@ async fn a_503_written_on_an_idle_connection_is_the_servers_answer() {
     let (idle_503_sent, mut wait_for_503) = tokio::sync::mpsc::channel::<()>(1);
     let (first_done, mut wait_for_first) = tokio::sync::mpsc::channel::<()>(1);
     let server = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        read_request(&mut stream).await;
         let body = "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body/></s:Envelope>";
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(answer.as_bytes()).await.unwrap();
+        let mut stream = answer_once(listener, body).await;
         wait_for_first.recv().await.unwrap();
         // Later, out of connection slots: the server says so on the idle connection.
         stream
@@ -171,15 +178,8 @@ async fn a_soap_fault_sent_with_http_200_is_an_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        read_request(&mut stream).await;
         let body = "<SOAP:Envelope xmlns:SOAP=\"http://schemas.xmlsoap.org/soap/envelope/\"><SOAP:Body><SOAP:Fault><faultcode>SOAP:Client</faultcode><faultstring>no impersonation right</faultstring><detail><e:ResponseCode xmlns:e=\"http://schemas.microsoft.com/exchange/services/2006/errors\">ErrorImpersonateUserDenied</e:ResponseCode></detail></SOAP:Fault></SOAP:Body></SOAP:Envelope>";
-        // text/xml without a charset, as that server sends it.
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(answer.as_bytes()).await.unwrap();
+        let mut stream = answer_once(listener, body).await;
         let mut rest = [0u8; 1024];
         let _ = stream.read(&mut rest).await;
     });

@@ -512,28 +512,22 @@ mod tests {
         };
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
-        assert_eq!(
+        let mut verdict = || {
             check(
                 &bearer,
                 "svc",
                 ExtendedProtection::None,
                 None,
                 &mut connection,
-                &headers
-            ),
-            Verdict::Pass
-        );
+                &headers,
+            )
+        };
+        assert_eq!(verdict(), Verdict::Pass);
         std::fs::write(&file, "rotated\n").unwrap();
         assert_ne!(
-            check(
-                &bearer,
-                "svc",
-                ExtendedProtection::None,
-                None,
-                &mut connection,
-                &headers
-            ),
-            Verdict::Pass
+            verdict(),
+            Verdict::Pass,
+            "the old token is no longer listed"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

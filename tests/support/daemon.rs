@@ -238,6 +238,20 @@ impl Rig {
         truth["availability"].is_string() && truth["availability"] == ours["availability"]
     }
 
+    /// Puts an hour-long item of `busy_type` (Busy, OOF, …) over now into mailbox `n`.
+    pub async fn cover_now(&self, n: usize, busy_type: &str) {
+        use jiff::ToSpan;
+        let now = jiff::Timestamp::now();
+        let reply = client::control(
+            &self.sim_target,
+            "POST",
+            &format!("/mailboxes/{}/items", address(n)),
+            Some(serde_json::json!({"start": (now - 1.minute()).to_string(), "end": (now + 1.hour()).to_string(), "busy_type": busy_type})),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.json());
+    }
+
     /// Injects a simulator fault (`POST /sim/faults`); its answer.
     pub async fn fault(&self, body: Value) -> Value {
         let reply = client::control(&self.sim_target, "POST", "/faults", Some(body)).await;
