@@ -71,6 +71,7 @@ async fn serves_with_ntlm(protection: ExtendedProtection) {
     }
     let gateway = rig.gateway_status().await;
     assert_eq!(gateway["auth_ok"], true, "{gateway}");
+    assert_eq!(gateway["auth"], "ntlm", "{gateway}");
     assert_eq!(gateway["tls_verified"], true, "{gateway}");
     rig.stop().await;
 }

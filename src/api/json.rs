@@ -96,6 +96,7 @@ pub fn gateway(r: &GatewayReport, unknown: usize, now: Timestamp) -> Value {
         "url": r.url,
         "reachable": h.reachable,
         "tls": r.tls,
+        "auth": r.auth,
         "tls_verified": h.tls_verified,
         "auth_ok": h.auth_ok,
         "server_version": h.server_version,

@@ -112,7 +112,7 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
     let app = App::start(config).await.map_err(|e| e.to_string())?;
     let api = format!("http://{}", app.api_addr);
     println!(
-        "ews-presence demo: {mailboxes} simulated mailboxes at {} (HTTPS, CA made at start), {churn} changes/s",
+        "ews-presence demo: {mailboxes} simulated mailboxes at {} (HTTPS with a CA made at start; NTLM with Extended Protection required), {churn} changes/s",
         sim.ews_url()
     );
     println!("API: {api}   (Ctrl-C stops both)\n");

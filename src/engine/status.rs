@@ -16,6 +16,8 @@ pub struct GatewayReport {
     pub url: String,
     /// Whether the URL is https.
     pub tls: bool,
+    /// The configured authentication scheme (`ntlm`, `basic`, `bearer`, `none`).
+    pub auth: &'static str,
     /// What the server has shown of itself.
     pub health: Health,
     /// Connection groups.
@@ -63,6 +65,7 @@ fn report(runtime: &GatewayRuntime) -> GatewayReport {
         name: config.name.clone(),
         url: config.url.to_string(),
         tls: config.url.scheme_str() == Some("https"),
+        auth: config.auth.scheme(),
         health: runtime.gateway.health(),
         groups: 0,
         groups_waiting: 0,
