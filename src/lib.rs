@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //!
-//! Dependencies point one way: `mailbox` ← `ews` ← `engine` → `presence`; `api` reads
+//! Dependencies point one way: `mailbox` ← `ews` ← `autodiscover` ← `engine` →
+//! `presence`; `api` reads
 //! `engine` (through its status handle) and `presence`; nothing of the product depends
 //! on `sim`.
 //!
@@ -17,6 +18,8 @@
 //!   decoder for the endless GetStreamingEvents body ([`ews::stream`]), and the HTTP
 //!   client ([`ews::transport`], configured by its own `TransportConfig`). No presence
 //!   policy.
+//! - [`autodiscover`]: finding each mailbox's EWS URL and `GroupingInformation`
+//!   (SOAP GetUserSettings, POX fallback), over the `ews` transport pieces.
 //! - [`engine`]: keeps subscriptions alive and timelines fresh: each connection group a
 //!   pure state machine ([`engine::group::state`]) run by a driver over a fakeable port
 //!   ([`engine::port`]), the refresh queue ([`engine::refresh`]), and the read-only status
@@ -39,6 +42,7 @@
 
 pub mod api;
 pub mod app;
+pub mod autodiscover;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -12,7 +12,20 @@ pub const TYPES: &str = "http://schemas.microsoft.com/exchange/services/2006/typ
 /// EWS SOAP-fault detail namespace (`e:`).
 pub const ERRORS: &str = "http://schemas.microsoft.com/exchange/services/2006/errors";
 
-/// The namespace an element was resolved to, reduced to the ones EWS uses.
+/// SOAP Autodiscover (GetUserSettings).
+pub const AUTODISCOVER: &str = "http://schemas.microsoft.com/exchange/2010/Autodiscover";
+/// POX Autodiscover: the outer response element.
+pub const POX_RESPONSE: &str =
+    "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006";
+/// POX Autodiscover: the Outlook response schema (`Response` and below).
+pub const POX_OUTLOOK: &str =
+    "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
+/// POX Autodiscover: the Outlook request schema.
+pub const POX_REQUEST: &str =
+    "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006";
+
+/// The namespace an element was resolved to, reduced to the ones EWS and
+/// Autodiscover use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ns {
     /// The SOAP envelope namespace (1.1, or 1.2 on input).
@@ -23,6 +36,14 @@ pub enum Ns {
     Types,
     /// EWS fault detail.
     Errors,
+    /// SOAP Autodiscover.
+    Autodiscover,
+    /// POX Autodiscover's outer response element.
+    PoxResponse,
+    /// POX Autodiscover's Outlook response schema.
+    PoxOutlook,
+    /// POX Autodiscover's Outlook request schema.
+    PoxRequest,
     /// No namespace (unqualified, as SOAP 1.1 fault children are).
     None,
     /// Any other namespace.
@@ -37,6 +58,10 @@ impl Ns {
             MESSAGES => Ns::Messages,
             TYPES => Ns::Types,
             ERRORS => Ns::Errors,
+            AUTODISCOVER => Ns::Autodiscover,
+            POX_RESPONSE => Ns::PoxResponse,
+            POX_OUTLOOK => Ns::PoxOutlook,
+            POX_REQUEST => Ns::PoxRequest,
             "" => Ns::None,
             _ => Ns::Other,
         }
