@@ -122,6 +122,9 @@ struct SimulateArgs {
     /// and Unsubscribe must impersonate the subscription's user).
     #[arg(long, default_value = "account")]
     subscription_owner: String,
+    /// Answer only POX Autodiscover (autodiscover.xml), as older servers do.
+    #[arg(long)]
+    autodiscover_pox_only: bool,
     /// Start with empty calendars and automatic replies off.
     #[arg(long)]
     empty_calendars: bool,
@@ -235,6 +238,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         backends: args.backends,
         connection_limit: args.connection_limit,
         subscription_owner,
+        pox_only: args.autodiscover_pox_only,
         account: args.account,
         auth,
         extended_protection,

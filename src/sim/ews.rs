@@ -38,6 +38,8 @@ pub struct CallContext {
     pub prefer_affinity: bool,
     /// The backend named by an `X-BackEndOverrideCookie`.
     pub cookie_backend: Option<usize>,
+    /// The backend whose own EWS URL path the request used.
+    pub path_backend: Option<usize>,
 }
 
 /// What the endpoint answers.
@@ -103,7 +105,8 @@ impl Sim {
     }
 
     /// The backend a request is routed to: by affinity cookie when affinity is
-    /// preferred, else by `X-AnchorMailbox`, else `default`.
+    /// preferred, else by `X-AnchorMailbox`, else by the backend's own URL path, else
+    /// `default`.
     pub fn route(&self, ctx: &CallContext, default: usize) -> usize {
         if ctx.prefer_affinity
             && let Some(backend) = ctx.cookie_backend
@@ -114,6 +117,7 @@ impl Sim {
             .as_deref()
             .and_then(|a| self.directory.lookup(a))
             .map(|m| self.backend_of(m))
+            .or(ctx.path_backend)
             .unwrap_or(default)
     }
 

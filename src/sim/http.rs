@@ -28,6 +28,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::Sim;
 use super::auth::{self, ConnectionAuth, SimAuth, Verdict};
+use super::autodiscover;
 use super::control;
 use super::ews::{self, CallContext, Reply};
 
@@ -129,6 +130,39 @@ where
     }
 }
 
+/// Which service a path names.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    /// EWS, at the shared path or a backend's own.
+    Ews(Option<usize>),
+    /// SOAP Autodiscover.
+    AutodiscoverSoap,
+    /// POX Autodiscover.
+    AutodiscoverPox,
+}
+
+/// Answers an Autodiscover request (already authenticated).
+fn autodiscover(sim: &Sim, endpoint: Endpoint, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
+    let scheme = if sim.config.tls.is_some() { "https" } else { "http" };
+    let host = header(headers, "Host").unwrap_or_else(|| "localhost".into());
+    let base = format!("{scheme}://{host}");
+    let text = String::from_utf8_lossy(body);
+    let (status, xml) = match endpoint {
+        Endpoint::AutodiscoverPox => {
+            sim.stats.request("Autodiscover(POX)");
+            autodiscover::pox(sim, &base, &text)
+        }
+        _ => {
+            if sim.config.pox_only {
+                return respond(StatusCode::NOT_FOUND, "text/plain", "not found\n");
+            }
+            sim.stats.request("GetUserSettings");
+            autodiscover::soap(sim, &base, &text)
+        }
+    };
+    xml_response(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), xml)
+}
+
 /// What a request knows of its connection.
 struct Connection {
     binding: Option<Arc<[u8]>>,
@@ -140,14 +174,22 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
     if path == "/sim" || path.starts_with("/sim/") {
         return control::handle(sim, req).await;
     }
-    if !path.eq_ignore_ascii_case("/EWS/Exchange.asmx") {
+    let endpoint = if path.eq_ignore_ascii_case("/EWS/Exchange.asmx") {
+        Endpoint::Ews(None)
+    } else if let Some(n) = sim.backend_of_path(path) {
+        Endpoint::Ews(Some(n))
+    } else if path.eq_ignore_ascii_case("/autodiscover/autodiscover.svc") {
+        Endpoint::AutodiscoverSoap
+    } else if path.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") {
+        Endpoint::AutodiscoverPox
+    } else {
         return respond(StatusCode::NOT_FOUND, "text/plain", "not found\n");
-    }
+    };
     if req.method() != Method::POST {
         return respond(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            "EWS takes POST\n",
+            "EWS and Autodiscover take POST\n",
         );
     }
     let (parts, body) = req.into_parts();
@@ -189,6 +231,12 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
         sim.stats.login("ntlm");
     }
     let account = sim.config.account.to_ascii_lowercase();
+    let path_backend = match endpoint {
+        Endpoint::Ews(backend) => backend,
+        Endpoint::AutodiscoverSoap | Endpoint::AutodiscoverPox => {
+            return autodiscover(sim, endpoint, &parts.headers, &body);
+        }
+    };
     if let Some(delay) = sim.faults.delay() {
         tokio::time::sleep(delay).await;
     }
@@ -215,6 +263,7 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         cookie_backend: cookie(&parts.headers, "X-BackEndOverrideCookie")
             .and_then(|v| sim.backend_from_cookie(&v)),
+        path_backend,
     };
     match ews::handle(sim, ctx, &body).await {
         Reply::Xml {
@@ -222,7 +271,7 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
             body,
             set_cookie,
         } => {
-            let mut response = xml(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body);
+            let mut response = xml_response(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body);
             if let Some(value) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
                 response.headers_mut().insert(SET_COOKIE, value);
             }
@@ -243,7 +292,7 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
     }
 }
 
-fn xml(status: StatusCode, body: String) -> Response<Body> {
+fn xml_response(status: StatusCode, body: String) -> Response<Body> {
     respond(status, "text/xml; charset=utf-8", body)
 }
 

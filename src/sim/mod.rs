@@ -13,11 +13,13 @@
 //!   it changes and reads; [`churn`] makes random changes at a set rate.
 //! - [`http`]: the HTTP(S) listener and routing; [`auth`]: Basic, Bearer and NTLM
 //!   (per connection, with Extended Protection) as IIS checks them; [`tls`] loads the
-//!   certificate and its channel binding.
+//!   certificate and its channel binding; [`autodiscover`]: SOAP and POX Autodiscover
+//!   consistent with the backends.
 //!
 //! The simulator reuses the `ews` wire types but nothing of the daemon.
 
 pub mod auth;
+pub mod autodiscover;
 pub mod calendar_gen;
 pub mod churn;
 pub mod control;
@@ -104,6 +106,8 @@ pub struct SimConfig {
     /// GetStreamingEvents impersonates) the impersonated mailbox's copy, as Exchange
     /// counts HangingConnectionLimit.
     pub connection_limit: usize,
+    /// Answer only POX Autodiscover (SOAP `autodiscover.svc` is 404), as old servers.
+    pub pox_only: bool,
     /// Who owns a subscription: the account (Exchange) or the impersonated mailbox
     /// (gromox, which then refuses other users' ids on a stream).
     pub subscription_owner: SubscriptionOwner,
@@ -136,6 +140,7 @@ impl Default for SimConfig {
             backends: 1,
             connection_limit: 10,
             subscription_owner: SubscriptionOwner::Account,
+            pox_only: false,
             account: "svc@example.test".into(),
             auth: auth::SimAuth::None,
             extended_protection: auth::ExtendedProtection::None,
