@@ -60,6 +60,11 @@ impl Mailbox {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The domain part (after the `@`).
+    pub fn domain(&self) -> &str {
+        self.0.split_once('@').map_or("", |(_, domain)| domain)
+    }
 }
 
 impl fmt::Display for Mailbox {

@@ -3,8 +3,11 @@
 //!
 //! - [`soap`]: SOAP `GetUserSettings` requests (batches of up to 100) and answers.
 //! - [`pox`]: POX `autodiscover.xml`, the fallback for servers that answer only that.
+//! - [`client`]: where to ask and how safely: candidates, batches, redirects, loops,
+//!   HTTPS-only credentials.
 //!
 //! Depends on the `ews` wire layer and [`crate::mailbox`] only.
 
+pub mod client;
 pub mod pox;
 pub mod soap;

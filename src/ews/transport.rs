@@ -142,6 +142,17 @@ pub struct Answer {
     pub affinity_cookie: Option<String>,
 }
 
+/// An answer as it came: status, headers, body.
+#[derive(Debug)]
+pub struct RawAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (`Location` of a redirect, …).
+    pub headers: hyper::HeaderMap,
+    /// The body, read whole (bounded).
+    pub body: Bytes,
+}
+
 /// An open GetStreamingEvents response: its body, and the connection it holds for as
 /// long as it is read (dropping it closes the connection).
 #[derive(Debug)]
@@ -304,6 +315,39 @@ impl Transport {
         Ok(Answer {
             envelope,
             affinity_cookie,
+        })
+    }
+
+    /// Posts `xml` and returns the answer undecoded (Autodiscover speaks its own
+    /// schemas): status, headers and body. Refused credentials are an error.
+    pub async fn post(&self, xml: String) -> Result<RawAnswer, EwsError> {
+        let inner = &self.inner;
+        let _permit = inner
+            .calls
+            .acquire()
+            .await
+            .map_err(|_| EwsError::Transport("the client is shutting down".into()))?;
+        let (response, mut connection) = self.exchange(Bytes::from(xml), &Route::default()).await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = match tokio::time::timeout(
+            inner.timeout,
+            Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect(),
+        )
+        .await
+        {
+            Err(_) => return Err(EwsError::Timeout(inner.timeout)),
+            Ok(Err(e)) => return Err(EwsError::Transport(format!("reading the answer: {e}"))),
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+        connection.finished();
+        if !closes(&headers) {
+            self.give_back(connection);
+        }
+        Ok(RawAnswer {
+            status,
+            headers,
+            body,
         })
     }
 

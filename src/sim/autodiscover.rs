@@ -2,14 +2,18 @@
 //! at `POST /autodiscover/autodiscover.svc` and POX at `POST /autodiscover/autodiscover.xml`.
 //! Backend `n` has its own `GroupingInformation` (`[DOMAIN]-DAGn`) and EWS URL path
 //! (`/mbxNN/EWS/Exchange.asmx`, all on this listener); an address at
-//! `legacy.DOMAIN` redirects to the same user at `DOMAIN`; unknown users get
-//! `InvalidUser` (POX: error 500).
+//! `legacy.DOMAIN` redirects to the same user at `DOMAIN`; `loop-a.DOMAIN` and
+//! `loop-b.DOMAIN` redirect to each other, and `url-loop.DOMAIN` to this very
+//! Autodiscover URL (redirect loops); unknown users get `InvalidUser` (POX: error 500).
 
 use crate::ews::ns::{self, Ns};
 use crate::ews::xml_tree::Tree;
 use crate::ews::xml_write::XmlWriter;
 
 use super::Sim;
+
+/// Autodiscover operations as counted in `/sim/stats` and named by faults.
+pub const OPERATIONS: [&str; 2] = ["GetUserSettings", "Autodiscover(POX)"];
 
 /// Users per GetUserSettings request, as Exchange limits it.
 const MAX_USERS: usize = 100;
@@ -20,6 +24,8 @@ enum Found {
     Backend(usize),
     /// Ask again for this address.
     Redirect(String),
+    /// Ask again at our own Autodiscover URL.
+    RedirectHere,
     /// Not a user here.
     Unknown,
 }
@@ -43,7 +49,12 @@ impl Sim {
     pub fn grouping_of(&self, n: usize) -> String {
         format!(
             "{}-DAG{}",
-            self.directory.domain().split('.').next().unwrap_or("SIM").to_ascii_uppercase(),
+            self.directory
+                .domain()
+                .split('.')
+                .next()
+                .unwrap_or("SIM")
+                .to_ascii_uppercase(),
             n + 1
         )
     }
@@ -53,12 +64,23 @@ impl Sim {
         if let Some(index) = self.directory.lookup(&address) {
             return Found::Backend(self.backend_of(index));
         }
-        if let Some((local, domain)) = address.split_once('@')
-            && domain.strip_prefix("legacy.") == Some(self.directory.domain())
-        {
-            return Found::Redirect(format!("{local}@{}", self.directory.domain()));
+        let ours = self.directory.domain();
+        let Some((local, domain)) = address.split_once('@') else {
+            return Found::Unknown;
+        };
+        let Some((label, rest)) = domain.split_once('.') else {
+            return Found::Unknown;
+        };
+        if rest != ours {
+            return Found::Unknown;
         }
-        Found::Unknown
+        match label {
+            "legacy" => Found::Redirect(format!("{local}@{ours}")),
+            "loop-a" => Found::Redirect(format!("{local}@loop-b.{ours}")),
+            "loop-b" => Found::Redirect(format!("{local}@loop-a.{ours}")),
+            "url-loop" => Found::RedirectHere,
+            _ => Found::Unknown,
+        }
     }
 }
 
@@ -72,7 +94,10 @@ pub fn soap(sim: &Sim, base: &str, body: &str) -> (u16, String) {
     let mut w = XmlWriter::new();
     w.open(
         "s:Envelope",
-        &[("xmlns:s", ns::SOAP), ("xmlns:i", "http://www.w3.org/2001/XMLSchema-instance")],
+        &[
+            ("xmlns:s", ns::SOAP),
+            ("xmlns:i", "http://www.w3.org/2001/XMLSchema-instance"),
+        ],
     );
     w.open("s:Header", &[]);
     w.leaf_with(
@@ -82,13 +107,19 @@ pub fn soap(sim: &Sim, base: &str, body: &str) -> (u16, String) {
     );
     w.close("s:Header");
     w.open("s:Body", &[]);
-    w.open("GetUserSettingsResponseMessage", &[("xmlns", ns::AUTODISCOVER)]);
+    w.open(
+        "GetUserSettingsResponseMessage",
+        &[("xmlns", ns::AUTODISCOVER)],
+    );
     w.open("Response", &[]);
     if users.is_empty() || users.len() > MAX_USERS {
         w.leaf("ErrorCode", "InvalidRequest");
         w.leaf(
             "ErrorMessage",
-            &format!("A request may name 1 to {MAX_USERS} users; it named {}.", users.len()),
+            &format!(
+                "A request may name 1 to {MAX_USERS} users; it named {}.",
+                users.len()
+            ),
         );
         w.empty("UserResponses", &[]);
     } else {
@@ -125,6 +156,16 @@ pub fn soap(sim: &Sim, base: &str, body: &str) -> (u16, String) {
                     w.leaf("ErrorCode", "RedirectAddress");
                     w.leaf("ErrorMessage", "Redirection address.");
                     w.leaf("RedirectTarget", &target);
+                    w.empty("UserSettingErrors", &[]);
+                    w.empty("UserSettings", &[]);
+                }
+                Found::RedirectHere => {
+                    w.leaf("ErrorCode", "RedirectUrl");
+                    w.leaf("ErrorMessage", "Redirection URL.");
+                    w.leaf(
+                        "RedirectTarget",
+                        &format!("{base}/autodiscover/autodiscover.svc"),
+                    );
                     w.empty("UserSettingErrors", &[]);
                     w.empty("UserSettings", &[]);
                 }
@@ -207,6 +248,16 @@ pub fn pox(sim: &Sim, base: &str, body: &str) -> (u16, String) {
             w.leaf("AccountType", "email");
             w.leaf("Action", "redirectAddr");
             w.leaf("RedirectAddr", &target);
+            w.close("Account");
+        }
+        Some((_, Found::RedirectHere)) => {
+            w.open("Account", &[]);
+            w.leaf("AccountType", "email");
+            w.leaf("Action", "redirectUrl");
+            w.leaf(
+                "RedirectUrl",
+                &format!("{base}/autodiscover/autodiscover.xml"),
+            );
             w.close("Account");
         }
         Some((address, Found::Backend(n))) => {

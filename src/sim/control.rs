@@ -406,8 +406,9 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
                     return Err(ApiError::bad(
                         "operation",
                         format!(
-                            "operation must be one of {}",
-                            super::ews::OPERATIONS.join(", ")
+                            "operation must be one of {}, {}",
+                            super::ews::OPERATIONS.join(", "),
+                            super::autodiscover::OPERATIONS.join(", ")
                         ),
                     ));
                 }
@@ -439,13 +440,19 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
                 ApiError::bad("answer", "answer must be doctype, garbage or whitespace")
             })?;
             let operation = match map.get("operation").and_then(Value::as_str) {
-                Some(op) if super::ews::OPERATIONS.contains(&op) => op.to_owned(),
+                Some(op)
+                    if super::ews::OPERATIONS.contains(&op)
+                        || super::autodiscover::OPERATIONS.contains(&op) =>
+                {
+                    op.to_owned()
+                }
                 _ => {
                     return Err(ApiError::bad(
                         "operation",
                         format!(
-                            "operation must be one of {}",
-                            super::ews::OPERATIONS.join(", ")
+                            "operation must be one of {}, {}",
+                            super::ews::OPERATIONS.join(", "),
+                            super::autodiscover::OPERATIONS.join(", ")
                         ),
                     ));
                 }

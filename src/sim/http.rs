@@ -143,10 +143,22 @@ enum Endpoint {
 
 /// Answers an Autodiscover request (already authenticated).
 fn autodiscover(sim: &Sim, endpoint: Endpoint, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
-    let scheme = if sim.config.tls.is_some() { "https" } else { "http" };
+    let scheme = if sim.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let host = header(headers, "Host").unwrap_or_else(|| "localhost".into());
     let base = format!("{scheme}://{host}");
     let text = String::from_utf8_lossy(body);
+    let operation = match endpoint {
+        Endpoint::AutodiscoverPox => "Autodiscover(POX)",
+        _ => "GetUserSettings",
+    };
+    if let Some(hostile) = sim.faults.take_hostile(operation) {
+        sim.stats.rejected("hostile");
+        return respond(StatusCode::OK, "text/xml", hostile.body());
+    }
     let (status, xml) = match endpoint {
         Endpoint::AutodiscoverPox => {
             sim.stats.request("Autodiscover(POX)");
@@ -271,7 +283,8 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
             body,
             set_cookie,
         } => {
-            let mut response = xml_response(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body);
+            let mut response =
+                xml_response(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body);
             if let Some(value) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
                 response.headers_mut().insert(SET_COOKIE, value);
             }
