@@ -103,7 +103,11 @@ impl App {
         let api_connections = state.connections.limit();
         tracker.spawn(http::serve(state, listener, tracker.clone()));
         for gateway in &config.gateways {
-            if gateway.url.scheme_str() == Some("http") {
+            if gateway
+                .url
+                .as_ref()
+                .is_some_and(|u| u.scheme_str() == Some("http"))
+            {
                 tracing::warn!(gateway = %gateway.name, "gateway URL is plain http://: credentials and calendars cross the network unencrypted");
             }
         }

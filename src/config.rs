@@ -92,7 +92,11 @@ struct RawPresence {
 #[serde(deny_unknown_fields)]
 struct RawGateway {
     name: String,
-    url: String,
+    url: Option<String>,
+    autodiscover: Option<bool>,
+    autodiscover_url: Option<String>,
+    autodiscover_prefer: Option<String>,
+    autodiscover_ttl_secs: Option<u64>,
     auth: Option<String>,
     username: Option<String>,
     password_file: Option<PathBuf>,
@@ -146,8 +150,11 @@ pub struct PresenceConfig {
 pub struct GatewayConfig {
     /// Name used in logs, metrics and the mailbox file.
     pub name: String,
-    /// EWS endpoint.
-    pub url: Uri,
+    /// EWS endpoint (optional with Autodiscover: then the fallback for mailboxes it
+    /// cannot place).
+    pub url: Option<Uri>,
+    /// Find each mailbox's EWS URL and group with Autodiscover.
+    pub autodiscover: Option<AutodiscoverConfig>,
     /// Authentication.
     pub auth: Auth,
     /// Extra CA certificates to trust (else system roots plus `certs/*.pem`).
@@ -167,14 +174,54 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
 }
 
+/// A gateway's Autodiscover settings.
+#[derive(Debug, Clone)]
+pub struct AutodiscoverConfig {
+    /// Ask here (else the candidates from each mailbox's domain).
+    pub url: Option<Uri>,
+    /// Use `InternalEwsUrl` before `ExternalEwsUrl`.
+    pub prefer_internal: bool,
+    /// How long an answer is trusted before it is asked again.
+    pub ttl: Duration,
+}
+
 impl GatewayConfig {
-    /// What the gateway's EWS client needs.
-    pub fn transport(&self) -> TransportConfig {
+    /// What a client for the EWS URL `url` needs.
+    pub fn transport_to(&self, url: &Uri) -> TransportConfig {
         TransportConfig {
-            url: self.url.clone(),
+            url: url.clone(),
             auth: self.auth.clone(),
             request_timeout: self.request_timeout,
         }
+    }
+
+    /// Whether requests go over TLS (Autodiscover sends credentials over HTTPS only).
+    pub fn uses_tls(&self) -> bool {
+        match &self.url {
+            Some(url) => url.scheme_str() == Some("https"),
+            None => self.autodiscover.is_some(),
+        }
+    }
+
+    /// The configured EWS URL, or how it is found, for status pages.
+    pub fn describe_url(&self) -> String {
+        match (&self.url, &self.autodiscover) {
+            (Some(url), None) => url.to_string(),
+            (Some(url), Some(_)) => format!("autodiscover (fallback {url})"),
+            (None, _) => "autodiscover".into(),
+        }
+    }
+
+    /// What the Autodiscover client needs, when it is on.
+    pub fn discovery(&self) -> Option<crate::autodiscover::client::DiscoveryConfig> {
+        self.autodiscover
+            .as_ref()
+            .map(|a| crate::autodiscover::client::DiscoveryConfig {
+                autodiscover_url: a.url.clone(),
+                prefer_internal: a.prefer_internal,
+                auth: self.auth.clone(),
+                request_timeout: self.request_timeout,
+            })
     }
 }
 
@@ -202,6 +249,25 @@ pub struct Config {
     pub mailboxes: Vec<(Mailbox, usize)>,
     /// Directory holding the default CA bundle (`certs/`).
     pub certs_dir: PathBuf,
+}
+
+/// An http(s) URL with a host and no credentials in it (the error never quotes a
+/// URL that may carry a password).
+fn web_url(key: &str, text: &str) -> Result<Uri, ConfigError> {
+    let url: Uri = text.parse().map_err(|_| error(key, "is not a URL"))?;
+    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(error(
+            key,
+            "must not carry credentials (user:password@): use username and password_file",
+        ));
+    }
+    match (url.scheme_str(), url.host()) {
+        (Some("https" | "http"), Some(_)) => Ok(url),
+        _ => Err(error(
+            key,
+            format!("{text:?} must be an http:// or https:// URL with a host"),
+        )),
+    }
 }
 
 /// A gateway's `auth` with what it needs: `basic` and `ntlm` a `username` and a
@@ -542,25 +608,51 @@ impl Config {
                     format!("{:?} is empty or used twice", g.name),
                 ));
             }
-            // Never quote a URL that may carry a password back into a log.
-            let url: Uri = g
-                .url
-                .parse()
-                .map_err(|_| error(key("url"), "is not a URL"))?;
-            if url.authority().is_some_and(|a| a.as_str().contains('@')) {
-                return Err(error(
-                    key("url"),
-                    "must not carry credentials (user:password@): use username and password_file",
-                ));
-            }
-            match (url.scheme_str(), url.host()) {
-                (Some("https" | "http"), Some(_)) => {}
-                _ => {
-                    return Err(error(
-                        key("url"),
-                        format!("{:?} must be an http:// or https:// URL with a host", g.url),
-                    ));
+            let url = match &g.url {
+                Some(text) => Some(web_url(&key("url"), text)?),
+                None => None,
+            };
+            let autodiscover = if g.autodiscover.unwrap_or(false) {
+                let url = match &g.autodiscover_url {
+                    Some(text) => Some(web_url(&key("autodiscover_url"), text)?),
+                    None => None,
+                };
+                let prefer_internal = match g.autodiscover_prefer.as_deref() {
+                    None | Some("external") => false,
+                    Some("internal") => true,
+                    Some(other) => {
+                        return Err(error(
+                            key("autodiscover_prefer"),
+                            format!("{other:?}: use external or internal"),
+                        ));
+                    }
+                };
+                let ttl = ranged(
+                    &key("autodiscover_ttl_secs"),
+                    g.autodiscover_ttl_secs,
+                    86_400,
+                    60..=604_800,
+                    "seconds",
+                )?;
+                Some(AutodiscoverConfig {
+                    url,
+                    prefer_internal,
+                    ttl: Duration::from_secs(ttl),
+                })
+            } else {
+                for (present, name) in [
+                    (g.autodiscover_url.is_some(), "autodiscover_url"),
+                    (g.autodiscover_prefer.is_some(), "autodiscover_prefer"),
+                    (g.autodiscover_ttl_secs.is_some(), "autodiscover_ttl_secs"),
+                ] {
+                    if present {
+                        return Err(error(key(name), "needs autodiscover = true"));
+                    }
                 }
+                None
+            };
+            if url.is_none() && autodiscover.is_none() {
+                return Err(error(key("url"), "is required unless autodiscover = true"));
             }
             let auth = gateway_auth(&g, base, &key)?;
             let ca_file = match g.ca_file {
@@ -603,6 +695,7 @@ impl Config {
             gateways.push(GatewayConfig {
                 name: g.name,
                 url,
+                autodiscover,
                 auth,
                 ca_file,
                 server_version,
@@ -717,7 +810,8 @@ pub(crate) mod tests {
     pub(crate) fn gateway_config(name: &str, url: &str) -> GatewayConfig {
         GatewayConfig {
             name: name.into(),
-            url: url.parse().expect("test URL"),
+            url: Some(url.parse().expect("test URL")),
+            autodiscover: None,
             auth: Auth::None,
             ca_file: None,
             server_version: RequestServerVersion::Exchange2016,

@@ -11,10 +11,11 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 
 use super::credentials::CredentialGate;
+use super::endpoints::Endpoints;
 use crate::config::GatewayConfig;
 use crate::ews::error::{Disposition, EwsError};
 use crate::ews::soap::ServerVersionInfo;
-use crate::ews::transport::{Answer, Lane, OpenStream, Route, Transport};
+use crate::ews::transport::{Answer, Lane, OpenStream, Route};
 
 /// What a gateway has shown of itself so far.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,8 +39,8 @@ pub struct Health {
 pub struct Gateway {
     /// Its configuration.
     pub config: GatewayConfig,
-    /// Its client.
-    transport: Transport,
+    /// Where its requests go.
+    pub endpoints: Endpoints,
     /// Every request passes it: refused credentials stop all but one probe per step.
     pub credentials: CredentialGate,
     health: Mutex<Health>,
@@ -51,12 +52,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway with its client.
-    pub fn new(config: GatewayConfig, transport: Transport) -> Gateway {
+    /// A gateway with its endpoints.
+    pub fn new(config: GatewayConfig, endpoints: Endpoints) -> Gateway {
         Gateway {
             credentials: CredentialGate::new(&config.name),
             config,
-            transport,
+            endpoints,
             health: Mutex::new(Health::default()),
             events_received: AtomicU64::new(0),
             single_mailbox_streams: AtomicBool::new(false),
@@ -117,7 +118,8 @@ impl Gateway {
         route: &Route<'_>,
         lane: Lane,
     ) -> Result<Answer, EwsError> {
-        self.gated(self.transport.call(xml, route, lane)).await
+        let transport = self.endpoints.transport_for(route.anchor)?;
+        self.gated(transport.call(xml, route, lane)).await
     }
 
     /// Opens a GetStreamingEvents response through the credential gate.
@@ -126,7 +128,8 @@ impl Gateway {
         xml: String,
         route: &Route<'_>,
     ) -> Result<OpenStream, EwsError> {
-        self.gated(self.transport.open_stream(xml, route)).await
+        let transport = self.endpoints.transport_for(route.anchor)?;
+        self.gated(transport.open_stream(xml, route)).await
     }
 
     /// Runs `request` once the credential gate lets it, and tells the gate how it went.
@@ -146,7 +149,7 @@ impl Gateway {
         let mut s = self.lock();
         s.reachable = Some(true);
         s.auth_ok = Some(true);
-        if self.config.url.scheme_str() == Some("https") {
+        if self.config.uses_tls() {
             s.tls_verified = Some(true);
         }
         if let Some(v) = version {
@@ -190,22 +193,13 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ews::transport::{Auth, TransportConfig};
 
     fn gateway() -> Gateway {
         let config = crate::config::tests::gateway_config("gw", "http://127.0.0.1:9/EWS");
         let tls = crate::ews::transport::client_tls(None, std::path::Path::new("certs"))
             .expect("TLS config");
-        let transport = Transport::new(
-            &TransportConfig {
-                url: config.url.clone(),
-                auth: Auth::None,
-                request_timeout: config.request_timeout,
-            },
-            tls,
-        )
-        .expect("transport");
-        Gateway::new(config, transport)
+        let endpoints = Endpoints::new(&config, tls).expect("endpoints");
+        Gateway::new(config, endpoints)
     }
 
     #[test]

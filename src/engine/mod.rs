@@ -18,6 +18,7 @@
 
 pub mod backoff;
 pub mod credentials;
+pub mod endpoints;
 pub mod gateway;
 pub mod group;
 pub mod groups;
@@ -35,12 +36,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PresenceConfig};
-use crate::ews::transport::{Transport, client_tls};
+use crate::ews::transport::client_tls;
 use crate::mailbox::Mailbox;
 use crate::presence::cache::Cache;
 use crate::presence::schedule::Scheduler;
 use crate::util::lock;
 use backoff::Backoff;
+use endpoints::Endpoints;
 use gateway::Gateway;
 use group::driver::{self, GroupContext};
 use group::state::{GroupState, GroupStatus};
@@ -128,9 +130,9 @@ impl Engine {
         for g in &config.gateways {
             let tls = client_tls(g.ca_file.as_deref(), &config.certs_dir)
                 .map_err(|e| format!("gateway {}: {e}", g.name))?;
-            let transport = Transport::new(&g.transport(), tls)
-                .map_err(|e| format!("gateway {}: {e}", g.name))?;
-            let gateway = Arc::new(Gateway::new(g.clone(), transport));
+            let endpoints =
+                Endpoints::new(g, tls.clone()).map_err(|e| format!("gateway {}: {e}", g.name))?;
+            let gateway = Arc::new(Gateway::new(g.clone(), endpoints));
             let refresh = Arc::new(RefreshQueue::new(shared.cache.clock()));
             tracker.spawn(refresh::run(
                 gateway.clone(),

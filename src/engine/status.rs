@@ -63,8 +63,8 @@ fn report(runtime: &GatewayRuntime) -> GatewayReport {
     let over_capacity = lock(&runtime.overflow).len();
     let mut r = GatewayReport {
         name: config.name.clone(),
-        url: config.url.to_string(),
-        tls: config.url.scheme_str() == Some("https"),
+        url: config.describe_url(),
+        tls: config.uses_tls(),
         auth: config.auth.scheme(),
         health: runtime.gateway.health(),
         groups: 0,

@@ -21,7 +21,6 @@ use crate::engine::gateway::Gateway;
 use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
 use crate::ews::error::EwsError;
-use crate::ews::transport::Transport;
 use crate::ews::types::SubscriptionId;
 use crate::mailbox::Mailbox;
 use crate::presence::cache::Cache;
@@ -138,7 +137,7 @@ fn start(members: &[usize]) -> Harness {
     let tls = crate::ews::transport::client_tls(None, std::path::Path::new("certs")).unwrap();
     let gateway = Arc::new(Gateway::new(
         config.clone(),
-        Transport::new(&config.transport(), tls).expect("transport"),
+        crate::engine::endpoints::Endpoints::new(&config, tls).expect("endpoints"),
     ));
     let refresh = Arc::new(RefreshQueue::new(clock));
     let set: BTreeSet<Mailbox> = members.iter().map(|n| m(*n)).collect();
