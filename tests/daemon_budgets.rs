@@ -6,46 +6,12 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use ews_presence::sim::SubscriptionOwner;
 use serde_json::{Value, json};
 use support::client;
-use support::daemon::{Options, Rig, address, eventually, rig};
-
-/// The simulator's truth and the daemon's answer for every served mailbox, in one
-/// request each.
-async fn disagreements(rig: &Rig, mailboxes: usize) -> Vec<String> {
-    let truth = client::control(&rig.sim_target, "GET", "/truth", None)
-        .await
-        .json();
-    let truth: HashMap<String, Value> = truth["truth"]
-        .as_array()
-        .expect("truth list")
-        .iter()
-        .map(|t| {
-            (
-                t["mailbox"].as_str().unwrap_or_default().to_owned(),
-                t["availability"].clone(),
-            )
-        })
-        .collect();
-    let wanted: Vec<String> = (1..=mailboxes).map(address).collect();
-    let body = json!({ "mailboxes": wanted }).to_string();
-    let reply = client::request(&rig.api, "POST", "/v1/presence/query", &[], body).await;
-    assert_eq!(reply.status, 200);
-    reply.json()["presence"]
-        .as_array()
-        .expect("presence list")
-        .iter()
-        .filter(|p| {
-            let mailbox = p["mailbox"].as_str().unwrap_or_default();
-            p["availability"] == "unknown" || truth.get(mailbox) != Some(&p["availability"])
-        })
-        .map(|p| p.to_string())
-        .collect()
-}
+use support::daemon::{Options, Rig, eventually, rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_mailboxes_fit_three_streams_per_budget() {
@@ -78,7 +44,7 @@ async fn five_thousand_mailboxes_fit_three_streams_per_budget() {
     eventually(
         "every mailbox agrees with the truth",
         Duration::from_secs(60),
-        || async { disagreements(&rig, 5000).await.is_empty() },
+        || async { rig.disagreements(5000).await.is_empty() },
     )
     .await;
     let gateway = rig.gateway_status().await;
@@ -106,7 +72,7 @@ async fn a_server_that_ties_subscriptions_to_their_user_gets_one_mailbox_per_str
     )
     .await;
     eventually("every mailbox agrees", Duration::from_secs(20), || async {
-        disagreements(&rig, 12).await.is_empty()
+        rig.disagreements(12).await.is_empty()
     })
     .await;
     let gateway = rig.gateway_status().await;

@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 use crate::engine::status::GatewayReport;
 use crate::presence::snapshot::Snapshot;
 
+/// Undiscovered mailboxes listed per gateway on `/v1/gateways` (all are counted).
+const MAX_UNDISCOVERED_LISTED: usize = 20;
+
 /// Appends `value` as a JSON string.
 fn push_json_str(out: &mut String, value: &str) {
     // serde_json's escaping of a plain string cannot fail.
@@ -111,6 +114,9 @@ pub fn gateway(r: &GatewayReport, unknown: usize, now: Timestamp) -> Value {
         "mailboxes_over_capacity": r.mailboxes_over_capacity,
         "events_received": r.events_received,
         "one_mailbox_per_stream": r.one_mailbox_per_stream,
+        "mailboxes_undiscovered": r.undiscovered.len(),
+        // The first few, with why: enough to see the pattern without a huge answer.
+        "undiscovered": r.undiscovered.iter().take(MAX_UNDISCOVERED_LISTED).map(|(m, why)| json!({"mailbox": m.as_str(), "reason": why})).collect::<Vec<_>>(),
         "last_error": h.last_error.as_ref().map(|(at, message)| json!({"at": at.to_string(), "message": message})),
         "throttled_until": h.throttled_until.filter(|t| *t > now).map(|t| t.to_string()),
     })

@@ -49,6 +49,10 @@ pub struct Gateway {
     single_mailbox_streams: AtomicBool,
     /// Wakes the engine to regroup once that is found.
     pub regroup: Notify,
+    /// Mailboxes a server answered as if they had moved, to be discovered again.
+    suspected_moves: Mutex<std::collections::BTreeSet<crate::mailbox::Mailbox>>,
+    /// Wakes the engine when there are some.
+    pub moves: Notify,
 }
 
 impl Gateway {
@@ -62,6 +66,8 @@ impl Gateway {
             events_received: AtomicU64::new(0),
             single_mailbox_streams: AtomicBool::new(false),
             regroup: Notify::new(),
+            suspected_moves: Mutex::new(std::collections::BTreeSet::new()),
+            moves: Notify::new(),
         }
     }
 
@@ -99,6 +105,25 @@ impl Gateway {
         tracing::warn!(gateway = %self.config.name, "{message}");
         self.report(message);
         self.regroup.notify_one();
+    }
+
+    /// A server answered for `mailbox` as if it lives elsewhere now. With
+    /// Autodiscover it is discovered again (once however many such answers come
+    /// before that); without, there is nothing to ask.
+    pub fn suspect_moved(&self, mailbox: crate::mailbox::Mailbox) {
+        if self.config.autodiscover.is_none() {
+            return;
+        }
+        if crate::util::lock(&self.suspected_moves).insert(mailbox) {
+            self.moves.notify_one();
+        }
+    }
+
+    /// The mailboxes suspected to have moved since last asked.
+    pub fn take_suspected_moves(&self) -> Vec<crate::mailbox::Mailbox> {
+        std::mem::take(&mut *crate::util::lock(&self.suspected_moves))
+            .into_iter()
+            .collect()
     }
 
     /// Notification events received so far.

@@ -1,38 +1,41 @@
-//! Packing a gateway's mailboxes into streaming-connection groups: at most
-//! `per_connection` subscriptions per group and at most `max_connections` groups
-//! (no cap when None).
+//! Packing a gateway's mailboxes into streaming-connection groups: mailboxes of one
+//! [`GroupKey`] only (EWS URL and `GroupingInformation`), at most `per_connection`
+//! subscriptions per group and at most `max_connections` groups (no cap when None).
 //! Mailboxes that do not fit are reported, never squeezed past the server's limit.
 //! Each group's anchor (for affinity) is its alphabetically first member.
 
+use super::endpoints::GroupKey;
 use crate::mailbox::Mailbox;
 
 /// The result of packing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packing {
-    /// Groups, each sorted, the anchor first.
-    pub groups: Vec<Vec<Mailbox>>,
+    /// Groups with their key, each sorted, the anchor first.
+    pub groups: Vec<(GroupKey, Vec<Mailbox>)>,
     /// Mailboxes beyond the connection limit.
     pub overflow: Vec<Mailbox>,
 }
 
-/// Packs `mailboxes` (any order, no duplicates).
+/// Packs `mailboxes` (any order, no duplicates), each with its key.
 pub fn pack(
-    mut mailboxes: Vec<Mailbox>,
+    mut mailboxes: Vec<(GroupKey, Mailbox)>,
     per_connection: usize,
     max_connections: Option<usize>,
 ) -> Packing {
     mailboxes.sort();
     let per_connection = per_connection.max(1);
-    let capacity = max_connections.map_or(usize::MAX, |m| per_connection.saturating_mul(m));
-    let overflow = if mailboxes.len() > capacity {
-        mailboxes.split_off(capacity)
-    } else {
-        Vec::new()
-    };
-    let groups = mailboxes
-        .chunks(per_connection)
-        .map(<[Mailbox]>::to_vec)
-        .collect();
+    let mut groups: Vec<(GroupKey, Vec<Mailbox>)> = Vec::new();
+    let mut overflow = Vec::new();
+    for (key, mailbox) in mailboxes {
+        let full = max_connections.is_some_and(|cap| groups.len() >= cap);
+        match groups.last_mut() {
+            Some((last, members)) if *last == key && members.len() < per_connection => {
+                members.push(mailbox);
+            }
+            _ if full => overflow.push(mailbox),
+            _ => groups.push((key, vec![mailbox])),
+        }
+    }
     Packing { groups, overflow }
 }
 
@@ -40,9 +43,21 @@ pub fn pack(
 mod tests {
     use super::*;
 
-    fn boxes(n: usize) -> Vec<Mailbox> {
+    fn key(grouping: Option<&str>) -> GroupKey {
+        GroupKey {
+            url: "https://mail.example.test/EWS/Exchange.asmx".into(),
+            grouping: grouping.map(str::to_owned),
+        }
+    }
+
+    fn boxes(n: usize) -> Vec<(GroupKey, Mailbox)> {
         (0..n)
-            .map(|i| Mailbox::parse(&format!("u{i:04}@example.test")).unwrap())
+            .map(|i| {
+                (
+                    key(None),
+                    Mailbox::parse(&format!("u{i:04}@example.test")).unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -50,12 +65,14 @@ mod tests {
     fn packs_within_limits() {
         let p = pack(boxes(450), 200, Some(10));
         assert_eq!(
-            p.groups.iter().map(Vec::len).collect::<Vec<_>>(),
+            p.groups.iter().map(|(_, g)| g.len()).collect::<Vec<_>>(),
             [200, 200, 50]
         );
         assert!(p.overflow.is_empty());
         assert!(
-            p.groups.iter().all(|g| g.windows(2).all(|w| w[0] < w[1])),
+            p.groups
+                .iter()
+                .all(|(_, g)| g.windows(2).all(|w| w[0] < w[1])),
             "anchor first"
         );
         let p = pack(boxes(450), 200, Some(2));
@@ -63,5 +80,32 @@ mod tests {
         assert_eq!(pack(Vec::new(), 200, Some(2)).groups.len(), 0);
         let uncapped = pack(boxes(5000), 200, None);
         assert_eq!((uncapped.groups.len(), uncapped.overflow.len()), (25, 0));
+    }
+
+    #[test]
+    fn groups_never_mix_keys() {
+        let mixed: Vec<(GroupKey, Mailbox)> = (0..10)
+            .map(|i| {
+                let grouping = if i % 3 == 0 { "DAG1" } else { "DAG2" };
+                (
+                    key(Some(grouping)),
+                    Mailbox::parse(&format!("u{i}@example.test")).unwrap(),
+                )
+            })
+            .collect();
+        let p = pack(mixed, 3, None);
+        // DAG1: 4 mailboxes (3 + 1); DAG2: 6 (3 + 3).
+        assert_eq!(
+            p.groups
+                .iter()
+                .map(|(k, g)| (k.grouping.clone().unwrap(), g.len()))
+                .collect::<Vec<_>>(),
+            [
+                ("DAG1".into(), 3),
+                ("DAG1".into(), 1),
+                ("DAG2".into(), 3),
+                ("DAG2".into(), 3)
+            ]
+        );
     }
 }

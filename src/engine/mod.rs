@@ -18,6 +18,7 @@
 
 pub mod backoff;
 pub mod credentials;
+mod discovery;
 pub mod endpoints;
 pub mod gateway;
 pub mod group;
@@ -35,6 +36,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::autodiscover::client::Discoverer;
 use crate::config::{Config, PresenceConfig};
 use crate::ews::transport::client_tls;
 use crate::mailbox::Mailbox;
@@ -42,7 +44,7 @@ use crate::presence::cache::Cache;
 use crate::presence::schedule::Scheduler;
 use crate::util::lock;
 use backoff::Backoff;
-use endpoints::Endpoints;
+use endpoints::{Endpoints, GroupKey};
 use gateway::Gateway;
 use group::driver::{self, GroupContext};
 use group::state::{GroupState, GroupStatus};
@@ -72,6 +74,8 @@ pub struct Shared {
 
 #[derive(Debug)]
 struct GroupHandle {
+    /// What its members share (EWS URL, GroupingInformation).
+    key: GroupKey,
     /// Who belongs to the group: written here, read by the group's driver.
     members: watch::Sender<BTreeSet<Mailbox>>,
     status: watch::Receiver<GroupStatus>,
@@ -86,6 +90,17 @@ pub struct GatewayRuntime {
     pub refresh: Arc<RefreshQueue>,
     groups: Mutex<Vec<GroupHandle>>,
     overflow: Mutex<BTreeSet<Mailbox>>,
+    /// With Autodiscover: its client, and the mailboxes it could not place (with why).
+    discovery: Option<Discovery>,
+}
+
+/// A gateway's Autodiscover at run time.
+#[derive(Debug)]
+struct Discovery {
+    client: Discoverer,
+    ttl: Duration,
+    /// Mailboxes Autodiscover could not place and no `url` serves: unknown, with why.
+    failed: Mutex<BTreeMap<Mailbox, String>>,
 }
 
 /// What a reload changed.
@@ -140,11 +155,20 @@ impl Engine {
                 shared.clone(),
                 stop.clone(),
             ));
+            let discovery = g.discovery().map(|config| Discovery {
+                client: Discoverer::new(config, tls.clone()),
+                ttl: g
+                    .autodiscover
+                    .as_ref()
+                    .map_or(Duration::from_secs(86_400), |a| a.ttl),
+                failed: Mutex::new(BTreeMap::new()),
+            });
             gateways.push(Arc::new(GatewayRuntime {
                 gateway,
                 refresh,
                 groups: Mutex::new(Vec::new()),
                 overflow: Mutex::new(BTreeSet::new()),
+                discovery,
             }));
         }
         let engine = Engine {
@@ -158,7 +182,11 @@ impl Engine {
             per_gateway.entry(*g).or_default().push(mailbox.clone());
         }
         for (g, mailboxes) in per_gateway {
-            engine.start_gateway(g, mailboxes);
+            if engine.gateways[g].discovery.is_some() {
+                engine.discover_in_background(g, mailboxes, true);
+            } else {
+                engine.start_gateway(g, mailboxes);
+            }
         }
         for index in 0..engine.gateways.len() {
             let (engine, stop) = (engine.clone(), engine.stop.clone());
@@ -190,13 +218,17 @@ impl Engine {
                 .insert(m.clone(), config.name.as_str().into());
             runtime.refresh.add_member(m);
         }
+        let keyed = mailboxes
+            .into_iter()
+            .map(|m| (runtime.gateway.endpoints.key_of(&m), m))
+            .collect();
         let packing = groups::pack(
-            mailboxes,
+            keyed,
             runtime.gateway.per_connection(),
             config.max_connections,
         );
-        for members in packing.groups {
-            self.spawn_group(runtime, members.into_iter().collect());
+        for (key, members) in packing.groups {
+            self.spawn_group(runtime, key, members.into_iter().collect());
         }
         self.set_overflow(runtime, packing.overflow);
     }
@@ -226,7 +258,7 @@ impl Engine {
         *lock(&runtime.overflow) = overflow.into_iter().collect();
     }
 
-    fn spawn_group(&self, runtime: &GatewayRuntime, members: BTreeSet<Mailbox>) {
+    fn spawn_group(&self, runtime: &GatewayRuntime, key: GroupKey, members: BTreeSet<Mailbox>) {
         let (retry, credentials) = group_backoffs();
         let Some(state) = GroupState::new(members.iter().cloned(), retry, credentials) else {
             return;
@@ -248,6 +280,7 @@ impl Engine {
             self.stop.child_token(),
         ));
         lock(&runtime.groups).push(GroupHandle {
+            key,
             members: members_tx,
             status: status_rx,
         });
@@ -261,6 +294,9 @@ impl Engine {
                 current.extend(handle.members.borrow().iter().map(|m| (m.clone(), g)));
             }
             current.extend(lock(&runtime.overflow).iter().map(|m| (m.clone(), g)));
+            if let Some(discovery) = &runtime.discovery {
+                current.extend(lock(&discovery.failed).keys().map(|m| (m.clone(), g)));
+            }
         }
         current
     }
@@ -292,18 +328,25 @@ impl Engine {
                     still_waiting.push(m);
                 }
             }
+            let mut to_discover = Vec::new();
             for (mailbox, wanted_g) in &wanted {
                 if *wanted_g == g && current.get(mailbox) != Some(&g) {
                     self.shared
                         .cache
                         .insert(mailbox.clone(), runtime.gateway.config.name.as_str().into());
                     summary.added += 1;
-                    if !self.place(runtime, mailbox.clone()) {
+                    if runtime.discovery.is_some() {
+                        // Placed once Autodiscover says where it lives.
+                        to_discover.push(mailbox.clone());
+                    } else if !self.place(runtime, mailbox.clone()) {
                         still_waiting.push(mailbox.clone());
                     }
                 }
             }
             self.set_overflow(runtime, still_waiting);
+            if !to_discover.is_empty() {
+                self.discover_in_background(g, to_discover, false);
+            }
         }
         summary
     }
@@ -343,6 +386,10 @@ impl Engine {
             handle.members.send_if_modified(|m| m.remove(mailbox));
         }
         lock(&runtime.overflow).remove(mailbox);
+        if let Some(discovery) = &runtime.discovery {
+            lock(&discovery.failed).remove(mailbox);
+        }
+        runtime.gateway.endpoints.forget(mailbox);
         runtime.refresh.remove_member(mailbox);
         self.shared.cache.remove(mailbox);
     }
@@ -353,12 +400,13 @@ impl Engine {
         let config = &runtime.gateway.config;
         runtime.refresh.add_member(&mailbox);
         self.shared.cache.set_problem(&mailbox, None);
+        let key = runtime.gateway.endpoints.key_of(&mailbox);
         {
             let groups = lock(&runtime.groups);
             let per_connection = runtime.gateway.per_connection();
-            let room = groups
-                .iter()
-                .find(|h| !h.members.is_closed() && h.members.borrow().len() < per_connection);
+            let room = groups.iter().find(|h| {
+                h.key == key && !h.members.is_closed() && h.members.borrow().len() < per_connection
+            });
             if let Some(handle) = room {
                 handle.members.send_modify(|m| {
                     m.insert(mailbox);
@@ -372,7 +420,7 @@ impl Engine {
                 return false;
             }
         }
-        self.spawn_group(runtime, BTreeSet::from([mailbox]));
+        self.spawn_group(runtime, key, BTreeSet::from([mailbox]));
         true
     }
 }

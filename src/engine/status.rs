@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::GatewayRuntime;
 use super::gateway::Health;
+use crate::mailbox::Mailbox;
 use crate::util::lock;
 
 /// One gateway's status, as `/v1/gateways` reports it.
@@ -40,6 +41,8 @@ pub struct GatewayReport {
     pub events_received: u64,
     /// Streams carry one mailbox each (the server ties subscriptions to their user).
     pub one_mailbox_per_stream: bool,
+    /// Mailboxes Autodiscover could not place (and no `url` serves), with why.
+    pub undiscovered: Vec<(Mailbox, String)>,
 }
 
 /// Cheap to clone; reads only.
@@ -77,6 +80,7 @@ fn report(runtime: &GatewayRuntime) -> GatewayReport {
         mailboxes_over_capacity: over_capacity,
         events_received: runtime.gateway.events_received(),
         one_mailbox_per_stream: runtime.gateway.single_mailbox_streams(),
+        undiscovered: super::discovery::undiscovered(runtime),
     };
     for handle in lock(&runtime.groups).iter() {
         r.mailboxes += handle.members.borrow().len();

@@ -167,6 +167,21 @@ impl ResponseCode {
     }
 }
 
+impl ResponseCode {
+    /// Whether, on a request routed to the mailbox's server, the code suggests the
+    /// mailbox lives elsewhere now (moved, or its database failed over): ask
+    /// Autodiscover again.
+    pub fn suggests_move(&self) -> bool {
+        matches!(
+            self,
+            ResponseCode::ErrorProxyRequestNotAllowed
+                | ResponseCode::ErrorMailboxMoveInProgress
+                | ResponseCode::ErrorMailboxStoreUnavailable
+                | ResponseCode::ErrorSubscriptionNotFound
+        )
+    }
+}
+
 impl fmt::Display for ResponseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

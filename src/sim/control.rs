@@ -356,6 +356,25 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
             sim.faults.broadcast(StreamFault::Drop);
             json!({})
         }
+        "move-mailbox" => {
+            let address = map
+                .get("mailbox")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad("mailbox", "mailbox is required"))?;
+            let index = sim
+                .directory
+                .lookup(address)
+                .ok_or_else(|| ApiError::not_found("mailbox", format!("no mailbox {address}")))?;
+            let to = u64_field(map, "to_backend", None)? as usize;
+            if to >= sim.config.backends {
+                return Err(ApiError::bad(
+                    "to_backend",
+                    format!("to_backend must be below {}", sim.config.backends),
+                ));
+            }
+            let expired = sim.move_mailbox(index, to);
+            json!({"mailbox": address, "to_backend": to, "subscriptions_expired": expired})
+        }
         "drop-connections" => {
             sim.faults.broadcast(StreamFault::Drop);
             sim.faults.drop_connections();
@@ -502,6 +521,7 @@ fn stats(sim: &Sim) -> Value {
     json!({
         "mailboxes": sim.directory.len(),
         "subscriptions_live": sim.registry.len(),
+        "subscriptions_off_home": sim.stats.subscriptions_off_home(),
         "streams_open": sim.stats.streams_open(),
         "requests": sim.stats.requests(),
         "events_emitted": sim.stats.events_emitted(),

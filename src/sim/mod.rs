@@ -169,6 +169,8 @@ pub struct Sim {
     pub churn: churn::Rate,
     /// Streams open per account.
     streams_by_account: Mutex<HashMap<String, usize>>,
+    /// Moved mailboxes: index → (old backend, new backend).
+    moves: Mutex<HashMap<usize, (usize, usize)>>,
     next_stream: AtomicU64,
     /// Cancelled to stop everything.
     pub shutdown: CancellationToken,
@@ -263,6 +265,7 @@ impl Sim {
             stats: Stats::default(),
             churn: churn::Rate::new(config.churn, 0.0),
             streams_by_account: Mutex::new(HashMap::new()),
+            moves: Mutex::new(HashMap::new()),
             next_stream: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -272,7 +275,25 @@ impl Sim {
 
     /// The backend server hosting mailbox `index`.
     pub fn backend_of(&self, index: usize) -> usize {
-        index % self.config.backends
+        crate::util::lock(&self.moves)
+            .get(&index)
+            .map_or(index % self.config.backends, |&(_, to)| to)
+    }
+
+    /// The backend mailbox `index` was moved away from, if it was.
+    pub fn moved_from(&self, index: usize) -> Option<usize> {
+        crate::util::lock(&self.moves)
+            .get(&index)
+            .map(|&(from, _)| from)
+    }
+
+    /// Moves mailbox `index` to backend `to`: hosted there from now on, its
+    /// subscriptions gone (reported lost on their streams), and its old backend
+    /// refusing routed requests for it. The number of subscriptions that died.
+    pub fn move_mailbox(&self, index: usize, to: usize) -> usize {
+        let from = self.backend_of(index);
+        crate::util::lock(&self.moves).insert(index, (from, to));
+        self.registry.expire(Some(&[index]))
     }
 
     /// A new stream number.

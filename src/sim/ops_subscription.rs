@@ -91,13 +91,23 @@ fn read_subscribe(
 
 /// `Subscribe`.
 pub fn subscribe(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> Reply {
-    let result = read_subscribe(sim, ctx, req).map(|(mailbox, kinds)| {
+    let result = read_subscribe(sim, ctx, req).and_then(|(mailbox, kinds)| {
         let backend = sim.route(ctx, sim.backend_of(mailbox));
+        if sim.moved_from(mailbox) == Some(backend) {
+            // The server the mailbox left will not serve it any more.
+            return Err(Failure::new(
+                "ErrorProxyRequestNotAllowed",
+                "The mailbox has moved to another server; the request was routed to the old one.",
+            ));
+        }
+        if backend != sim.backend_of(mailbox) {
+            sim.stats.subscribed_off_home();
+        }
         let owner = sim.subscription_identity(&ctx.account, req.impersonate.as_deref());
         let subscription =
             sim.registry
                 .create(mailbox, backend, &owner, kinds, tokio::time::Instant::now());
-        (subscription.id.clone(), backend)
+        Ok((subscription.id.clone(), backend))
     });
     let set_cookie = match &result {
         Ok((_, backend)) if ctx.prefer_affinity && ctx.cookie_backend.is_none() => {

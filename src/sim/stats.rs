@@ -13,6 +13,7 @@ pub struct Stats {
     logins: Mutex<BTreeMap<String, u64>>,
     events: AtomicU64,
     streams_open: AtomicU64,
+    off_home: AtomicU64,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
@@ -60,6 +61,17 @@ impl Stats {
     /// Counts `n` events queued for delivery.
     pub fn events(&self, n: u64) {
         self.events.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A subscription was created on a backend other than its mailbox's own (its
+    /// group mixes backends and relies on the cookie to drag it to the anchor's).
+    pub fn subscribed_off_home(&self) {
+        self.off_home.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Subscriptions created away from their mailbox's backend so far.
+    pub fn subscriptions_off_home(&self) -> u64 {
+        self.off_home.load(Ordering::Relaxed)
     }
 
     /// A stream opened.

@@ -34,6 +34,9 @@ pub struct Options {
     pub auth: &'static str,
     /// Serve HTTPS with a certificate for `localhost` the daemon trusts.
     pub https: bool,
+    /// Find EWS with Autodiscover (at the simulator's `autodiscover.svc`) instead of a
+    /// configured `url`.
+    pub autodiscover: bool,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             api_connections: None,
             auth: "basic",
             https: false,
+            autodiscover: false,
         }
     }
 }
@@ -155,7 +159,7 @@ heartbeat_secs = 1
 oof_refresh_secs = {oof}
 [[gateway]]
 name = "{gateway}"
-url = "{scheme}://{host}/EWS/Exchange.asmx"
+{endpoint}
 auth = "{auth}"
 username = "svc@example.test"
 password_file = "password"
@@ -168,6 +172,13 @@ file = "mailboxes.txt"
         debounce = options.debounce_ms,
         oof = options.oof_refresh_secs,
         auth = options.auth,
+        endpoint = if options.autodiscover {
+            format!(
+                "autodiscover = true\nautodiscover_url = \"{scheme}://{host}/autodiscover/autodiscover.svc\""
+            )
+        } else {
+            format!("url = \"{scheme}://{host}/EWS/Exchange.asmx\"")
+        },
         per = options.per_connection,
         max = options
             .max_connections
@@ -236,6 +247,39 @@ impl Rig {
     pub async fn agrees(&self, n: usize) -> bool {
         let (truth, ours) = (self.truth(n).await, self.presence(n).await);
         truth["availability"].is_string() && truth["availability"] == ours["availability"]
+    }
+
+    /// The served mailboxes 1..=`mailboxes` whose availability differs from the
+    /// simulator's truth or is unknown, read in one request each.
+    pub async fn disagreements(&self, mailboxes: usize) -> Vec<String> {
+        let truth = client::control(&self.sim_target, "GET", "/truth", None)
+            .await
+            .json();
+        let truth: HashMap<String, Value> = truth["truth"]
+            .as_array()
+            .expect("truth list")
+            .iter()
+            .map(|t| {
+                (
+                    t["mailbox"].as_str().unwrap_or_default().to_owned(),
+                    t["availability"].clone(),
+                )
+            })
+            .collect();
+        let wanted: Vec<String> = (1..=mailboxes).map(address).collect();
+        let body = serde_json::json!({ "mailboxes": wanted }).to_string();
+        let reply = client::request(&self.api, "POST", "/v1/presence/query", &[], body).await;
+        assert_eq!(reply.status, 200);
+        reply.json()["presence"]
+            .as_array()
+            .expect("presence list")
+            .iter()
+            .filter(|p| {
+                let mailbox = p["mailbox"].as_str().unwrap_or_default();
+                p["availability"] == "unknown" || truth.get(mailbox) != Some(&p["availability"])
+            })
+            .map(|p| p.to_string())
+            .collect()
     }
 
     /// Puts an hour-long item of `busy_type` (Busy, OOF, …) over now into mailbox `n`.

@@ -312,6 +312,7 @@ impl<P: Port> Driver<P> {
                 Output::Status(_) => {}
                 Output::Finished => finished = true,
                 Output::OwnerBound => self.context.gateway.one_mailbox_per_stream(),
+                Output::Moved(mailbox) => self.context.gateway.suspect_moved(mailbox),
             }
         }
         finished

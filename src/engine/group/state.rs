@@ -45,6 +45,12 @@
 //!   refused, the server lets a stream carry only the impersonated user's
 //!   subscriptions (gromox); [`Output::OwnerBound`] tells the gateway to carry one
 //!   mailbox per stream from then on.
+//! - *Moved*: a Subscribe answered ErrorProxyRequestNotAllowed,
+//!   ErrorMailboxMoveInProgress, ErrorMailboxStoreUnavailable or
+//!   ErrorSubscriptionNotFound, or ids reported lost with one of them, name mailboxes
+//!   that may live elsewhere now: [`Output::Moved`] asks for them to be discovered again
+//!   (the gateway ignores it without Autodiscover); the group itself handles the error
+//!   as any other.
 //! - *Missed events* (`ErrorMissedNotificationEvents`): the subscriptions stay; their
 //!   mailboxes are refreshed in full.
 //! - *Throttled*: wait what the server asked.
@@ -244,6 +250,9 @@ pub enum Output {
     Report(String),
     /// The group's status changed.
     Status(GroupStatus),
+    /// A request for this mailbox was answered as if it lives elsewhere now (moved,
+    /// or its database failed over): Autodiscover should be asked again.
+    Moved(Mailbox),
     /// The server refused every fresh subscription on the stream but the anchor's own:
     /// it ties a subscription to the impersonated user (as gromox does), so this
     /// gateway must carry one mailbox per stream.
@@ -491,6 +500,9 @@ impl GroupState {
                 self.next_step(now, out);
             }
             Err(error) => {
+                if response_code(&error).is_some_and(ResponseCode::suggests_move) {
+                    out.push(Output::Moved(mailbox.clone()));
+                }
                 let message = format!("Subscribe for {mailbox} failed: {error}");
                 match error.disposition() {
                     Disposition::Throttled(wait) => {
@@ -552,6 +564,17 @@ impl GroupState {
         } else if !frame.error_ids.is_empty() {
             if self.refuses_all_but_the_anchor(&frame.error_ids) {
                 out.push(Output::OwnerBound);
+            } else if frame
+                .error
+                .as_ref()
+                .and_then(response_code)
+                .is_some_and(ResponseCode::suggests_move)
+            {
+                for id in &frame.error_ids {
+                    if let Some(mailbox) = self.subscriptions.get(id) {
+                        out.push(Output::Moved(mailbox.clone()));
+                    }
+                }
             }
             let reason = frame.error.as_ref().map_or_else(
                 || "the server reported them lost".to_owned(),
