@@ -48,6 +48,21 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Ask Autodiscover where each mailbox's EWS is, as the daemon would: the endpoint
+    /// that answered, the EWS URL, the GroupingInformation and the group it lands in,
+    /// or the error. Exits 0 when every mailbox was placed, 1 otherwise, 2 on a bad
+    /// configuration.
+    Discover {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Mailboxes to ask for (default: every configured one on an Autodiscover
+        /// gateway).
+        mailboxes: Vec<String>,
+    },
     /// See the whole product work: a simulated Exchange over HTTPS (with a CA made at
     /// start) and the daemon configured against it, in one process.
     Demo {
@@ -193,6 +208,52 @@ fn run(path: &std::path::Path) -> ExitCode {
     block_on("run", ews_presence::app::run(config))
 }
 
+fn discover(path: &std::path::Path, mailboxes: &[String], json: bool) -> ExitCode {
+    init_logging("warn");
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let config = match ews_presence::config::Config::load(path, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ews-presence discover: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut wanted = Vec::new();
+    for m in mailboxes {
+        match ews_presence::mailbox::Mailbox::parse(m) {
+            Ok(m) => wanted.push(m),
+            Err(e) => {
+                eprintln!("ews-presence discover: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ews-presence discover: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut stdout = io::stdout().lock();
+    match runtime.block_on(ews_presence::cli::discover::run(
+        &config,
+        &wanted,
+        json,
+        &mut stdout,
+    )) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ews-presence discover: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn demo(mailboxes: usize, listen: std::net::SocketAddr, churn: f64) -> ExitCode {
     init_logging("warn");
     block_on(
@@ -254,6 +315,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Simulate(args) => simulate(args),
         Command::Run { config } => run(&config),
+        Command::Discover {
+            config,
+            json,
+            mailboxes,
+        } => discover(&config, &mailboxes, json),
         Command::Demo {
             mailboxes,
             listen,

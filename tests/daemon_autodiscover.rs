@@ -151,3 +151,82 @@ async fn a_moved_mailbox_follows_its_move_and_its_neighbours_stay() {
     .await;
     rig.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_discover_command_shows_where_each_mailbox_lands() {
+    let rig = rig(options(40, 8, true)).await;
+    let config = rig.dir.join("ews-presence.toml");
+    let output = discover(
+        &config,
+        &[
+            "--json",
+            "user1@example.test",
+            "user6@legacy.example.test",
+            "nobody@example.test",
+        ],
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one mailbox cannot be placed"
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let by = |m: &str| lines.iter().find(|l| l["mailbox"] == m).unwrap().clone();
+    let one = by("user1@example.test");
+    assert_eq!(one["ok"], true);
+    assert_eq!(one["grouping_information"], "EXAMPLE-DAG1");
+    assert!(
+        one["ews_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/mbx01/EWS/Exchange.asmx")
+    );
+    assert!(
+        one["endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("/autodiscover/autodiscover.svc")
+    );
+    assert_eq!(one["group"]["number"], 1);
+    let six = by("user6@legacy.example.test");
+    assert_eq!(
+        (six["address"].clone(), six["grouping_information"].clone()),
+        (
+            Value::from("user6@example.test"),
+            Value::from("EXAMPLE-DAG2")
+        )
+    );
+    let nobody = by("nobody@example.test");
+    assert_eq!(nobody["ok"], false);
+    assert!(
+        nobody["error"].as_str().unwrap().contains("InvalidUser"),
+        "{nobody}"
+    );
+    assert_eq!(nobody["group"], Value::Null, "not served without a url");
+    // Text for people, exit 0 when every mailbox is placed.
+    let text = discover(&config, &[]).await;
+    assert_eq!(text.status.code(), Some(0));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert_eq!(text.lines().count(), 8, "{text}");
+    assert!(text.contains("grouping EXAMPLE-DAG3"), "{text}");
+    rig.stop().await;
+}
+
+/// Runs `ews-presence discover --config CONFIG ARGS...` off the runtime's threads (the
+/// simulator it asks runs on them).
+async fn discover(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ews-presence"));
+    command
+        .args(["discover", "--config"])
+        .arg(config)
+        .args(args);
+    tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("joined")
+}

@@ -3,4 +3,5 @@
 
 pub mod decode;
 pub mod demo;
+pub mod discover;
 pub mod simulate;

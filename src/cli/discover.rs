@@ -1,0 +1,120 @@
+//! `ews-presence discover --config FILE [MAILBOX...] [--json]`: asks Autodiscover for
+//! each mailbox the way the daemon would and prints, per mailbox, the endpoint that
+//! answered, the EWS URL, the GroupingInformation and the group it lands in, or the
+//! error with every endpoint tried. Without mailboxes, every configured one of the
+//! gateways that use Autodiscover.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::autodiscover::client::{Discoverer, Outcome};
+use crate::config::Config;
+use crate::engine::endpoints::GroupKey;
+use crate::engine::groups;
+use crate::ews::transport::client_tls;
+use crate::mailbox::Mailbox;
+
+/// Discovers and prints; `Ok(true)` when every mailbox was placed.
+pub async fn run(
+    config: &Config,
+    wanted: &[Mailbox],
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<bool, String> {
+    let mut all_found = true;
+    let mut any_gateway = false;
+    for (index, gateway) in config.gateways.iter().enumerate() {
+        let Some(discovery) = gateway.discovery() else {
+            continue;
+        };
+        any_gateway = true;
+        let mailboxes: Vec<Mailbox> = if wanted.is_empty() {
+            config
+                .mailboxes
+                .iter()
+                .filter(|(_, g)| *g == index)
+                .map(|(m, _)| m.clone())
+                .collect()
+        } else {
+            wanted.to_vec()
+        };
+        let tls = client_tls(gateway.ca_file.as_deref(), &config.certs_dir)
+            .map_err(|e| format!("gateway {}: {e}", gateway.name))?;
+        let outcomes: BTreeMap<Mailbox, Outcome> = Discoverer::new(discovery, tls)
+            .discover(&mailboxes)
+            .await
+            .into_iter()
+            .collect();
+        // Where each lands: the daemon's own packing, fallback to `url` included.
+        let keyed: Vec<(GroupKey, Mailbox)> = outcomes
+            .iter()
+            .filter_map(|(m, outcome)| {
+                let key = match outcome {
+                    Ok(found) => GroupKey {
+                        url: found.ews_url.to_string(),
+                        grouping: found.grouping.clone(),
+                    },
+                    Err(_) => GroupKey {
+                        url: gateway.url.as_ref()?.to_string(),
+                        grouping: None,
+                    },
+                };
+                Some((key, m.clone()))
+            })
+            .collect();
+        let packing = groups::pack(
+            keyed,
+            gateway.max_subscriptions_per_connection,
+            gateway.max_connections,
+        );
+        let mut landing: BTreeMap<Mailbox, (usize, Mailbox)> = BTreeMap::new();
+        for (n, (_, members)) in packing.groups.iter().enumerate() {
+            for m in members {
+                landing.insert(m.clone(), (n + 1, members[0].clone()));
+            }
+        }
+        for (mailbox, outcome) in &outcomes {
+            all_found &= outcome.is_ok();
+            let group = landing.get(mailbox);
+            let line = if as_json {
+                let group =
+                    group.map(|(n, anchor)| json!({"number": n, "anchor": anchor.as_str()}));
+                match outcome {
+                    Ok(found) => json!({
+                        "gateway": gateway.name, "mailbox": mailbox.as_str(), "ok": true,
+                        "endpoint": found.answered_by, "address": found.address,
+                        "ews_url": found.ews_url.to_string(), "grouping_information": found.grouping,
+                        "group": group,
+                    }),
+                    Err(error) => json!({
+                        "gateway": gateway.name, "mailbox": mailbox.as_str(), "ok": false,
+                        "error": error.problem, "tried": error.tried, "group": group,
+                    }),
+                }
+                .to_string()
+            } else {
+                let group = group.map_or_else(
+                    || "not served".to_owned(),
+                    |(n, anchor)| format!("group {n} (anchor {anchor})"),
+                );
+                match outcome {
+                    Ok(found) => format!(
+                        "{}  {mailbox}  {}  grouping {}  {group}  (answered by {})",
+                        gateway.name,
+                        found.ews_url,
+                        found.grouping.as_deref().unwrap_or("(none)"),
+                        found.answered_by
+                    ),
+                    Err(error) => format!("{}  {mailbox}  ERROR {error}  {group}", gateway.name),
+                }
+            };
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+        }
+    }
+    if !any_gateway {
+        return Err("no gateway has autodiscover = true".into());
+    }
+    Ok(all_found)
+}
