@@ -38,7 +38,7 @@ cargo build --quiet --bin ews-presence
 # run_check AUTH EXTENDED_PROTECTION
 run_check() {
   target/debug/ews-presence simulate --listen 127.0.0.1:0 --mailboxes 200 \
-    --heartbeat-ms 500 --minute-ms 1500 \
+    --heartbeat-ms 500 --minute-ms 1500 --backends 4 \
     --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
     --account svc@example.test --auth "$1" --password-file "$work/password" \
     --extended-protection "$2" > "$work/sim.out" 2>&1 &
@@ -53,6 +53,10 @@ run_check() {
   echo "simulator at $base (auth $1, extended protection $2)"
   REQUESTS_CA_BUNDLE="$work/ca.pem" timeout 120 "$venv/bin/python" tests/interop/exchangelib_check.py \
     "$base" "$work/password" "$work/ca.pem" "$1"
+  if [ "$1" = ntlm ]; then
+    REQUESTS_CA_BUNDLE="$work/ca.pem" timeout 120 "$venv/bin/python" tests/interop/autodiscover_check.py \
+      "$base" "$work/password"
+  fi
   kill "$sim_pid" 2>/dev/null || true
   wait "$sim_pid" 2>/dev/null || true
   sim_pid=""
