@@ -908,6 +908,58 @@ file = "mailboxes.txt"
     }
 
     #[test]
+    fn autodiscover_makes_url_optional_and_its_keys_need_it() {
+        let d = dir("autodiscover");
+        let lab = |lines: &str| {
+            GOOD.replace(
+                "url = \"http://127.0.0.1:8443/EWS/Exchange.asmx\"\nauth = \"none\"",
+                &format!("auth = \"none\"\n{lines}"),
+            )
+        };
+        let c = load(
+            &d,
+            &lab("autodiscover = true\nautodiscover_url = \"https://ad.example.test/autodiscover/autodiscover.svc\"\nautodiscover_prefer = \"internal\"\nautodiscover_ttl_secs = 3600"),
+            "a@example.test",
+            &[],
+        )
+        .unwrap();
+        let lab_gw = &c.gateways[1];
+        assert_eq!(lab_gw.url, None);
+        let a = lab_gw.autodiscover.as_ref().unwrap();
+        assert!(a.prefer_internal);
+        assert_eq!(a.ttl, Duration::from_secs(3600));
+        assert_eq!(lab_gw.describe_url(), "autodiscover");
+        let default_ttl = load(&d, &lab("autodiscover = true"), "a@example.test", &[]).unwrap();
+        assert_eq!(
+            default_ttl.gateways[1].autodiscover.as_ref().unwrap().ttl,
+            Duration::from_secs(86_400)
+        );
+        for (lines, key) in [
+            ("", "gateway[1].url"),
+            ("autodiscover = false", "gateway[1].url"),
+            (
+                "autodiscover_url = \"https://x.test/a.svc\"",
+                "gateway[1].autodiscover_url",
+            ),
+            (
+                "autodiscover = true\nautodiscover_prefer = \"both\"",
+                "gateway[1].autodiscover_prefer",
+            ),
+            (
+                "autodiscover = true\nautodiscover_ttl_secs = 5",
+                "gateway[1].autodiscover_ttl_secs",
+            ),
+            (
+                "autodiscover = true\nautodiscover_url = \"ftp://x.test/\"",
+                "gateway[1].autodiscover_url",
+            ),
+        ] {
+            let e = load(&d, &lab(lines), "a@example.test", &[]).unwrap_err();
+            assert_eq!(e.key, key, "{lines}: {e}");
+        }
+    }
+
+    #[test]
     fn numbers_out_of_range_urls_with_passwords_and_long_addresses_are_refused() {
         let d = dir("refused");
         let presence = |line: &str| GOOD.replace("debounce_ms = 0", line);
