@@ -509,6 +509,69 @@ fn describe(e: &EwsError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A plain HTTP server answering every request with `answer`.
+    async fn answering(answer: &'static str) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    fn discoverer() -> Discoverer {
+        Discoverer::new(
+            DiscoveryConfig {
+                autodiscover_url: None,
+                prefer_internal: false,
+                auth: Auth::Basic {
+                    username: "svc".into(),
+                    password: crate::ews::auth::Secret::new("pw"),
+                },
+                request_timeout: Duration::from_secs(5),
+            },
+            crate::ews::transport::client_tls(None, std::path::Path::new("certs")).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_http_redirect_method_reads_the_location_and_sends_no_credentials() {
+        let addr = answering(
+            "HTTP/1.1 302 Found\r\nLocation: https://mail.example.test/autodiscover/autodiscover.xml\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let d = discoverer();
+        let url = format!("http://{addr}/autodiscover/autodiscover.xml");
+        assert_eq!(
+            d.redirect_probe(&url).await.unwrap(),
+            "https://mail.example.test/autodiscover/autodiscover.xml"
+        );
+        // A redirect to plain HTTP is never followed with credentials.
+        let to_http = answering(
+            "HTTP/1.1 302 Found\r\nLocation: http://evil.example.test/autodiscover/autodiscover.xml\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let mut p = d.start(&Mailbox::parse("a@example.test").unwrap());
+        p.queue = vec![Candidate::HttpRedirect(format!(
+            "http://{to_http}/autodiscover/autodiscover.xml"
+        ))];
+        let Next::Again(p) = d.ask_one(p).await else {
+            panic!("goes on to the next candidate")
+        };
+        assert!(p.queue.is_empty(), "nothing to ask: {:?}", p.queue);
+        assert!(p.tried[0].contains("not HTTPS"), "{:?}", p.tried);
+        // And credentials are never sent to a plain HTTP Autodiscover.
+        assert!(
+            d.transport(&format!("http://{addr}/autodiscover/autodiscover.svc"))
+                .is_err()
+        );
+    }
 
     #[test]
     fn candidates_follow_the_documented_order() {
