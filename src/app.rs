@@ -168,6 +168,12 @@ impl App {
 pub async fn run(config: Config) -> Result<(), StartError> {
     use tokio::signal::unix::{SignalKind, signal};
     let app = App::start(config).await?;
+    app.tracker.spawn(crate::service::ready_when_synced(
+        app.cache.clone(),
+        app.stop.clone(),
+    ));
+    app.tracker
+        .spawn(crate::service::watchdog(app.stop.clone()));
     let mut hangup = signal(SignalKind::hangup()).ok();
     let mut terminate = signal(SignalKind::terminate()).ok();
     loop {
@@ -175,13 +181,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             _ = tokio::signal::ctrl_c() => break,
             _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => break,
             _ = async { match hangup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
-                if let Err(e) = app.reload() {
-                    tracing::error!(error = %e, "reload failed; keeping the current mailbox list");
+                match app.reload() {
+                    Ok(summary) => crate::service::reloaded(summary.total),
+                    Err(e) => tracing::error!(error = %e, "reload failed; keeping the current mailbox list"),
                 }
             }
         }
     }
     tracing::info!("stopping");
+    crate::service::stopping();
     app.shutdown(SHUTDOWN_GRACE).await;
     Ok(())
 }

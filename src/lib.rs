@@ -30,7 +30,7 @@
 //! - [`api`]: the HTTP API, its JSON rendering, its bounded client connections and the
 //!   metrics exporter.
 //! - [`config`]: the typed configuration; every error names its key.
-//! - [`app`]: wiring, reload and shutdown.
+//! - [`app`]: wiring, reload and shutdown; [`service`]: systemd notifications.
 //! - [`sim`]: the simulated Exchange (`ews-presence simulate`): ground truth, an EWS
 //!   endpoint that behaves like Exchange where the daemon can tell, a JSON control API
 //!   and fault injection. It may use `ews` types; nothing else depends on it.
@@ -49,5 +49,6 @@ pub mod engine;
 pub mod ews;
 pub mod mailbox;
 pub mod presence;
+pub mod service;
 pub mod sim;
 pub mod util;

@@ -47,6 +47,10 @@ enum Command {
         /// The TOML configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Log lines as text (for people) or JSON objects, one per line (for
+        /// collectors: journald, Kubernetes).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Ask Autodiscover where each mailbox's EWS is, as the daemon would: the endpoint
     /// that answered, the EWS URL, the GroupingInformation and the group it lands in,
@@ -149,8 +153,22 @@ struct SimulateArgs {
     status_event_heartbeats: bool,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the fields the events carry.
+    Json,
+}
+
 /// Logs to stderr, at `default` level unless `RUST_LOG` says otherwise.
 fn init_logging(default: &str) {
+    init_logging_as(default, LogFormat::Text);
+}
+
+/// Logs to stderr in `format`, at `default` level unless `RUST_LOG` says otherwise.
+fn init_logging_as(default: &str, format: LogFormat) {
     use std::io::IsTerminal;
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -162,12 +180,16 @@ fn init_logging(default: &str) {
     }
     // A daemon's standard output is for what it is asked to print; logs go to standard
     // error, with colour only when a person is watching it.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Runs a long-running command on the multi-threaded runtime: exit 0 on success, 1 if
@@ -195,8 +217,8 @@ fn block_on<E: std::fmt::Display>(
     }
 }
 
-fn run(path: &std::path::Path) -> ExitCode {
-    init_logging("info");
+fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
+    init_logging_as("info", log_format);
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
     let config = match ews_presence::config::Config::load(path, &env) {
         Ok(c) => c,
@@ -314,7 +336,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Simulate(args) => simulate(args),
-        Command::Run { config } => run(&config),
+        Command::Run { config, log_format } => run(&config, log_format),
         Command::Discover {
             config,
             json,

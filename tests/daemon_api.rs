@@ -222,6 +222,9 @@ async fn metrics_queries_and_bad_requests() {
         "ews_presence_transitions_total{",
         "ews_presence_refresh_batch_size_bucket{",
         "# HELP ews_presence_mailboxes ",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
     ] {
         assert!(text.contains(name), "{name} missing from /metrics");
     }

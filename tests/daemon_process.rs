@@ -256,3 +256,73 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_systemd_when_ready_and_stopping_and_logs_json_lines() {
+    let (sim, _target) = sim::start(sim::config()).await;
+    let dir = std::env::temp_dir().join(format!("ews-presence-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_mailboxes(&dir, 1..=5);
+    std::fs::write(
+        dir.join("ews-presence.toml"),
+        format!(
+            "[api]\nlisten = \"127.0.0.1:0\"\n[[gateway]]\nname = \"sim\"\nurl = \"http://{}/EWS/Exchange.asmx\"\nauth = \"none\"\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            sim.addr
+        ),
+    )
+    .unwrap();
+    // systemd's side: a datagram socket named by NOTIFY_SOCKET.
+    let socket_path = dir.join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(dir.join("ews-presence.toml"))
+        .env_remove("RUST_LOG")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = vec![0u8; 4096];
+    let deadline = Duration::from_secs(15);
+    while !seen.contains("READY=1") {
+        let n = tokio::time::timeout(deadline, socket.recv(&mut buf))
+            .await
+            .expect("READY=1 within the deadline")
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    assert!(seen.contains("STATUS=serving 5 mailboxes"), "{seen}");
+    signal(child.id(), "TERM");
+    let mut stopping = String::new();
+    while !stopping.contains("STOPPING=1") {
+        let n = tokio::time::timeout(deadline, socket.recv(&mut buf))
+            .await
+            .expect("STOPPING=1 within the deadline")
+            .unwrap();
+        stopping.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() >= 2, "{log}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["timestamp"].is_string())
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "started" && l["mailboxes"] == 5),
+        "fields are carried: {log}"
+    );
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

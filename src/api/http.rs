@@ -350,6 +350,7 @@ fn render_metrics(state: &ApiState) -> Response<Body> {
         );
     };
     state.cache.record_gauges();
+    crate::api::metrics::collect_process();
     handle.run_upkeep();
     full(
         StatusCode::OK,

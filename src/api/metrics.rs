@@ -1,7 +1,7 @@
 //! Installs the Prometheus exporter behind the `metrics` facade and names the API's own
 //! metrics. Every other part names and records its own (`engine::metrics`,
 //! `presence::metrics`); this module only installs, describes what the API records,
-//! and renders.
+//! collects the process metrics, and renders.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -22,6 +22,18 @@ const API_BUCKETS: &[f64] = &[
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// The process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_open_fds`, …) from the `metrics-process` crate, unprefixed as Prometheus
+/// names them.
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+/// Reads the process metrics now (before each scrape).
+pub fn collect_process() {
+    if let Some(collector) = PROCESS.get() {
+        collector.collect();
+    }
+}
+
 /// Installs the process-wide recorder once and returns its handle (`None` if another
 /// recorder was installed first).
 pub fn install() -> Option<PrometheusHandle> {
@@ -39,6 +51,9 @@ pub fn install() -> Option<PrometheusHandle> {
             describe();
             crate::engine::metrics::describe();
             crate::presence::metrics::describe();
+            PROCESS
+                .get_or_init(metrics_process::Collector::default)
+                .describe();
             gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             Some(handle)
         })
