@@ -229,6 +229,15 @@ async fn metrics_queries_and_bad_requests() {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
     assert!(!text.contains("user1@"), "no per-mailbox labels");
+    // Every family served is in the list dashboards are checked against.
+    let exported = ews_presence::api::metrics::exported_names();
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let family = line.split_whitespace().nth(2).unwrap_or_default();
+        assert!(
+            exported.contains(&family),
+            "{family} is served but not listed"
+        );
+    }
 
     let body =
         json!({"mailboxes": [address(2), "nobody@example.test", "not an address"]}).to_string();

@@ -20,6 +20,28 @@ const API_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 ];
 
+/// The process metrics `metrics-process` exports (Prometheus's standard names).
+const PROCESS_NAMES: &[&str] = &[
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
+];
+
+/// Every metric family `/metrics` can carry (histograms add `_bucket`, `_sum` and
+/// `_count` series), for dashboards and alerts to be checked against.
+pub fn exported_names() -> Vec<&'static str> {
+    let mut names = vec![API_REQUESTS, API_DURATION, BUILD_INFO];
+    names.extend_from_slice(crate::engine::metrics::NAMES);
+    names.extend_from_slice(crate::presence::metrics::NAMES);
+    names.extend_from_slice(PROCESS_NAMES);
+    names
+}
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`,

@@ -35,6 +35,23 @@ pub const EVENT_TO_STATE: &str = "ews_presence_event_to_state_seconds";
 /// Waits the server asked for (its `_sum` is the time spent throttled).
 pub const THROTTLE_WAIT: &str = "ews_presence_throttle_wait_seconds";
 
+/// Every metric the engine records.
+pub const NAMES: &[&str] = &[
+    SUBSCRIPTIONS_LIVE,
+    SUBSCRIPTIONS_FAILED,
+    STREAMS_OPEN,
+    NOTIFICATIONS,
+    EVENTS,
+    EWS_REQUESTS,
+    EWS_DURATION,
+    RECONNECTS,
+    RESUBSCRIBES,
+    REFRESH_BATCH,
+    REFRESH_FAILURES,
+    EVENT_TO_STATE,
+    THROTTLE_WAIT,
+];
+
 /// Histogram buckets, by metric.
 pub const BUCKETS: &[(&str, &[f64])] = &[
     (

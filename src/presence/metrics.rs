@@ -12,6 +12,9 @@ pub const MAILBOXES: &str = "ews_presence_mailboxes";
 /// Availability transitions by target.
 pub const TRANSITIONS: &str = "ews_presence_transitions_total";
 
+/// Every metric the presence store records.
+pub const NAMES: &[&str] = &[MAILBOXES, TRANSITIONS];
+
 /// Describes presence's metrics to the installed recorder.
 pub fn describe() {
     describe_gauge!(MAILBOXES, "Configured mailboxes by current availability.");
