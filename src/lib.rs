@@ -31,6 +31,7 @@
 //!   metrics exporter.
 //! - [`config`]: the typed configuration; every error names its key.
 //! - [`app`]: wiring, reload and shutdown; [`service`]: systemd notifications.
+//! - [`troubleshoot`]: the steps of `ews-presence check`, one gateway at a time.
 //! - [`sim`]: the simulated Exchange (`ews-presence simulate`): ground truth, an EWS
 //!   endpoint that behaves like Exchange where the daemon can tell, a JSON control API
 //!   and fault injection. It may use `ews` types; nothing else depends on it.
@@ -51,4 +52,5 @@ pub mod mailbox;
 pub mod presence;
 pub mod service;
 pub mod sim;
+pub mod troubleshoot;
 pub mod util;

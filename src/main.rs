@@ -52,6 +52,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
+    /// Troubleshoot every configured gateway, in parallel: DNS, TCP, TLS and the
+    /// certificate, authentication, the server version, Subscribe + Unsubscribe,
+    /// GetUserAvailability and GetUserOofSettings for a test mailbox. Exits 0 when all
+    /// pass, 1 otherwise, 2 on a bad configuration.
+    Check {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The test mailbox (default: each gateway's first configured one).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask Autodiscover where each mailbox's EWS is, as the daemon would: the endpoint
     /// that answered, the EWS URL, the GroupingInformation and the group it lands in,
     /// or the error. Exits 0 when every mailbox was placed, 1 otherwise, 2 on a bad
@@ -230,6 +245,56 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
     block_on("run", ews_presence::app::run(config))
 }
 
+fn check(path: &std::path::Path, mailbox: Option<&str>, json: bool) -> ExitCode {
+    init_logging("error");
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let config = match ews_presence::config::Config::load(path, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ews-presence check: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mailbox = match mailbox
+        .map(ews_presence::mailbox::Mailbox::parse)
+        .transpose()
+    {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("ews-presence check: --mailbox {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ews-presence check: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let checks = runtime.block_on(ews_presence::cli::check::check_all(
+        &config,
+        mailbox.as_ref(),
+    ));
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = ews_presence::cli::check::render(&checks, json, &mut stdout) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("ews-presence check: {e}");
+        }
+    }
+    if checks
+        .iter()
+        .all(ews_presence::cli::check::GatewayCheck::ok)
+    {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn discover(path: &std::path::Path, mailboxes: &[String], json: bool) -> ExitCode {
     init_logging("warn");
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
@@ -337,6 +402,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Simulate(args) => simulate(args),
         Command::Run { config, log_format } => run(&config, log_format),
+        Command::Check {
+            config,
+            mailbox,
+            json,
+        } => check(&config, mailbox.as_deref(), json),
         Command::Discover {
             config,
             json,

@@ -351,6 +351,30 @@ impl Transport {
         })
     }
 
+    /// Asks without credentials which schemes the server offers (`WWW-Authenticate` of
+    /// its 401), for troubleshooting: the offers in words, or the status when it asked
+    /// for none.
+    pub async fn offered_schemes(&self) -> Result<String, EwsError> {
+        let probe = async {
+            let (mut connection, _) = self.connection().await?;
+            let response = connection
+                .send(self.request(&Bytes::new(), &Route::default(), None)?)
+                .await?;
+            let status = response.status().as_u16();
+            let offers = challenge::offers(response.headers());
+            drain(response, &mut connection).await.ok();
+            Ok::<_, EwsError>(if status == 401 {
+                challenge::describe(&offers)
+            } else {
+                format!("none asked (HTTP {status})")
+            })
+        };
+        match tokio::time::timeout(self.inner.timeout, probe).await {
+            Err(_) => Err(EwsError::Timeout(self.inner.timeout)),
+            Ok(result) => result,
+        }
+    }
+
     /// Opens a GetStreamingEvents response on a connection of its own; the caller
     /// decodes the body as it arrives.
     pub async fn open_stream(
