@@ -280,10 +280,10 @@ fn check(path: &std::path::Path, mailbox: Option<&str>, json: bool) -> ExitCode 
         mailbox.as_ref(),
     ));
     let mut stdout = io::stdout().lock();
-    if let Err(e) = ews_presence::cli::check::render(&checks, json, &mut stdout) {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("ews-presence check: {e}");
-        }
+    if let Err(e) = ews_presence::cli::check::render(&checks, json, &mut stdout)
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        eprintln!("ews-presence check: {e}");
     }
     if checks
         .iter()
