@@ -257,10 +257,11 @@ fn churn_is_deterministic_for_a_seed() {
     let run = |seed| {
         let mut cfg = config();
         cfg.seed = seed;
-        let sim = Sim::new(cfg).unwrap();
+        let at: jiff::Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+        let sim = Sim::new_at(cfg, at).unwrap();
         let mut rng = Rng::new(seed);
         for _ in 0..500 {
-            churn::change(&sim, &mut rng);
+            churn::change(&sim, &mut rng, at.as_second());
         }
         (0..sim.directory.len())
             .map(|m| {

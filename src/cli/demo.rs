@@ -94,6 +94,8 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
     })
     .map_err(|e| e.to_string())?;
     let sim = sim.start().await.map_err(|e| e.to_string())?;
+    // Presence moves at any hour: most changes are to the present.
+    sim.sim.churn.set(churn, crate::sim::churn::DEMO_NOW_SHARE);
 
     let list: String = (1..=mailboxes)
         .map(|n| format!("user{n}@example.test\n"))
@@ -124,7 +126,8 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
     println!("  curl -s {api}/v1/gateways");
     println!("  curl -s {api}/metrics | grep ^ews_presence_mailboxes");
     println!(
-        "  curl -s {}/sim/mailboxes/user1@example.test/truth   # the simulator's ground truth\n",
+        "  curl -s --cacert {} {}/sim/mailboxes/user1@example.test/truth   # the simulator's ground truth\n",
+        ca_file.display(),
         sim.base_url()
     );
 

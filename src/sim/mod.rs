@@ -234,6 +234,11 @@ impl Running {
 impl Sim {
     /// Builds the organisation for `config` (calendars for the current week).
     pub fn new(config: SimConfig) -> Result<Sim, SimError> {
+        Sim::new_at(config, jiff::Timestamp::now())
+    }
+
+    /// Builds the organisation with calendars for the week holding `now`.
+    pub fn new_at(config: SimConfig, now: jiff::Timestamp) -> Result<Sim, SimError> {
         if config.mailboxes == 0
             || config.backends == 0
             || config.minute.is_zero()
@@ -248,7 +253,7 @@ impl Sim {
                 "churn must be a non-negative number".into(),
             ));
         }
-        let week = calendar_gen::week_start(jiff::Timestamp::now());
+        let week = calendar_gen::week_start(now);
         let calendars = (0..config.mailboxes)
             .map(|i| {
                 if config.empty_calendars {
