@@ -99,6 +99,7 @@ impl App {
             metrics: handle,
             stop: stop.clone(),
             connections: crate::api::connections::Connections::new(config.api.max_connections),
+            config: Arc::new(config.clone()),
         });
         let api_connections = state.connections.limit();
         tracker.spawn(http::serve(state, listener, tracker.clone()));

@@ -15,13 +15,14 @@ use rustls_pki_types::ServerName;
 use serde::Serialize;
 
 use crate::autodiscover::client::Discoverer;
-use crate::config::GatewayConfig;
+use crate::config::{Config, GatewayConfig};
 use crate::ews::error::EwsError;
 use crate::ews::ops::{get_user_availability, get_user_oof_settings, subscribe, unsubscribe};
 use crate::ews::soap::{RequestHeader, envelope};
 use crate::ews::stream::Response;
 use crate::ews::transport::{Auth, Lane, Route, Transport, client_tls};
 use crate::mailbox::Mailbox;
+use tokio::task::JoinSet;
 
 /// Time each step may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -472,6 +473,66 @@ pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox)
         }
     }
     steps.0
+}
+
+/// One gateway's steps.
+#[derive(Debug)]
+pub struct GatewayCheck {
+    /// The gateway's name.
+    pub gateway: String,
+    /// Its steps, in order.
+    pub steps: Vec<Step>,
+}
+
+impl GatewayCheck {
+    /// Whether every step passed.
+    pub fn ok(&self) -> bool {
+        !self.steps.is_empty() && self.steps.iter().all(|s| s.ok)
+    }
+}
+
+/// Checks every gateway of `config` in parallel, with `mailbox` (else each gateway's
+/// first configured mailbox) as the test mailbox; in configuration order.
+pub async fn check_all(config: &Config, mailbox: Option<&Mailbox>) -> Vec<GatewayCheck> {
+    let mut running = JoinSet::new();
+    for (index, gateway) in config.gateways.iter().enumerate() {
+        let test_mailbox = mailbox.cloned().or_else(|| {
+            config
+                .mailboxes
+                .iter()
+                .find(|(_, g)| *g == index)
+                .map(|(m, _)| m.clone())
+        });
+        let gateway = gateway.clone();
+        let certs = config.certs_dir.clone();
+        running.spawn(async move {
+            let steps = match test_mailbox {
+                Some(m) => check(&gateway, &certs, &m).await,
+                None => vec![Step {
+                    step: "mailbox",
+                    ok: false,
+                    millis: 0,
+                    detail: "no mailbox is configured on this gateway".into(),
+                    fix: Some("pass --mailbox ADDRESS".into()),
+                }],
+            };
+            (
+                index,
+                GatewayCheck {
+                    gateway: gateway.name.clone(),
+                    steps,
+                },
+            )
+        });
+    }
+    let mut done: Vec<(usize, GatewayCheck)> = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        if let Ok(result) = joined {
+            done.push(result);
+        }
+    }
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, c)| c).collect()
 }
 
 fn subscribe_fix(error: &EwsError, mailbox: &Mailbox) -> String {

@@ -75,6 +75,8 @@ pub struct ApiState {
     pub stop: CancellationToken,
     /// Client connections, bounded.
     pub connections: Connections,
+    /// The configuration, for the troubleshooter's checks run from the status page.
+    pub config: Arc<crate::config::Config>,
 }
 
 fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -156,6 +158,15 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
     let started = Instant::now();
     let path = req.uri().path().to_owned();
     let (name, response) = match (req.method().clone(), path.as_str()) {
+        // The page holds no data: everything it shows comes from /v1/* with the token.
+        (Method::GET, "/") => (
+            "status_page",
+            full(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                super::status_page::HTML,
+            ),
+        ),
         (Method::GET, "/livez") => ("livez", full(StatusCode::OK, "text/plain", "ok\n")),
         (Method::GET, "/readyz") => ("readyz", readyz(state)),
         (Method::GET, "/metrics") => ("metrics", render_metrics(state)),
@@ -169,6 +180,12 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
             ("unauthorized", r)
         }
         (Method::GET, "/v1/gateways") => ("gateways", gateways(state)),
+        (Method::GET, "/v1/summary") => ("summary", summary(state)),
+        (Method::POST, "/v1/checks") => ("checks", checks(state).await),
+        (Method::GET, p) if p.starts_with("/v1/presence/") && p.ends_with("/today") => (
+            "today",
+            today(state, &p["/v1/presence/".len()..p.len() - "/today".len()]),
+        ),
         (Method::GET, "/v1/presence/watch") => {
             client.mark_watcher();
             ("watch", watch(state, &req))
@@ -179,8 +196,8 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
         }
         (
             _,
-            "/livez" | "/readyz" | "/metrics" | "/v1/gateways" | "/v1/presence/watch"
-            | "/v1/presence/query",
+            "/" | "/livez" | "/readyz" | "/metrics" | "/v1/gateways" | "/v1/presence/watch"
+            | "/v1/presence/query" | "/v1/summary" | "/v1/checks",
         ) => (
             "method",
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
@@ -357,6 +374,57 @@ fn render_metrics(state: &ApiState) -> Response<Body> {
         "text/plain; version=0.0.4; charset=utf-8",
         handle.render(),
     )
+}
+
+/// Mailboxes per availability now.
+fn summary(state: &ApiState) -> Response<Body> {
+    let now = state.cache.now().as_second();
+    let counts: serde_json::Map<String, Value> = state
+        .cache
+        .counts(now)
+        .iter()
+        .map(|(a, n)| (a.as_str().to_owned(), Value::from(*n)))
+        .collect();
+    let body = serde_json::json!({"mailboxes": state.cache.len(), "availability": counts});
+    full(StatusCode::OK, "application/json", body.to_string())
+}
+
+/// One mailbox's availability today (UTC) as segments, for the status page's bar.
+fn today(state: &ApiState, raw: &str) -> Response<Body> {
+    let address = percent_decode(raw);
+    let address = address.as_str();
+    let not_configured = || {
+        full(
+            StatusCode::NOT_FOUND,
+            "application/json",
+            serde_json::json!({"mailbox": address, "error": "not-configured"}).to_string(),
+        )
+    };
+    let Ok(mailbox) = Mailbox::parse(address) else {
+        return not_configured();
+    };
+    let now = state.cache.now().as_second();
+    let from = now - now.rem_euclid(86_400);
+    match crate::presence::day::segments(&state.cache, &mailbox, from, from + 86_400) {
+        None => not_configured(),
+        Some(segments) => full(
+            StatusCode::OK,
+            "application/json",
+            json::day(&mailbox, from, from + 86_400, &segments).to_string(),
+        ),
+    }
+}
+
+/// Runs the troubleshooter's checks for every gateway now.
+async fn checks(state: &ApiState) -> Response<Body> {
+    let results = crate::troubleshoot::check_all(&state.config, None).await;
+    let body = serde_json::json!({
+        "ok": results.iter().all(crate::troubleshoot::GatewayCheck::ok),
+        "gateways": results.iter().map(|c| serde_json::json!({
+            "gateway": c.gateway, "ok": c.ok(), "steps": c.steps,
+        })).collect::<Vec<_>>(),
+    });
+    full(StatusCode::OK, "application/json", body.to_string())
 }
 
 fn gateways(state: &ApiState) -> Response<Body> {

@@ -7,6 +7,31 @@ use serde_json::{Value, json};
 use crate::engine::status::GatewayReport;
 use crate::presence::snapshot::Snapshot;
 
+/// A day of one mailbox's availability, as segments.
+pub fn day(
+    mailbox: &crate::mailbox::Mailbox,
+    from: i64,
+    to: i64,
+    segments: &[crate::presence::day::Segment],
+) -> Value {
+    let time = |s: i64| {
+        Timestamp::from_second(s)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    };
+    json!({
+        "mailbox": mailbox.as_str(),
+        "from": time(from),
+        "to": time(to),
+        "segments": segments.iter().map(|s| json!({
+            "start": time(s.start),
+            "end": time(s.end),
+            "availability": s.availability.as_str(),
+            "calendar": s.calendar.map(|c| c.as_str()),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// Undiscovered mailboxes listed per gateway on `/v1/gateways` (all are counted).
 const MAX_UNDISCOVERED_LISTED: usize = 20;
 

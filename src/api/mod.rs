@@ -1,9 +1,10 @@
 //! The HTTP API: presence reads, batch queries, the SSE change feed, gateway status,
 //! health and metrics ([`http`]), JSON rendering ([`json`]), the bounded client
-//! connections ([`connections`]) and the metrics exporter ([`metrics`]). It reads the
-//! engine only through its status handle.
+//! connections ([`connections`]), the metrics exporter ([`metrics`]) and the status page
+//! ([`status_page`]). It reads the engine only through its status handle.
 
 pub mod connections;
 pub mod http;
 pub mod json;
 pub mod metrics;
+pub mod status_page;

@@ -113,11 +113,12 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
     let config = Config::load(&config_file, &HashMap::new()).map_err(|e| e.to_string())?;
     let app = App::start(config).await.map_err(|e| e.to_string())?;
     let api = format!("http://{}", app.api_addr);
+    println!("Status page: {api}/   (open it in a browser; Ctrl-C stops the demo)\n");
     println!(
         "ews-presence demo: {mailboxes} simulated mailboxes at {} (HTTPS with a CA made at start; NTLM with Extended Protection required), {churn} changes/s",
         sim.ews_url()
     );
-    println!("API: {api}   (Ctrl-C stops both)\n");
+    println!("API: {api}\n");
     println!("  curl -s {api}/v1/presence/user1@example.test");
     println!(
         "  curl -s -X POST {api}/v1/presence/query -d '{{\"mailboxes\":[\"user1@example.test\",\"user2@example.test\"]}}'"

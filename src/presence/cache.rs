@@ -171,6 +171,13 @@ impl Cache {
         }
     }
 
+    /// The span `mailbox`'s fetched timeline covers, once one was fetched.
+    pub fn window(&self, mailbox: &Mailbox) -> Option<(i64, i64)> {
+        self.entries
+            .get(mailbox)
+            .and_then(|e| e.timeline.as_ref().map(|t| t.window()))
+    }
+
     /// Presence of `mailbox` at `now` (seconds), if configured.
     pub fn read(&self, mailbox: &Mailbox, now: i64) -> Option<Snapshot> {
         let entry = self.entries.get(mailbox)?;

@@ -7,10 +7,12 @@
 //! - [`feed`]: the sequence-numbered change feed with a bounded replay buffer.
 //! - [`schedule`]: the boundary timer that publishes transitions at meeting edges.
 //! - [`clock`]: the injected wall clock.
+//! - [`day`]: a mailbox's availability over a span, as segments (the status page).
 //! - [`metrics`]: presence's metric names.
 
 pub mod cache;
 pub mod clock;
+pub mod day;
 pub mod feed;
 pub mod metrics;
 pub mod schedule;

@@ -1,0 +1,262 @@
+//! The status page in a real headless Chromium, driven over WebDriver (chromedriver):
+//! it loads with no errors, shows the gateway and the counts, a transition made in the
+//! simulator appears on it within a second, and the mailbox search shows the meeting
+//! just created, on the bar as well. With `EWS_PRESENCE_SCREENSHOT=FILE` it also saves
+//! a screenshot of the page.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::client::{self, Target};
+use support::daemon::{Options, eventually, rig};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process and one browser session.
+struct Browser {
+    driver: Child,
+    target: Target,
+    session: String,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let target = Target {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            tls: None,
+        };
+        eventually("chromedriver listens", Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(target.addr).await.is_ok()
+        })
+        .await;
+        let profile =
+            std::env::temp_dir().join(format!("ews-chromium-{}-{port}", std::process::id()));
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         "--window-size=1280,900",
+                         format!("--user-data-dir={}", profile.display())],
+            }
+        }}});
+        let reply = client::request(
+            &target,
+            "POST",
+            "/session",
+            &[("Content-Type", "application/json")],
+            capabilities.to_string(),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "new session: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let session = reply.json()["value"]["sessionId"]
+            .as_str()
+            .expect("session id")
+            .to_owned();
+        Browser {
+            driver,
+            target,
+            session,
+            profile,
+        }
+    }
+
+    async fn command(&self, method: &str, path: &str, body: Value) -> Value {
+        let reply = client::request(
+            &self.target,
+            method,
+            &format!("/session/{}{path}", self.session),
+            &[("Content-Type", "application/json")],
+            if method == "GET" {
+                String::new()
+            } else {
+                body.to_string()
+            },
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        self.command("POST", "/url", json!({"url": url})).await;
+    }
+
+    /// Runs `script` (a function body) in the page; its return value.
+    async fn run(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    async fn text_of(&self, id: &str) -> String {
+        self.run(&format!(
+            "return (document.getElementById('{id}') || {{}}).textContent || '';"
+        ))
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    async fn close(mut self) {
+        let _ = client::request(
+            &self.target,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            &[],
+            "",
+        )
+        .await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
+    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        support::missing("chromium and chromium-driver (Debian packages)");
+        return;
+    }
+    let rig = rig(Options {
+        mailboxes: 20,
+        token: Some("page-token"),
+        ..Options::default()
+    })
+    .await;
+    rig.ready().await;
+    let browser = Browser::start().await;
+    let page = format!("http://{}/", rig.api.addr);
+    browser.open(&page).await;
+    // The token is asked for once and kept in the tab's session.
+    eventually("the token form", Duration::from_secs(10), || async {
+        browser
+            .run("return getComputedStyle(document.getElementById('token-panel')).display;")
+            .await
+            == "block"
+    })
+    .await;
+    browser
+        .run("document.getElementById('token').value = 'page-token'; document.getElementById('token-save').click(); return true;")
+        .await;
+    eventually("the gateway is shown", Duration::from_secs(10), || async {
+        browser.text_of("gateways").await.contains(&rig.gateway)
+    })
+    .await;
+    eventually("the counts are shown", Duration::from_secs(10), || async {
+        let counts = browser
+            .run("return ['available','in-a-meeting','away','unknown'].map(k => Number(document.getElementById('count-' + k).textContent) || 0).reduce((a, b) => a + b, 0);")
+            .await;
+        counts == 20
+    })
+    .await;
+    // Let the page's change feed connect, then make a transition in the simulator.
+    eventually(
+        "the page watches the feed",
+        Duration::from_secs(10),
+        || async {
+            rig.metric(
+                "ews_presence_api_requests_total",
+                "route=\"watch\",status=\"200\"",
+            )
+            .await
+            .is_some()
+        },
+    )
+    .await;
+    rig.cover_now(7, "Busy").await;
+    let made = tokio::time::Instant::now();
+    eventually(
+        "the transition appears on the page",
+        Duration::from_secs(10),
+        || async {
+            browser
+                .text_of("transitions")
+                .await
+                .contains("user7@example.test → in-a-meeting")
+        },
+    )
+    .await;
+    let took = made.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "the transition took {took:?} to appear"
+    );
+    // The search shows the meeting just created, now and on today's bar.
+    browser
+        .run("document.getElementById('search-input').value = 'user7@example.test'; document.getElementById('search-button').click(); return true;")
+        .await;
+    eventually(
+        "the mailbox is shown in a meeting",
+        Duration::from_secs(10),
+        || async {
+            browser
+                .text_of("mailbox")
+                .await
+                .starts_with("user7@example.test: in-a-meeting")
+        },
+    )
+    .await;
+    eventually("today's bar shows the meeting", Duration::from_secs(10), || async {
+        let on_bar = browser
+            .run("return [...document.querySelectorAll('#bar div[data-availability]')].map(d => d.dataset.availability);")
+            .await;
+        on_bar
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a == "in-a-meeting"))
+    })
+    .await;
+    // The checks run on demand.
+    browser
+        .run("document.getElementById('run-checks').click(); return true;")
+        .await;
+    eventually("the checks ran", Duration::from_secs(20), || async {
+        browser.text_of("checks-state").await == "all passed"
+    })
+    .await;
+    let errors = browser.run("return window.__errors;").await;
+    assert_eq!(errors, json!([]), "no errors in the page");
+    if let Ok(path) = std::env::var("EWS_PRESENCE_SCREENSHOT") {
+        let png = browser.command("GET", "/screenshot", Value::Null).await;
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    browser.close().await;
+    rig.stop().await;
+}
