@@ -1,8 +1,11 @@
 //! End-to-end benchmarks of the daemon against the simulator over loopback. Each
 //! scenario prints one JSON line.
 //!
-//! - `latency`: debounce 0, 10,000 mailboxes, 200 changes/s; time from the simulator
-//!   committing a change to the daemon's API (its change feed) showing the new state.
+//! - `latency`: the shipped debounce (1 s) with 5 ms added to every EWS answer, 10,000
+//!   mailboxes, 200 changes/s; time from the simulator committing a change to the
+//!   daemon's API (its change feed) showing the new state, and GetUserAvailability
+//!   mailbox-fetches per change. With `LATENCY_AFTER_SWEEP=1` the changes start only
+//!   after the start-up automatic-reply sweep (to tell its effect apart).
 //! - `storm`: 100,000 mailboxes, each with a meeting starting at the same instant T;
 //!   time from T until all read `in-a-meeting` through the API and were published.
 //! - `scale`: 100,000 mailboxes over 500 streams, the simulator in its own process at
@@ -178,11 +181,37 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// The shipped `debounce_ms`.
+const DEFAULT_DEBOUNCE_MS: u64 = 1000;
+/// What the simulator adds to every EWS answer in the latency scenario.
+const EWS_CALL_MS: u64 = 5;
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
-    let rig = rig(mailboxes, 0, "latency").await;
+    // The shipped configuration (debounce 1 s), and a realistic 5 ms per EWS call.
+    let rig = rig(mailboxes, DEFAULT_DEBOUNCE_MS, "latency").await;
     let api = rig.app.api_addr;
     wait_ready(api, Duration::from_secs(120)).await;
     let sim = rig.sim.as_ref().expect("in-process sim").sim.clone();
+    sim.faults.slow(EWS_CALL_MS);
+    if std::env::var_os("LATENCY_AFTER_SWEEP").is_some() {
+        // Diagnosis: start the changes only once the start-up automatic-reply sweep is over.
+        while sim
+            .stats
+            .requests()
+            .get("GetUserOofSettings")
+            .copied()
+            .unwrap_or(0)
+            < mailboxes as u64
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let fetched_before = sim.stats.availability_mailboxes();
+    let mut changes = 0u64;
     let mut feed = watch(api).await;
     let mut pending: HashMap<String, (&'static str, Instant)> = HashMap::new();
     let mut meetings: HashMap<usize, u32> = HashMap::new();
@@ -226,6 +255,7 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
                 }
             };
             pending.insert(address(n), (expected, Instant::now()));
+            changes += 1;
         }
         while let Ok((m, a, at)) = feed.try_recv() {
             if let Some((expected, committed)) = pending.get(&m)
@@ -249,11 +279,14 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
         }
     }
     samples.sort();
+    let fetched = sim.stats.availability_mailboxes() - fetched_before;
     let report = json!({
         "bench": "latency", "mailboxes": mailboxes, "changes_per_s": rate, "seconds": seconds,
+        "debounce_ms": DEFAULT_DEBOUNCE_MS, "ews_call_ms": EWS_CALL_MS,
         "samples": samples.len(), "missing": pending.len(),
         "p50_ms": round(percentile(&samples, 0.5)), "p99_ms": round(percentile(&samples, 0.99)),
         "max_ms": round(samples.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)),
+        "fetches_per_change": round3(fetched as f64 / changes.max(1) as f64),
     });
     stop(rig).await;
     report

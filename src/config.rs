@@ -132,7 +132,8 @@ pub struct ApiConfig {
 pub struct PresenceConfig {
     /// How far ahead timelines are fetched.
     pub horizon: Duration,
-    /// Quiet time after an event burst before refreshing.
+    /// After a read, how long further events wait for one trailing read (a quiet
+    /// mailbox is read at once).
     pub debounce: Duration,
     /// How often automatic replies are re-read.
     pub oof_refresh: Duration,

@@ -5,7 +5,7 @@
 //! - [`group`]: one group's pure state machine and the driver that runs it.
 //! - [`port`]: the EWS calls a group makes (fakeable in tests).
 //! - [`refresh`]: the debounced, batched, retried refresh queue (GetUserAvailability,
-//!   GetUserOofSettings).
+//!   GetUserOofSettings); [`due`]: mailboxes ordered by when they are due.
 //! - [`backoff`]: validated backoff with jitter and a cap.
 //! - [`credentials`]: the per-gateway gate that lets one request probe refused
 //!   credentials per back-off step.
@@ -19,6 +19,7 @@
 pub mod backoff;
 pub mod credentials;
 mod discovery;
+pub mod due;
 pub mod endpoints;
 pub mod gateway;
 pub mod group;
@@ -148,7 +149,10 @@ impl Engine {
             let endpoints =
                 Endpoints::new(g, tls.clone()).map_err(|e| format!("gateway {}: {e}", g.name))?;
             let gateway = Arc::new(Gateway::new(g.clone(), endpoints));
-            let refresh = Arc::new(RefreshQueue::new(shared.cache.clock()));
+            let refresh = Arc::new(RefreshQueue::new(
+                shared.cache.clock(),
+                shared.presence.debounce,
+            ));
             tracker.spawn(refresh::run(
                 gateway.clone(),
                 refresh.clone(),

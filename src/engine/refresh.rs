@@ -1,7 +1,9 @@
-//! The refresh queue of one gateway: notifications mark mailboxes dirty; once a
-//! mailbox has been quiet for `debounce` (or dirty for five times that, so a mailbox
-//! that never stops changing is still refreshed) it is fetched, together with the
-//! others due, with GetUserAvailability (at most 100 per request, a few requests at
+//! The refresh queue of one gateway: notifications mark mailboxes dirty. A quiet
+//! mailbox (not read within the last `debounce`) is read at once (leading edge); events
+//! that come while its read is in flight or within `debounce` after it was sent cause
+//! one trailing read at the end of that period, never more than one per period, so a
+//! mailbox that never stops changing is still read every `debounce`. Due mailboxes are
+//! fetched together with GetUserAvailability (at most 100 per request, a few requests at
 //! once) over `[now - 1 h, now + horizon]`, and their timelines replaced. Automatic
 //! replies are read with GetUserOofSettings at start, after a resubscription and every
 //! `oof_refresh`. Every mailbox is refetched as the horizon rolls.
@@ -27,6 +29,7 @@ use crate::util::lock;
 
 use super::Shared;
 use super::backoff::Backoff;
+use super::due::DueSet;
 use super::gateway::Gateway;
 use super::metrics;
 use crate::ews::error::{Disposition, EwsError};
@@ -52,22 +55,19 @@ const RETRY_MIN: Duration = Duration::from_secs(1);
 /// Longest wait before a failed mailbox is read again.
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
 
-/// A mailbox may wait at most this many debounce periods while events keep coming.
-const MAX_DEBOUNCES: u32 = 5;
-
-/// When a dirty mailbox first and last saw an event, and the earliest it may be read.
+/// When a dirty mailbox first saw an event, and the earliest it may be read.
 #[derive(Debug, Clone, Copy)]
 struct Dirty {
     first: Instant,
-    last: Instant,
     not_before: Instant,
 }
 
 impl Dirty {
-    fn due(&self, debounce: Duration) -> Instant {
-        (self.last + debounce)
-            .min(self.first + debounce * MAX_DEBOUNCES)
-            .max(self.not_before)
+    fn now(now: Instant) -> Dirty {
+        Dirty {
+            first: now,
+            not_before: now,
+        }
     }
 }
 
@@ -91,7 +91,11 @@ impl Read {
 #[derive(Debug)]
 pub struct RefreshQueue {
     dirty: Mutex<HashMap<Mailbox, Dirty>>,
-    oof_due: Mutex<HashMap<Mailbox, Instant>>,
+    /// When each mailbox's last calendar read was sent (for the trailing edge).
+    last_read: Mutex<HashMap<Mailbox, Instant>>,
+    /// The quiet period after a read.
+    debounce: Duration,
+    oof_due: Mutex<DueSet>,
     /// Failed reads in a row, per mailbox and read.
     failures: Mutex<HashMap<(Mailbox, Read), u32>>,
     jitter: Mutex<Backoff>,
@@ -105,11 +109,14 @@ pub struct RefreshQueue {
 }
 
 impl RefreshQueue {
-    /// An empty queue; fetched data is stamped with `clock`.
-    pub fn new(clock: Clock) -> RefreshQueue {
+    /// An empty queue with the quiet period `debounce`; fetched data is stamped with
+    /// `clock`.
+    pub fn new(clock: Clock, debounce: Duration) -> RefreshQueue {
         RefreshQueue {
             dirty: Mutex::new(HashMap::new()),
-            oof_due: Mutex::new(HashMap::new()),
+            last_read: Mutex::new(HashMap::new()),
+            debounce,
+            oof_due: Mutex::new(DueSet::default()),
             failures: Mutex::new(HashMap::new()),
             // Constant bounds that satisfy the checks.
             jitter: Mutex::new(
@@ -123,32 +130,30 @@ impl RefreshQueue {
         }
     }
 
-    /// A notification arrived for `mailbox`: refresh it after the quiet period.
+    /// A notification arrived for `mailbox`: read it now if it is quiet, else once at
+    /// the end of the quiet period after its last read (a read already queued covers
+    /// this event too).
     pub fn mark(&self, mailbox: &Mailbox) {
         let now = Instant::now();
-        lock(&self.dirty)
-            .entry(mailbox.clone())
-            .and_modify(|d| d.last = now)
-            .or_insert(Dirty {
-                first: now,
-                last: now,
-                not_before: now,
-            });
+        let quiet_from = lock(&self.last_read)
+            .get(mailbox)
+            .map(|sent| *sent + self.debounce)
+            .filter(|at| *at > now);
+        lock(&self.dirty).entry(mailbox.clone()).or_insert(Dirty {
+            first: now,
+            not_before: quiet_from.unwrap_or(now),
+        });
         self.wake.notify_one();
     }
 
     /// Takes the mailboxes due by `now`; returns them with when they became dirty,
     /// and when the next one falls due.
-    fn take_due(
-        &self,
-        now: Instant,
-        debounce: Duration,
-    ) -> (Vec<(Mailbox, Instant)>, Option<Instant>) {
+    fn take_due(&self, now: Instant) -> (Vec<(Mailbox, Instant)>, Option<Instant>) {
         let mut dirty = lock(&self.dirty);
         let mut due = Vec::new();
         let mut next: Option<Instant> = None;
         dirty.retain(|mailbox, d| {
-            let at = d.due(debounce);
+            let at = d.not_before;
             if at <= now {
                 due.push((mailbox.clone(), d.first));
                 false
@@ -157,26 +162,28 @@ impl RefreshQueue {
                 true
             }
         });
-        let oof = lock(&self.oof_due);
-        if let Some(at) = oof.values().filter(|at| **at > now).min() {
-            next = Some(next.map_or(*at, |n| n.min(*at)));
+        drop(dirty);
+        if !due.is_empty() {
+            let mut last_read = lock(&self.last_read);
+            for (mailbox, _) in &due {
+                last_read.insert(mailbox.clone(), now);
+            }
+        }
+        if let Some(at) = lock(&self.oof_due).next_after(now) {
+            next = Some(next.map_or(at, |n| n.min(at)));
         }
         (due, next)
     }
 
-    /// Takes the automatic-reply reads due by `now`.
-    fn take_oof_due(&self, now: Instant) -> Vec<Mailbox> {
-        let mut oof = lock(&self.oof_due);
-        let mut due = Vec::new();
-        oof.retain(|mailbox, at| {
-            if *at <= now {
-                due.push(mailbox.clone());
-                false
-            } else {
-                true
-            }
-        });
-        due
+    /// Takes at most `limit` of the automatic-reply reads due by `now` (the others
+    /// stay queued for when a request slot frees).
+    fn take_oof_due(&self, now: Instant, limit: usize) -> Vec<Mailbox> {
+        lock(&self.oof_due).take_due(now, limit)
+    }
+
+    /// Puts an automatic-reply read back (no request slot was free after all).
+    fn requeue_oof(&self, mailbox: Mailbox, at: Instant) {
+        lock(&self.oof_due).insert_keep(mailbox, at);
     }
 
     /// Whether a calendar refresh of `mailbox` is queued.
@@ -193,7 +200,7 @@ impl RefreshQueue {
 
     /// Refresh `mailbox` fully: calendar and automatic replies (start, resubscribe).
     pub fn mark_full(&self, mailbox: &Mailbox) {
-        lock(&self.oof_due).insert(mailbox.clone(), Instant::now());
+        lock(&self.oof_due).set(mailbox.clone(), Instant::now());
         self.mark(mailbox);
     }
 
@@ -206,6 +213,7 @@ impl RefreshQueue {
     pub fn remove_member(&self, mailbox: &Mailbox) {
         lock(&self.members).remove(mailbox);
         lock(&self.dirty).remove(mailbox);
+        lock(&self.last_read).remove(mailbox);
         lock(&self.oof_due).remove(mailbox);
         let mut failures = lock(&self.failures);
         failures.remove(&(mailbox.clone(), Read::Calendar));
@@ -218,16 +226,12 @@ impl RefreshQueue {
         if oof {
             let mut due = lock(&self.oof_due);
             for m in members {
-                due.entry(m).or_insert(now);
+                due.insert_keep(m, now);
             }
         } else {
             let mut dirty = lock(&self.dirty);
             for m in members {
-                dirty.entry(m).or_insert(Dirty {
-                    first: now,
-                    last: now,
-                    not_before: now,
-                });
+                dirty.entry(m).or_insert(Dirty::now(now));
             }
         }
         self.wake.notify_one();
@@ -255,12 +259,11 @@ impl RefreshQueue {
                     .and_modify(|d| d.not_before = d.not_before.max(at))
                     .or_insert(Dirty {
                         first: now,
-                        last: now,
                         not_before: at,
                     });
             }
             Read::AutoReplies => {
-                lock(&self.oof_due).entry(mailbox.clone()).or_insert(at);
+                lock(&self.oof_due).insert_keep(mailbox.clone(), at);
             }
         }
         self.wake.notify_one();
@@ -304,10 +307,11 @@ pub async fn run(
             _ = tokio::time::sleep_until(wake_at) => {}
             _ = oof_tick.tick() => queue.mark_every_member(true),
             _ = roll_tick.tick() => queue.mark_every_member(false),
-            Some(_) = work.join_next(), if !work.is_empty() => continue,
+            // A request slot freed: queued automatic-reply reads may go now.
+            Some(_) = work.join_next(), if !work.is_empty() => {}
         }
         let now = Instant::now();
-        let (due, next) = queue.take_due(now, presence.debounce);
+        let (due, next) = queue.take_due(now);
         next_due = next;
         for batch in due.chunks(MAX_MAILBOXES) {
             // Waits while every request slot is taken (a slow or refusing server);
@@ -334,13 +338,12 @@ pub async fn run(
             // mailbox, and unreaped tasks would all stay allocated until it ends.
             while work.try_join_next().is_some() {}
         }
-        for mailbox in queue.take_oof_due(now) {
-            let permit = tokio::select! {
-                _ = stop.cancelled() => break,
-                permit = oof.clone().acquire_owned() => permit,
-            };
-            let Ok(permit) = permit else {
-                break;
+        // Never wait here for an automatic-reply slot: a sweep of thousands of reads
+        // must not hold up the calendar reads of changes (the latency tail it caused).
+        for mailbox in queue.take_oof_due(now, oof.available_permits()) {
+            let Ok(permit) = oof.clone().try_acquire_owned() else {
+                queue.requeue_oof(mailbox, now);
+                continue;
             };
             let (gateway, queue, shared, stop) =
                 (gateway.clone(), queue.clone(), shared.clone(), stop.clone());
@@ -682,35 +685,49 @@ mod tests {
     }
 
     fn queue() -> RefreshQueue {
-        RefreshQueue::new(Clock::System)
+        RefreshQueue::new(Clock::System, Duration::from_millis(100))
     }
 
     #[tokio::test(start_paused = true)]
-    async fn debounce_is_per_mailbox_and_capped() {
+    async fn a_quiet_mailbox_is_read_at_once_and_a_busy_one_once_per_period() {
         let queue = queue();
         let debounce = Duration::from_millis(100);
+        // Quiet: read at once (leading edge).
         queue.mark(&mailbox(1));
-        tokio::time::advance(Duration::from_millis(60)).await;
-        queue.mark(&mailbox(2));
-        tokio::time::advance(Duration::from_millis(50)).await;
-        // user1 has been quiet for 110 ms, user2 for 50 ms.
-        let (due, next) = queue.take_due(Instant::now(), debounce);
+        let (due, next) = queue.take_due(Instant::now());
         assert_eq!(
             due.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
             [mailbox(1)]
         );
-        assert_eq!(next, Some(Instant::now() + Duration::from_millis(50)));
-        // user2 keeps changing every 50 ms: it is still refreshed after 5 debounces.
-        for _ in 0..9 {
-            tokio::time::advance(Duration::from_millis(50)).await;
-            queue.mark(&mailbox(2));
-            let (due, _) = queue.take_due(Instant::now(), debounce);
-            if !due.is_empty() {
-                assert_eq!(due[0].0, mailbox(2));
-                return;
-            }
+        assert_eq!(next, None);
+        // Events while that read is in flight or within the period after it: one
+        // trailing read at the end of the period, however many events.
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_millis(15)).await;
+            queue.mark(&mailbox(1));
         }
-        panic!("a mailbox that never stops changing was never refreshed");
+        let (due, next) = queue.take_due(Instant::now());
+        assert!(due.is_empty(), "not before the period ends");
+        let sent = Instant::now() - Duration::from_millis(75);
+        assert_eq!(next, Some(sent + debounce));
+        tokio::time::advance(Duration::from_millis(25)).await;
+        let (due, _) = queue.take_due(Instant::now());
+        assert_eq!(due.len(), 1, "one trailing read");
+        // A mailbox that never stops changing is read once per period, never starved.
+        let mut reads = 0;
+        for _ in 0..20 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+            queue.mark(&mailbox(1));
+            reads += queue.take_due(Instant::now()).0.len();
+        }
+        assert!(
+            (9..=11).contains(&reads),
+            "{reads} reads in 1 s at a 100 ms period"
+        );
+        // Another mailbox is not held back by the first's period.
+        queue.mark(&mailbox(2));
+        let (due, _) = queue.take_due(Instant::now());
+        assert!(due.iter().any(|(m, _)| *m == mailbox(2)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -718,15 +735,14 @@ mod tests {
         let queue = queue();
         let m = mailbox(1);
         queue.add_member(&m);
-        let debounce = Duration::from_millis(100);
         // The server asked for 1.5 s: the calendar read waits exactly that.
         let wait = queue.retry(&m, Read::Calendar, Some(Duration::from_millis(1500)));
         assert_eq!(wait, Duration::from_millis(1500));
-        let (due, next) = queue.take_due(Instant::now(), debounce);
+        let (due, next) = queue.take_due(Instant::now());
         assert!(due.is_empty());
         assert_eq!(next, Some(Instant::now() + wait));
         tokio::time::advance(wait).await;
-        let (due, _) = queue.take_due(Instant::now(), debounce);
+        let (due, _) = queue.take_due(Instant::now());
         assert_eq!(due.len(), 1, "due once the server's wait is over");
         // Without a hint, each failure in a row waits longer, up to the cap.
         let waits: Vec<Duration> = (0..10)
@@ -735,7 +751,7 @@ mod tests {
         assert!(waits[0] <= Duration::from_millis(1250), "{waits:?}");
         assert!(waits[3] >= Duration::from_secs(6), "{waits:?}");
         assert!(waits.iter().all(|w| *w <= RETRY_MAX), "{waits:?}");
-        let (_, next) = queue.take_due(Instant::now(), debounce);
+        let (_, next) = queue.take_due(Instant::now());
         assert!(next.is_some(), "the automatic-reply read stays queued");
         queue.succeeded(&m, Read::AutoReplies);
         assert!(queue.retry(&m, Read::AutoReplies, None) <= Duration::from_millis(1250));

@@ -522,6 +522,7 @@ fn stats(sim: &Sim) -> Value {
         "mailboxes": sim.directory.len(),
         "subscriptions_live": sim.registry.len(),
         "subscriptions_off_home": sim.stats.subscriptions_off_home(),
+        "availability_mailboxes": sim.stats.availability_mailboxes(),
         "streams_open": sim.stats.streams_open(),
         "requests": sim.stats.requests(),
         "events_emitted": sim.stats.events_emitted(),

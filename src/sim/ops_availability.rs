@@ -211,6 +211,7 @@ pub fn get_user_availability(sim: &Arc<Sim>, req: &Request<'_, '_>) -> Reply {
             );
         }
     };
+    sim.stats.availability_fetched(query.addresses.len());
     let mut w = XmlWriter::new();
     w.open("GetUserAvailabilityResponse", &[("xmlns", ns::MESSAGES)]);
     w.open("FreeBusyResponseArray", &[]);

@@ -14,6 +14,7 @@ pub struct Stats {
     events: AtomicU64,
     streams_open: AtomicU64,
     off_home: AtomicU64,
+    availability_mailboxes: AtomicU64,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
@@ -72,6 +73,17 @@ impl Stats {
     /// Subscriptions created away from their mailbox's backend so far.
     pub fn subscriptions_off_home(&self) -> u64 {
         self.off_home.load(Ordering::Relaxed)
+    }
+
+    /// A GetUserAvailability request asked for `n` mailboxes.
+    pub fn availability_fetched(&self, n: usize) {
+        self.availability_mailboxes
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Mailboxes read with GetUserAvailability so far (one request counts each).
+    pub fn availability_mailboxes(&self) -> u64 {
+        self.availability_mailboxes.load(Ordering::Relaxed)
     }
 
     /// A stream opened.

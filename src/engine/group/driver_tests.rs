@@ -139,7 +139,7 @@ fn start(members: &[usize]) -> Harness {
         config.clone(),
         crate::engine::endpoints::Endpoints::new(&config, tls).expect("endpoints"),
     ));
-    let refresh = Arc::new(RefreshQueue::new(clock));
+    let refresh = Arc::new(RefreshQueue::new(clock, Duration::from_millis(100)));
     let set: BTreeSet<Mailbox> = members.iter().map(|n| m(*n)).collect();
     for mailbox in &set {
         cache.insert(mailbox.clone(), "gw".into());

@@ -1,0 +1,127 @@
+//! Mailboxes due at an instant, ordered by time: what is due now is taken in order
+//! (a bounded number at a time) and the next instant found without scanning every
+//! mailbox, so a sweep of a million automatic-reply reads costs a logarithm per step.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+
+use tokio::time::Instant;
+
+use crate::mailbox::Mailbox;
+
+/// Each mailbox at most once, with when it is due.
+#[derive(Debug, Default)]
+pub struct DueSet {
+    by_time: BTreeMap<Instant, BTreeSet<Mailbox>>,
+    at: HashMap<Mailbox, Instant>,
+}
+
+impl DueSet {
+    /// Queues `mailbox` at `at`, unless it is queued already (the earlier stays).
+    pub fn insert_keep(&mut self, mailbox: Mailbox, at: Instant) {
+        if self.at.contains_key(&mailbox) {
+            return;
+        }
+        self.by_time.entry(at).or_default().insert(mailbox.clone());
+        self.at.insert(mailbox, at);
+    }
+
+    /// Queues `mailbox` at `at`, replacing when it was due.
+    pub fn set(&mut self, mailbox: Mailbox, at: Instant) {
+        self.remove(&mailbox);
+        self.insert_keep(mailbox, at);
+    }
+
+    /// Forgets `mailbox`.
+    pub fn remove(&mut self, mailbox: &Mailbox) {
+        if let Some(at) = self.at.remove(mailbox)
+            && let Some(set) = self.by_time.get_mut(&at)
+        {
+            set.remove(mailbox);
+            if set.is_empty() {
+                self.by_time.remove(&at);
+            }
+        }
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.by_time.clear();
+        self.at.clear();
+    }
+
+    /// The earliest instant after `now` something is due.
+    pub fn next_after(&self, now: Instant) -> Option<Instant> {
+        self.by_time
+            .range((Bound::Excluded(now), Bound::Unbounded))
+            .next()
+            .map(|(at, _)| *at)
+    }
+
+    /// Takes at most `limit` mailboxes due by `now`, earliest first.
+    pub fn take_due(&mut self, now: Instant, limit: usize) -> Vec<Mailbox> {
+        let mut taken = Vec::new();
+        while taken.len() < limit {
+            let Some(mut entry) = self.by_time.first_entry() else {
+                break;
+            };
+            if *entry.key() > now {
+                break;
+            }
+            let set = entry.get_mut();
+            while taken.len() < limit {
+                let Some(mailbox) = set.pop_first() else {
+                    break;
+                };
+                self.at.remove(&mailbox);
+                taken.push(mailbox);
+            }
+            if set.is_empty() {
+                entry.remove();
+            }
+        }
+        taken
+    }
+
+    /// How many are queued.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// Whether none is queued.
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn m(n: u32) -> Mailbox {
+        Mailbox::parse(&format!("user{n}@example.test")).unwrap()
+    }
+
+    #[test]
+    fn takes_in_time_order_within_the_limit() {
+        let t0 = Instant::now();
+        let mut due = DueSet::default();
+        due.insert_keep(m(3), t0 + Duration::from_secs(3));
+        due.insert_keep(m(1), t0);
+        due.insert_keep(m(2), t0);
+        due.insert_keep(m(1), t0 + Duration::from_secs(9)); // kept at t0
+        assert_eq!(due.len(), 3);
+        assert_eq!(due.next_after(t0), Some(t0 + Duration::from_secs(3)));
+        assert_eq!(due.take_due(t0, 1), [m(1)]);
+        assert_eq!(due.take_due(t0, 5), [m(2)]);
+        assert!(due.take_due(t0, 5).is_empty(), "m3 is not due yet");
+        due.set(m(3), t0);
+        assert_eq!(due.next_after(t0), None);
+        assert_eq!(due.take_due(t0, 5), [m(3)]);
+        assert!(due.is_empty());
+        due.insert_keep(m(4), t0);
+        due.remove(&m(4));
+        assert!(due.is_empty() && due.take_due(t0, 5).is_empty());
+    }
+}
