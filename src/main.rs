@@ -207,21 +207,38 @@ fn init_logging_as(default: &str, format: LogFormat) {
     };
 }
 
+/// Loads the configuration for `command`; on an error, one line on stderr and exit 2.
+fn load_config(
+    command: &str,
+    path: &std::path::Path,
+) -> Result<ews_presence::config::Config, ExitCode> {
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    ews_presence::config::Config::load(path, &env).map_err(|e| {
+        eprintln!("ews-presence {command}: configuration error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The multi-threaded runtime for `command`; on an error, one line on stderr and exit 1.
+fn runtime(command: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("ews-presence {command}: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
 /// Runs a long-running command on the multi-threaded runtime: exit 0 on success, 1 if
 /// the runtime cannot start, 2 (after one line on stderr) if the command fails.
 fn block_on<E: std::fmt::Display>(
     command: &str,
     future: impl std::future::Future<Output = Result<(), E>>,
 ) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(command) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("ews-presence {command}: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(future) {
         Ok(()) => ExitCode::SUCCESS,
@@ -234,26 +251,18 @@ fn block_on<E: std::fmt::Display>(
 
 fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
     init_logging_as("info", log_format);
-    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let config = match ews_presence::config::Config::load(path, &env) {
+    let config = match load_config("run", path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("ews-presence run: configuration error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     block_on("run", ews_presence::app::run(config))
 }
 
 fn check(path: &std::path::Path, mailbox: Option<&str>, json: bool) -> ExitCode {
     init_logging("error");
-    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let config = match ews_presence::config::Config::load(path, &env) {
+    let config = match load_config("check", path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("ews-presence check: configuration error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mailbox = match mailbox
         .map(ews_presence::mailbox::Mailbox::parse)
@@ -265,15 +274,9 @@ fn check(path: &std::path::Path, mailbox: Option<&str>, json: bool) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime("check") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("ews-presence check: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let checks = runtime.block_on(ews_presence::cli::check::check_all(
         &config,
@@ -297,13 +300,9 @@ fn check(path: &std::path::Path, mailbox: Option<&str>, json: bool) -> ExitCode 
 
 fn discover(path: &std::path::Path, mailboxes: &[String], json: bool) -> ExitCode {
     init_logging("warn");
-    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let config = match ews_presence::config::Config::load(path, &env) {
+    let config = match load_config("discover", path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("ews-presence discover: configuration error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut wanted = Vec::new();
     for m in mailboxes {
@@ -315,15 +314,9 @@ fn discover(path: &std::path::Path, mailboxes: &[String], json: bool) -> ExitCod
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime("discover") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("ews-presence discover: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let mut stdout = io::stdout().lock();
     match runtime.block_on(ews_presence::cli::discover::run(

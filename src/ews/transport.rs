@@ -270,32 +270,20 @@ impl Transport {
             .acquire()
             .await
             .map_err(|_| EwsError::Transport("the client is shutting down".into()))?;
-        let (response, mut connection) = self.exchange(Bytes::from(xml), route).await?;
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        let keep_alive = !closes(response.headers());
-        let affinity_cookie = response
-            .headers()
+        let (response, connection) = self.exchange(Bytes::from(xml), route).await?;
+        let RawAnswer {
+            status,
+            headers,
+            body,
+        } = self.read_whole(response, connection).await?;
+        let retry_after = retry_after(&headers);
+        let affinity_cookie = headers
             .get_all(SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
             .find(|pair| pair.trim_start().starts_with("X-BackEndOverrideCookie="))
             .map(|pair| pair.trim().to_owned());
-        let body = match tokio::time::timeout(
-            inner.timeout,
-            Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect(),
-        )
-        .await
-        {
-            Err(_) => return Err(EwsError::Timeout(inner.timeout)),
-            Ok(Err(e)) => return Err(EwsError::Transport(format!("reading the answer: {e}"))),
-            Ok(Ok(collected)) => collected.to_bytes(),
-        };
-        connection.finished();
-        if keep_alive {
-            self.give_back(connection);
-        }
         let envelope = match decode_envelope(&body) {
             Ok(envelope) => envelope,
             Err(_) if status == 503 => return Err(EwsError::Unavailable { retry_after }),
@@ -327,16 +315,27 @@ impl Transport {
             .acquire()
             .await
             .map_err(|_| EwsError::Transport("the client is shutting down".into()))?;
-        let (response, mut connection) = self.exchange(Bytes::from(xml), &Route::default()).await?;
+        let (response, connection) = self.exchange(Bytes::from(xml), &Route::default()).await?;
+        self.read_whole(response, connection).await
+    }
+
+    /// Reads an answer's body whole (bounded, within the request timeout) and gives the
+    /// connection back for reuse unless the server closes it.
+    async fn read_whole(
+        &self,
+        response: hyper::Response<Incoming>,
+        mut connection: Connection,
+    ) -> Result<RawAnswer, EwsError> {
+        let timeout = self.inner.timeout;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = match tokio::time::timeout(
-            inner.timeout,
+            timeout,
             Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect(),
         )
         .await
         {
-            Err(_) => return Err(EwsError::Timeout(inner.timeout)),
+            Err(_) => return Err(EwsError::Timeout(timeout)),
             Ok(Err(e)) => return Err(EwsError::Transport(format!("reading the answer: {e}"))),
             Ok(Ok(collected)) => collected.to_bytes(),
         };
