@@ -126,6 +126,34 @@ fn subject_field(map: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The fault's `operation`, when given: one of `ews` or `autodiscover`; the error names
+/// exactly those.
+fn operation_field(
+    map: &Map<String, Value>,
+    ews: &[&str],
+    autodiscover: &[&str],
+) -> Result<Option<String>, ApiError> {
+    match map.get("operation") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(op))
+            if ews.contains(&op.as_str()) || autodiscover.contains(&op.as_str()) =>
+        {
+            Ok(Some(op.clone()))
+        }
+        Some(_) => Err(ApiError::bad(
+            "operation",
+            format!(
+                "operation must be one of {}",
+                ews.iter()
+                    .chain(autodiscover)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
 fn u64_field(
     map: &Map<String, Value>,
     field: &'static str,
@@ -416,22 +444,7 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
         "server-busy" => {
             let count = u64_field(map, "count", Some(1))?;
             let back_off = u64_field(map, "back_off_ms", Some(5000))?;
-            let operation = match map.get("operation") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(op)) if super::ews::OPERATIONS.contains(&op.as_str()) => {
-                    Some(op.clone())
-                }
-                Some(_) => {
-                    return Err(ApiError::bad(
-                        "operation",
-                        format!(
-                            "operation must be one of {}, {}",
-                            super::ews::OPERATIONS.join(", "),
-                            super::autodiscover::OPERATIONS.join(", ")
-                        ),
-                    ));
-                }
-            };
+            let operation = operation_field(map, &super::ews::OPERATIONS, &[])?;
             sim.faults.server_busy(count, back_off, operation.clone());
             json!({"count": count, "back_off_ms": back_off, "operation": operation})
         }
@@ -458,24 +471,12 @@ fn inject_fault(sim: &Arc<Sim>, map: &Map<String, Value>) -> Outcome {
             let hostile = super::faults::Hostile::parse(answer).ok_or_else(|| {
                 ApiError::bad("answer", "answer must be doctype, garbage or whitespace")
             })?;
-            let operation = match map.get("operation").and_then(Value::as_str) {
-                Some(op)
-                    if super::ews::OPERATIONS.contains(&op)
-                        || super::autodiscover::OPERATIONS.contains(&op) =>
-                {
-                    op.to_owned()
-                }
-                _ => {
-                    return Err(ApiError::bad(
-                        "operation",
-                        format!(
-                            "operation must be one of {}, {}",
-                            super::ews::OPERATIONS.join(", "),
-                            super::autodiscover::OPERATIONS.join(", ")
-                        ),
-                    ));
-                }
-            };
+            let operation = operation_field(
+                map,
+                &super::ews::OPERATIONS,
+                &super::autodiscover::OPERATIONS,
+            )?
+            .ok_or_else(|| ApiError::bad("operation", "operation is required"))?;
             sim.faults
                 .hostile_answers(count, hostile, operation.clone());
             json!({"count": count, "answer": answer, "operation": operation})
