@@ -6,6 +6,7 @@
 //! A mailbox Autodiscover cannot place falls back to the gateway's `url` when one is
 //! set, else reads `unknown` with the reason (on the mailbox and on `/v1/gateways`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::endpoints::Placement;
@@ -141,8 +142,13 @@ impl Engine {
             self.start_gateway(index, settled.into_iter().map(|(m, _)| m).collect());
         } else {
             let mut waiting = Vec::new();
+            // Who is in a group now, read once (not once per mailbox).
+            let grouped_now: HashSet<Mailbox> = lock(&runtime.groups)
+                .iter()
+                .flat_map(|h| h.members.borrow().iter().cloned().collect::<Vec<_>>())
+                .collect();
             for (mailbox, moved) in settled {
-                let grouped = self.is_grouped(runtime, &mailbox);
+                let grouped = grouped_now.contains(&mailbox);
                 if grouped && !moved {
                     continue;
                 }
@@ -177,12 +183,6 @@ impl Engine {
         } else if first {
             tracing::info!(gateway = %config.name, mailboxes = found, "autodiscover placed every mailbox");
         }
-    }
-
-    fn is_grouped(&self, runtime: &GatewayRuntime, mailbox: &Mailbox) -> bool {
-        lock(&runtime.groups)
-            .iter()
-            .any(|h| h.members.borrow().contains(mailbox))
     }
 }
 

@@ -39,7 +39,7 @@ pub struct GroupKey {
 pub struct Endpoints {
     config: GatewayConfig,
     tls: Arc<rustls::ClientConfig>,
-    transports: Mutex<HashMap<String, Transport>>,
+    transports: Mutex<HashMap<Uri, Transport>>,
     placements: Mutex<HashMap<Mailbox, Placement>>,
 }
 
@@ -63,32 +63,25 @@ impl Endpoints {
     }
 
     fn transport(&self, url: &Uri) -> Result<Transport, EwsError> {
-        let key = url.to_string();
         let mut transports = lock(&self.transports);
-        if let Some(t) = transports.get(&key) {
+        if let Some(t) = transports.get(url) {
             return Ok(t.clone());
         }
         let transport = Transport::new(&self.config.transport_to(url), self.tls.clone())?;
-        transports.insert(key, transport.clone());
+        transports.insert(url.clone(), transport.clone());
         Ok(transport)
     }
 
     /// The EWS URL for requests routed to `anchor`: its placement, else the configured
-    /// `url`, else (for requests any server answers, such as GetUserAvailability) the
-    /// first placed mailbox's.
+    /// `url`, else (for requests any server answers, such as GetUserAvailability) any
+    /// placed mailbox's.
     pub fn url_for(&self, anchor: Option<&Mailbox>) -> Option<Uri> {
         let placements = lock(&self.placements);
         anchor
             .and_then(|a| placements.get(a))
             .map(|p| p.url.clone())
             .or_else(|| self.config.url.clone())
-            .or_else(|| {
-                placements
-                    .values()
-                    .map(|p| &p.url)
-                    .min_by_key(|u| u.to_string())
-                    .cloned()
-            })
+            .or_else(|| placements.values().next().map(|p| p.url.clone()))
     }
 
     /// The client for requests routed to `anchor`.
