@@ -52,7 +52,7 @@ pub struct App {
     pub cache: Arc<Cache>,
     /// The engine.
     pub engine: Arc<Engine>,
-    config: Config,
+    config: Arc<Config>,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -60,6 +60,8 @@ pub struct App {
 impl App {
     /// Starts everything.
     pub async fn start(config: Config) -> Result<App, StartError> {
+        // Shared with the API (the troubleshooter's checks), not copied.
+        let config = Arc::new(config);
         let handle = metrics::install();
         let feed = Arc::new(Feed::new(FEED_REPLAY, FEED_LAG));
         let cache = Arc::new(Cache::new(
@@ -99,7 +101,7 @@ impl App {
             metrics: handle,
             stop: stop.clone(),
             connections: crate::api::connections::Connections::new(config.api.max_connections),
-            config: Arc::new(config.clone()),
+            config: config.clone(),
         });
         let api_connections = state.connections.limit();
         tracker.spawn(http::serve(state, listener, tracker.clone()));
