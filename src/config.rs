@@ -82,6 +82,7 @@ struct RawPresence {
     horizon_hours: Option<u64>,
     debounce_ms: Option<u64>,
     oof_refresh_secs: Option<u64>,
+    oof_verify_secs: Option<u64>,
     heartbeat_secs: Option<u64>,
     max_stale_secs: Option<u64>,
     tentative: Option<String>,
@@ -135,8 +136,13 @@ pub struct PresenceConfig {
     /// After a read, how long further events wait for one trailing read (a quiet
     /// mailbox is read at once).
     pub debounce: Duration,
-    /// How often automatic replies are re-read.
+    /// How often automatic replies are re-read (a batched MailTips sweep where the
+    /// server offers it).
     pub oof_refresh: Duration,
+    /// How often each mailbox's automatic replies are also read with
+    /// GetUserOofSettings, which sees what a mail tip cannot (on with an empty
+    /// message). Only with MailTips.
+    pub oof_verify: Duration,
     /// Expected heartbeat interval; silence for twice this drops a stream.
     pub heartbeat: Duration,
     /// Longest a mailbox's data is served without a working subscription and a
@@ -567,6 +573,13 @@ impl Config {
                 p.oof_refresh_secs,
                 300,
                 1..=86_400,
+                "seconds",
+            )?),
+            oof_verify: Duration::from_secs(ranged(
+                "presence.oof_verify_secs",
+                p.oof_verify_secs,
+                14_400,
+                1..=604_800,
                 "seconds",
             )?),
             heartbeat: Duration::from_secs(ranged(

@@ -166,6 +166,9 @@ struct SimulateArgs {
     /// gromox does).
     #[arg(long)]
     status_event_heartbeats: bool,
+    /// MaxRecipientsPerGetMailTipsRequest; 0 turns MailTips off (as gromox says).
+    #[arg(long, default_value_t = ews_presence::sim::DEFAULT_MAIL_TIPS_RECIPIENTS)]
+    mail_tips_max_recipients: u32,
 }
 
 /// How log lines are written.
@@ -386,6 +389,8 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         tls: args.tls_cert.zip(args.tls_key),
         empty_calendars: args.empty_calendars,
         status_event_heartbeats: args.status_event_heartbeats,
+        mail_tips_max_recipients: (args.mail_tips_max_recipients > 0)
+            .then_some(args.mail_tips_max_recipients),
     };
     block_on("simulate", simulate::run(config))
 }

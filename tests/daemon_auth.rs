@@ -27,6 +27,8 @@ fn ntlm(protection: ExtendedProtection) -> Options {
         password: "sim-password".into(),
     };
     options.sim.extended_protection = protection;
+    // One GetUserOofSettings per mailbox (MailTips off): a steady flow of requests.
+    options.sim.mail_tips_max_recipients = None;
     options
 }
 
@@ -161,6 +163,7 @@ async fn bearer_tokens_rotate_by_rewriting_the_file() {
     options.sim.auth = SimAuth::Bearer {
         token_file: valid.clone(),
     };
+    options.sim.mail_tips_max_recipients = None;
     let rig = rig(options).await;
     rig.ready().await;
     all_agree(&rig, 10).await;

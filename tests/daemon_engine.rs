@@ -100,12 +100,12 @@ async fn a_stream_the_server_ends_leaves_the_gateway_reachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_automatic_reply_read_is_retried_until_it_works() {
-    let rig = rig(Options::default()).await;
+    // GetUserOofSettings one by one (MailTips off), the path the fault hits.
+    let mut options = Options::default();
+    options.sim.mail_tips_max_recipients = None;
+    let rig = rig(options).await;
     rig.ready().await;
-    eventually("start-up automatic-reply reads done", WITHIN, || async {
-        rig.requests("GetUserOofSettings").await >= 20
-    })
-    .await;
+    rig.auto_replies_read(20).await;
     let reply = client::control(
         &rig.sim_target,
         "PUT",
@@ -247,10 +247,7 @@ async fn status_event_heartbeats_are_not_changes() {
     let rig = rig(options).await;
     rig.ready().await;
     all_agree(&rig, 1..=20).await;
-    eventually("start-up reads done", WITHIN, || async {
-        rig.requests("GetUserOofSettings").await >= 20
-    })
-    .await;
+    rig.auto_replies_read(20).await;
     let reads = rig.requests("GetUserAvailability").await;
     let events = rig.gateway_status().await["events_received"]
         .as_u64()

@@ -22,10 +22,7 @@ async fn reads(rig: &Rig, n: usize, availability: &str) {
 
 async fn startup_reads_done(rig: &Rig, mailboxes: u64) {
     rig.ready().await;
-    eventually("start-up automatic-reply reads done", WITHIN, || async {
-        rig.requests("GetUserOofSettings").await >= mailboxes
-    })
-    .await;
+    rig.auto_replies_read(mailboxes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,6 +110,7 @@ async fn a_wrong_password_costs_one_login_per_back_off_step() {
     }
     assert_eq!(refused, 1);
     assert_eq!(rig.requests("GetUserOofSettings").await, 0);
+    assert_eq!(rig.requests("GetMailTips").await, 0);
     rig.stop().await;
 }
 
@@ -147,10 +145,7 @@ async fn a_stream_that_trickles_without_a_whole_frame_is_replaced() {
     rig.ready().await;
     rig.one_stream_open().await;
     let streams = rig.requests("GetStreamingEvents").await;
-    eventually("start-up reads done", WITHIN, || async {
-        rig.requests("GetUserOofSettings").await >= 20
-    })
-    .await;
+    rig.auto_replies_read(20).await;
     let reads_before = rig.requests("GetUserAvailability").await;
     // One byte every 50 ms, for longer than the silence bound (2 x 1 s heartbeat).
     rig.fault(json!({"kind": "trickle", "duration_ms": 6000, "interval_ms": 50}))

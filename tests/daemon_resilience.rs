@@ -96,10 +96,7 @@ async fn honours_server_busy_back_off() {
     rig.ready().await;
     rig.one_stream_open().await;
     // Let the start-up reads finish, so the fault hits the refresh of our change.
-    eventually("start-up automatic-reply reads done", WITHIN, || async {
-        rig.requests("GetUserOofSettings").await >= 20
-    })
-    .await;
+    rig.auto_replies_read(20).await;
     rig.fault(json!({"kind": "server-busy", "count": 1, "back_off_ms": 1500}))
         .await;
     let started = tokio::time::Instant::now();

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use ews_presence::ews::ops::{
-    get_streaming_events, get_user_availability, get_user_oof_settings, subscribe, unsubscribe,
+    get_mail_tips, get_service_configuration, get_streaming_events, get_user_availability,
+    get_user_oof_settings, subscribe, unsubscribe,
 };
 use ews_presence::ews::soap::{impersonation_element, request_server_version_element};
 use ews_presence::ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
@@ -89,6 +90,11 @@ fn every_request() -> Vec<(&'static str, String)> {
             get_user_availability::body(&mailboxes(100), start, end).unwrap(),
         ),
         ("GetUserOofSettings", get_user_oof_settings::body(&odd)),
+        (
+            "GetMailTips x100",
+            get_mail_tips::body(&odd, &mailboxes(100)).unwrap(),
+        ),
+        ("GetServiceConfiguration", get_service_configuration::body()),
         (
             "RequestServerVersion",
             request_server_version_element(RequestServerVersion::default()),

@@ -139,6 +139,7 @@ pub fn gateway(r: &GatewayReport, unknown: usize, now: Timestamp) -> Value {
         "mailboxes_over_capacity": r.mailboxes_over_capacity,
         "events_received": r.events_received,
         "one_mailbox_per_stream": r.one_mailbox_per_stream,
+        "auto_replies": r.auto_replies,
         "mailboxes_undiscovered": r.undiscovered.len(),
         // The first few, with why: enough to see the pattern without a huge answer.
         "undiscovered": r.undiscovered.iter().take(MAX_UNDISCOVERED_LISTED).map(|(m, why)| json!({"mailbox": m.as_str(), "reason": why})).collect::<Vec<_>>(),

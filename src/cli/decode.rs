@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use serde_json::{Map, Value, json};
 
 use crate::ews::decode_error::DecodeError;
+use crate::ews::ops::get_mail_tips::OofTip;
 use crate::ews::ops::get_streaming_events::{Event, StreamingResponse};
 use crate::ews::stream::{Frame, Response, StreamDecoder};
 use crate::ews::types::{EwsDateTime, ObjectId};
@@ -256,6 +257,37 @@ pub fn frame_json(frame: &Frame) -> Value {
             out.insert(
                 "oof_end".into(),
                 time(&settings.and_then(|s| s.end.clone())),
+            );
+        }
+        Response::GetMailTips(r) => {
+            let recipients = r
+                .recipients
+                .iter()
+                .map(|t| {
+                    let (tip, window) = match &t.oof {
+                        OofTip::Replying { window } => ("replying", window),
+                        OofTip::Silent { window } => ("silent", window),
+                        OofTip::Unknown => ("unknown", &None),
+                    };
+                    json!({
+                        "address": t.address,
+                        "response_code": t.status.code.as_str(),
+                        "oof_tip": tip,
+                        "oof_start": window.as_ref().map(|(s, _)| s.to_string()),
+                        "oof_end": window.as_ref().map(|(_, e)| e.to_string()),
+                    })
+                })
+                .collect::<Vec<_>>();
+            out.insert("recipients".into(), recipients.into());
+        }
+        Response::GetServiceConfiguration(r) => {
+            out.insert(
+                "mail_tips_enabled".into(),
+                r.mail_tips.map(|m| m.enabled).into(),
+            );
+            out.insert(
+                "mail_tips_max_recipients".into(),
+                r.mail_tips.map(|m| m.max_recipients).into(),
             );
         }
         Response::Fault(f) => {

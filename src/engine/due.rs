@@ -83,6 +83,11 @@ impl DueSet {
         taken
     }
 
+    /// Whether `mailbox` is queued.
+    pub fn contains(&self, mailbox: &Mailbox) -> bool {
+        self.at.contains_key(mailbox)
+    }
+
     /// How many are queued.
     pub fn len(&self) -> usize {
         self.at.len()

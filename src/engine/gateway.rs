@@ -47,6 +47,8 @@ pub struct Gateway {
     events_received: AtomicU64,
     /// The server lets a stream carry only the impersonated user's subscriptions.
     single_mailbox_streams: AtomicBool,
+    /// How automatic replies are read (see [`super::auto_replies::Source`]).
+    auto_reply_source: Mutex<String>,
     /// Wakes the engine to regroup once that is found.
     pub regroup: Notify,
     /// Mailboxes a server answered as if they had moved, to be discovered again.
@@ -65,6 +67,7 @@ impl Gateway {
             health: Mutex::new(Health::default()),
             events_received: AtomicU64::new(0),
             single_mailbox_streams: AtomicBool::new(false),
+            auto_reply_source: Mutex::new(super::auto_replies::Source::Probing.describe()),
             regroup: Notify::new(),
             suspected_moves: Mutex::new(std::collections::BTreeSet::new()),
             moves: Notify::new(),
@@ -88,6 +91,16 @@ impl Gateway {
         } else {
             self.config.max_subscriptions_per_connection
         }
+    }
+
+    /// How automatic replies are read, as `/v1/gateways` shows it.
+    pub fn auto_reply_source(&self) -> String {
+        crate::util::lock(&self.auto_reply_source).clone()
+    }
+
+    /// Records how automatic replies are read now.
+    pub fn set_auto_reply_source(&self, source: String) {
+        *crate::util::lock(&self.auto_reply_source) = source;
     }
 
     /// Whether streams carry one mailbox each (see [`Gateway::per_connection`]).

@@ -16,6 +16,7 @@
 //! disturbing the subscriptions that stay. Each group's membership is recorded once, in
 //! the `watch` channel the engine writes and the group's driver reads.
 
+pub mod auto_replies;
 pub mod backoff;
 pub mod credentials;
 mod discovery;

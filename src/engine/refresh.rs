@@ -28,23 +28,22 @@ use tokio_util::sync::CancellationToken;
 use crate::util::lock;
 
 use super::Shared;
+use super::auto_replies::{AutoReplies, Dispatch};
 use super::backoff::Backoff;
-use super::due::DueSet;
 use super::gateway::Gateway;
 use super::metrics;
 use crate::ews::error::{Disposition, EwsError};
 use crate::ews::ops::get_user_availability::{self, AvailabilityResponse, BusyType, MAX_MAILBOXES};
-use crate::ews::ops::get_user_oof_settings::{self, OofState};
 use crate::ews::soap::{RequestHeader, envelope};
 use crate::ews::stream::Response;
 use crate::ews::transport::{Lane, Route};
 use crate::mailbox::Mailbox;
 use crate::presence::clock::Clock;
-use crate::presence::timeline::{AutoReply, CalendarState, Interval, Timeline};
+use crate::presence::timeline::{CalendarState, Interval, Timeline};
 
 /// GetUserAvailability requests in flight per gateway.
 const AVAILABILITY_CONCURRENCY: usize = 4;
-/// GetUserOofSettings requests in flight per gateway.
+/// Automatic-reply requests in flight per gateway.
 const OOF_CONCURRENCY: usize = 8;
 /// Attempts of one request before its mailboxes are queued again.
 const MAX_ATTEMPTS: u32 = 3;
@@ -73,9 +72,13 @@ impl Dirty {
 
 /// Which read of a mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Read {
+pub(super) enum Read {
+    /// GetUserAvailability.
     Calendar,
+    /// GetUserOofSettings.
     AutoReplies,
+    /// GetMailTips.
+    MailTips,
 }
 
 impl Read {
@@ -83,6 +86,7 @@ impl Read {
         match self {
             Read::Calendar => "GetUserAvailability",
             Read::AutoReplies => "GetUserOofSettings",
+            Read::MailTips => "GetMailTips",
         }
     }
 }
@@ -95,7 +99,8 @@ pub struct RefreshQueue {
     last_read: Mutex<HashMap<Mailbox, Instant>>,
     /// The quiet period after a read.
     debounce: Duration,
-    oof_due: Mutex<DueSet>,
+    /// Automatic-reply reads waiting.
+    pub(super) auto: AutoReplies,
     /// Failed reads in a row, per mailbox and read.
     failures: Mutex<HashMap<(Mailbox, Read), u32>>,
     jitter: Mutex<Backoff>,
@@ -104,7 +109,8 @@ pub struct RefreshQueue {
     /// Whether each read is failing on this gateway (for logging changes once).
     calendar_failing: AtomicBool,
     oof_failing: AtomicBool,
-    clock: Clock,
+    tips_failing: AtomicBool,
+    pub(super) clock: Clock,
     wake: Notify,
 }
 
@@ -116,7 +122,7 @@ impl RefreshQueue {
             dirty: Mutex::new(HashMap::new()),
             last_read: Mutex::new(HashMap::new()),
             debounce,
-            oof_due: Mutex::new(DueSet::default()),
+            auto: AutoReplies::default(),
             failures: Mutex::new(HashMap::new()),
             // Constant bounds that satisfy the checks.
             jitter: Mutex::new(
@@ -125,6 +131,7 @@ impl RefreshQueue {
             members: Mutex::new(BTreeSet::new()),
             calendar_failing: AtomicBool::new(false),
             oof_failing: AtomicBool::new(false),
+            tips_failing: AtomicBool::new(false),
             clock,
             wake: Notify::new(),
         }
@@ -169,21 +176,17 @@ impl RefreshQueue {
                 last_read.insert(mailbox.clone(), now);
             }
         }
-        if let Some(at) = lock(&self.oof_due).next_after(now) {
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
         (due, next)
     }
 
-    /// Takes at most `limit` of the automatic-reply reads due by `now` (the others
-    /// stay queued for when a request slot frees).
-    fn take_oof_due(&self, now: Instant, limit: usize) -> Vec<Mailbox> {
-        lock(&self.oof_due).take_due(now, limit)
+    /// The gateway's mailboxes (held locked while used).
+    pub(super) fn members_snapshot(&self) -> std::sync::MutexGuard<'_, BTreeSet<Mailbox>> {
+        lock(&self.members)
     }
 
-    /// Puts an automatic-reply read back (no request slot was free after all).
-    fn requeue_oof(&self, mailbox: Mailbox, at: Instant) {
-        lock(&self.oof_due).insert_keep(mailbox, at);
+    /// Wakes the refresh loop (something was queued).
+    pub(super) fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Whether a calendar refresh of `mailbox` is queued.
@@ -195,12 +198,12 @@ impl RefreshQueue {
     #[cfg(test)]
     pub(crate) fn clear_for_test(&self) {
         lock(&self.dirty).clear();
-        lock(&self.oof_due).clear();
+        self.auto.clear();
     }
 
     /// Refresh `mailbox` fully: calendar and automatic replies (start, resubscribe).
     pub fn mark_full(&self, mailbox: &Mailbox) {
-        lock(&self.oof_due).set(mailbox.clone(), Instant::now());
+        self.auto.mark(mailbox, Instant::now());
         self.mark(mailbox);
     }
 
@@ -214,32 +217,33 @@ impl RefreshQueue {
         lock(&self.members).remove(mailbox);
         lock(&self.dirty).remove(mailbox);
         lock(&self.last_read).remove(mailbox);
-        lock(&self.oof_due).remove(mailbox);
+        self.auto.remove(mailbox);
         let mut failures = lock(&self.failures);
-        failures.remove(&(mailbox.clone(), Read::Calendar));
-        failures.remove(&(mailbox.clone(), Read::AutoReplies));
+        for read in [Read::Calendar, Read::AutoReplies, Read::MailTips] {
+            failures.remove(&(mailbox.clone(), read));
+        }
     }
 
-    fn mark_every_member(&self, oof: bool) {
+    /// Queues every mailbox's calendar (the horizon rolled).
+    fn mark_every_member(&self) {
         let members: Vec<Mailbox> = lock(&self.members).iter().cloned().collect();
         let now = Instant::now();
-        if oof {
-            let mut due = lock(&self.oof_due);
-            for m in members {
-                due.insert_keep(m, now);
-            }
-        } else {
-            let mut dirty = lock(&self.dirty);
-            for m in members {
-                dirty.entry(m).or_insert(Dirty::now(now));
-            }
+        let mut dirty = lock(&self.dirty);
+        for m in members {
+            dirty.entry(m).or_insert(Dirty::now(now));
         }
+        drop(dirty);
         self.wake.notify_one();
     }
 
     /// A read of `mailbox` failed: queue it again after `server_wait` (what the server
     /// asked) or the mailbox's next backoff step. Returns the wait.
-    fn retry(&self, mailbox: &Mailbox, read: Read, server_wait: Option<Duration>) -> Duration {
+    pub(super) fn retry(
+        &self,
+        mailbox: &Mailbox,
+        read: Read,
+        server_wait: Option<Duration>,
+    ) -> Duration {
         if !lock(&self.members).contains(mailbox) {
             return Duration::ZERO;
         }
@@ -262,16 +266,15 @@ impl RefreshQueue {
                         not_before: at,
                     });
             }
-            Read::AutoReplies => {
-                lock(&self.oof_due).insert_keep(mailbox.clone(), at);
-            }
+            Read::AutoReplies => self.auto.confirm(mailbox, at),
+            Read::MailTips => self.auto.mark(mailbox, at),
         }
         self.wake.notify_one();
         wait
     }
 
     /// A read of `mailbox` succeeded.
-    fn succeeded(&self, mailbox: &Mailbox, read: Read) {
+    pub(super) fn succeeded(&self, mailbox: &Mailbox, read: Read) {
         lock(&self.failures).remove(&(mailbox.clone(), read));
     }
 
@@ -279,6 +282,7 @@ impl RefreshQueue {
         match read {
             Read::Calendar => &self.calendar_failing,
             Read::AutoReplies => &self.oof_failing,
+            Read::MailTips => &self.tips_failing,
         }
     }
 }
@@ -291,10 +295,8 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let presence = shared.presence.clone();
-    let mut oof_tick = tokio::time::interval(presence.oof_refresh);
     let roll = (presence.horizon / 4).max(Duration::from_secs(60));
     let mut roll_tick = tokio::time::interval_at(Instant::now() + roll, roll);
-    oof_tick.tick().await;
     let availability = Arc::new(Semaphore::new(AVAILABILITY_CONCURRENCY));
     let oof = Arc::new(Semaphore::new(OOF_CONCURRENCY));
     let mut work = JoinSet::new();
@@ -305,8 +307,7 @@ pub async fn run(
             _ = stop.cancelled() => break,
             _ = queue.wake.notified() => {}
             _ = tokio::time::sleep_until(wake_at) => {}
-            _ = oof_tick.tick() => queue.mark_every_member(true),
-            _ = roll_tick.tick() => queue.mark_every_member(false),
+            _ = roll_tick.tick() => queue.mark_every_member(),
             // A request slot freed: queued automatic-reply reads may go now.
             Some(_) = work.join_next(), if !work.is_empty() => {}
         }
@@ -340,19 +341,19 @@ pub async fn run(
         }
         // Never wait here for an automatic-reply slot: a sweep of thousands of reads
         // must not hold up the calendar reads of changes (the latency tail it caused).
-        for mailbox in queue.take_oof_due(now, oof.available_permits()) {
-            let Ok(permit) = oof.clone().try_acquire_owned() else {
-                queue.requeue_oof(mailbox, now);
-                continue;
-            };
-            let (gateway, queue, shared, stop) =
-                (gateway.clone(), queue.clone(), shared.clone(), stop.clone());
-            work.spawn(async move {
-                fetch_oof(&gateway, &queue, &shared, &stop, mailbox).await;
-                drop(permit);
-            });
-            while work.try_join_next().is_some() {}
+        let auto_next = Dispatch {
+            gateway: &gateway,
+            queue: &queue,
+            shared: &shared,
+            stop: &stop,
+            slots: &oof,
         }
+        .run(now, &mut work);
+        while work.try_join_next().is_some() {}
+        next_due = match (next_due, auto_next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
     work.shutdown().await;
 }
@@ -371,7 +372,7 @@ fn state_of(busy: BusyType) -> CalendarState {
 /// Sends one request, retrying transient errors a few times and waiting what the
 /// server asks when it throttles; the answer with when the request that got it was
 /// sent (by `clock`), or the last error when it finally failed.
-async fn call_with_retries(
+pub(super) async fn call_with_retries(
     gateway: &Gateway,
     clock: Clock,
     stop: &CancellationToken,
@@ -416,7 +417,10 @@ async fn call_with_retries(
 
 /// Why an answer to `read` is of no use (another operation's answer, or a failure),
 /// and what the server asked us to wait, if it did.
-fn unusable(read: Read, answer: Result<Response, EwsError>) -> (String, Option<Duration>) {
+pub(super) fn unusable(
+    read: Read,
+    answer: Result<Response, EwsError>,
+) -> (String, Option<Duration>) {
     match answer {
         Ok(other) => (
             format!(
@@ -440,7 +444,7 @@ fn server_wait(error: &EwsError) -> Option<Duration> {
 
 /// Reads of `mailboxes` failed with `problem`: mark them, queue them again, log a
 /// change of the gateway's health once.
-fn failed(
+pub(super) fn failed(
     gateway: &Gateway,
     queue: &RefreshQueue,
     shared: &Shared,
@@ -475,7 +479,7 @@ fn failed(
     }
 }
 
-fn recovered(gateway: &Gateway, queue: &RefreshQueue, read: Read) {
+pub(super) fn recovered(gateway: &Gateway, queue: &RefreshQueue, read: Read) {
     if queue.failing_flag(read).swap(false, Ordering::Relaxed) {
         tracing::info!(gateway = %gateway.config.name, operation = read.operation(), "refreshes work again");
     }
@@ -605,77 +609,6 @@ fn apply(
     }
 }
 
-async fn fetch_oof(
-    gateway: &Gateway,
-    queue: &RefreshQueue,
-    shared: &Shared,
-    stop: &CancellationToken,
-    mailbox: Mailbox,
-) {
-    let impersonate = gateway.config.impersonation.then_some(&mailbox);
-    let header = RequestHeader {
-        server_version: gateway.config.server_version,
-        impersonate,
-    };
-    let xml = envelope(&header, &get_user_oof_settings::body(&mailbox));
-    let route = Route {
-        anchor: Some(&mailbox),
-        cookie: None,
-    };
-    let answer = call_with_retries(
-        gateway,
-        queue.clock,
-        stop,
-        "GetUserOofSettings",
-        &xml,
-        &route,
-    )
-    .await;
-    let (problem, wait) = match answer {
-        Ok((Response::GetUserOofSettings(r), sent_at)) => {
-            match (r.status.into_result(), r.settings) {
-                (Ok(()), Some(settings)) => {
-                    let secs = |t: Option<crate::ews::types::EwsDateTime>| {
-                        t.and_then(|t| t.to_timestamp_assuming_utc())
-                            .map(|t| t.as_second())
-                    };
-                    let auto = match settings.state {
-                        OofState::Disabled => AutoReply::Off,
-                        OofState::Enabled => AutoReply::On,
-                        OofState::Scheduled => match (secs(settings.start), secs(settings.end)) {
-                            (Some(start), Some(end)) => AutoReply::Scheduled { start, end },
-                            _ => AutoReply::Off,
-                        },
-                    };
-                    shared.cache.set_auto_reply(&mailbox, auto, sent_at);
-                    shared.scheduler.refresh(&shared.cache, &mailbox);
-                    queue.succeeded(&mailbox, Read::AutoReplies);
-                    recovered(gateway, queue, Read::AutoReplies);
-                    return;
-                }
-                (Err(e), _) => unusable(Read::AutoReplies, Err(e)),
-                (Ok(()), None) => (
-                    "GetUserOofSettings answered NoError without OofSettings".to_owned(),
-                    None,
-                ),
-            }
-        }
-        other => unusable(Read::AutoReplies, other.map(|(r, _)| r)),
-    };
-    if !stop.is_cancelled() {
-        let mailboxes = std::slice::from_ref(&mailbox);
-        failed(
-            gateway,
-            queue,
-            shared,
-            Read::AutoReplies,
-            mailboxes,
-            &problem,
-            wait,
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,8 +684,10 @@ mod tests {
         assert!(waits[0] <= Duration::from_millis(1250), "{waits:?}");
         assert!(waits[3] >= Duration::from_secs(6), "{waits:?}");
         assert!(waits.iter().all(|w| *w <= RETRY_MAX), "{waits:?}");
-        let (_, next) = queue.take_due(Instant::now());
-        assert!(next.is_some(), "the automatic-reply read stays queued");
+        assert!(
+            queue.auto.confirm_queued(&m),
+            "the automatic-reply read stays queued"
+        );
         queue.succeeded(&m, Read::AutoReplies);
         assert!(queue.retry(&m, Read::AutoReplies, None) <= Duration::from_millis(1250));
         // A mailbox no longer configured is not retried.

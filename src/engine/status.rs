@@ -41,6 +41,8 @@ pub struct GatewayReport {
     pub events_received: u64,
     /// Streams carry one mailbox each (the server ties subscriptions to their user).
     pub one_mailbox_per_stream: bool,
+    /// How automatic replies are read.
+    pub auto_replies: String,
     /// Mailboxes Autodiscover could not place (and no `url` serves), with why.
     pub undiscovered: Vec<(Mailbox, String)>,
 }
@@ -80,6 +82,7 @@ fn report(runtime: &GatewayRuntime) -> GatewayReport {
         mailboxes_over_capacity: over_capacity,
         events_received: runtime.gateway.events_received(),
         one_mailbox_per_stream: runtime.gateway.single_mailbox_streams(),
+        auto_replies: runtime.gateway.auto_reply_source(),
         undiscovered: super::discovery::undiscovered(runtime),
     };
     for handle in lock(&runtime.groups).iter() {

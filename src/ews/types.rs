@@ -120,7 +120,7 @@ impl fmt::Display for EwsDateTime {
 macro_rules! server_versions {
     ($($name:ident),* $(,)?) => {
         /// A `RequestServerVersion` value of the EWS schema (`ExchangeVersionType`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         #[allow(non_camel_case_types)]
         pub enum RequestServerVersion {
             $(

@@ -171,6 +171,11 @@ impl Cache {
         }
     }
 
+    /// `mailbox`'s automatic-reply settings as last read (off if never read).
+    pub fn auto_reply(&self, mailbox: &Mailbox) -> Option<AutoReply> {
+        self.entries.get(mailbox).map(|e| e.auto_reply)
+    }
+
     /// The span `mailbox`'s fetched timeline covers, once one was fetched.
     pub fn window(&self, mailbox: &Mailbox) -> Option<(i64, i64)> {
         self.entries

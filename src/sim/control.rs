@@ -360,7 +360,12 @@ fn mailbox_route(
                     ));
                 }
             };
-            sim.set_oof(mailbox, oof);
+            // `"message": ""` models automatic replies with an empty message.
+            let message = map
+                .get("message")
+                .and_then(Value::as_str)
+                .is_none_or(|m| !m.trim().is_empty());
+            sim.set_oof_with_message(mailbox, oof, message);
             Ok((
                 StatusCode::OK,
                 json!({"mailbox": sim.directory.address(mailbox), "state": map.get("state")}),

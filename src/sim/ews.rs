@@ -9,11 +9,11 @@ use tokio::sync::mpsc;
 use super::Sim;
 use super::request::Request;
 use super::soap_out::{self, Failure};
-use super::{ops_availability, ops_calendar, ops_oof, ops_subscription, streaming};
+use super::{ops_availability, ops_calendar, ops_mail_tips, ops_oof, ops_subscription, streaming};
 use crate::ews::xml_tree::{Element, Tree};
 
 /// Operations the simulator serves; anything else gets a fault like Exchange's.
-pub const OPERATIONS: [&str; 11] = [
+pub const OPERATIONS: [&str; 13] = [
     "Subscribe",
     "Unsubscribe",
     "GetStreamingEvents",
@@ -21,6 +21,8 @@ pub const OPERATIONS: [&str; 11] = [
     "GetServerTimeZones",
     "GetUserOofSettings",
     "SetUserOofSettings",
+    "GetMailTips",
+    "GetServiceConfiguration",
     "CreateItem",
     "UpdateItem",
     "DeleteItem",
@@ -199,6 +201,8 @@ pub async fn handle(sim: &Arc<Sim>, ctx: CallContext, body: &[u8]) -> Reply {
         "GetServerTimeZones" => ops_availability::get_server_time_zones(&req),
         "GetUserOofSettings" => ops_oof::get(sim, &ctx, &req),
         "SetUserOofSettings" => ops_oof::set(sim, &ctx, &req),
+        "GetMailTips" => ops_mail_tips::get_mail_tips(sim, &req),
+        "GetServiceConfiguration" => ops_mail_tips::get_service_configuration(sim),
         "CreateItem" => ops_calendar::create_item(sim, &ctx, &req),
         "UpdateItem" => ops_calendar::update_item(sim, &ctx, &req),
         "DeleteItem" => ops_calendar::delete_item(sim, &ctx, &req),

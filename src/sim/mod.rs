@@ -30,6 +30,7 @@ pub mod model;
 pub mod mutations;
 pub mod ops_availability;
 pub mod ops_calendar;
+pub mod ops_mail_tips;
 pub mod ops_oof;
 pub mod ops_subscription;
 pub mod request;
@@ -125,7 +126,13 @@ pub struct SimConfig {
     /// With every heartbeat, also send a Notification per subscription holding only a
     /// `StatusEvent`, as some servers do (gromox every 45 s).
     pub status_event_heartbeats: bool,
+    /// `MaxRecipientsPerGetMailTipsRequest`; `None`: MailTips off (as gromox says).
+    pub mail_tips_max_recipients: Option<u32>,
 }
+
+/// The simulator's `MaxRecipientsPerGetMailTipsRequest` unless told otherwise: below
+/// the daemon's own cap of 100, so the server's limit is what decides.
+pub const DEFAULT_MAIL_TIPS_RECIPIENTS: u32 = 50;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -147,6 +154,7 @@ impl Default for SimConfig {
             tls: None,
             empty_calendars: false,
             status_event_heartbeats: false,
+            mail_tips_max_recipients: Some(DEFAULT_MAIL_TIPS_RECIPIENTS),
         }
     }
 }

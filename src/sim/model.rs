@@ -185,6 +185,9 @@ pub struct Calendar {
     next_number: u32,
     /// Automatic replies.
     pub oof: Oof,
+    /// Whether the internal automatic reply has a message (an empty one is allowed,
+    /// and then MailTips cannot tell "on" from "off").
+    pub oof_message: bool,
 }
 
 impl Calendar {
@@ -206,6 +209,7 @@ impl Calendar {
             next_number: items.len() as u32,
             items,
             oof,
+            oof_message: true,
         }
     }
 

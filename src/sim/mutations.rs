@@ -89,4 +89,12 @@ impl Sim {
     pub fn set_oof(&self, mailbox: usize, oof: Oof) {
         self.directory.with(mailbox, |c| c.oof = oof);
     }
+
+    /// Sets automatic replies and whether their internal message is empty.
+    pub fn set_oof_with_message(&self, mailbox: usize, oof: Oof, message: bool) {
+        self.directory.with(mailbox, |c| {
+            c.oof = oof;
+            c.oof_message = message;
+        });
+    }
 }

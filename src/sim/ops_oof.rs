@@ -10,6 +10,7 @@ use super::Sim;
 use super::ews::{CallContext, Reply};
 use super::model::Oof;
 use super::ops_calendar::{context_zone, parse_time};
+use super::ops_mail_tips::REPLY_MESSAGE;
 use super::request::Request;
 use super::soap_out::{self, Failure};
 use crate::ews::ns;
@@ -75,7 +76,10 @@ pub fn get(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> Reply {
         Ok(m) => m,
         Err(reply) => return reply,
     };
-    let oof = sim.directory.with(mailbox, |c| c.oof.clone());
+    let (oof, message) = sim
+        .directory
+        .with(mailbox, |c| (c.oof.clone(), c.oof_message));
+    let text = if message { REPLY_MESSAGE } else { "" };
     let today = Timestamp::now().as_second() - Timestamp::now().as_second().rem_euclid(86_400);
     let (state, start, end) = match oof {
         Oof::Disabled => ("Disabled", today, today + 86_400),
@@ -97,10 +101,10 @@ pub fn get(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> Reply {
     w.leaf("EndTime", &at(end));
     w.close("Duration");
     w.open("InternalReply", &[]);
-    w.leaf("Message", "I am out of the office.");
+    w.leaf("Message", text);
     w.close("InternalReply");
     w.open("ExternalReply", &[]);
-    w.leaf("Message", "I am out of the office.");
+    w.leaf("Message", text);
     w.close("ExternalReply");
     w.close("OofSettings");
     w.leaf("AllowExternalOof", "All");
@@ -159,7 +163,11 @@ pub fn set(sim: &Arc<Sim>, ctx: &CallContext, req: &Request<'_, '_>) -> Reply {
                 ));
             }
         };
-        sim.set_oof(mailbox, oof);
+        let message = settings
+            .ews_child("InternalReply")
+            .and_then(|r| r.ews_child("Message"))
+            .is_some_and(|m| !m.text().trim().is_empty());
+        sim.set_oof_with_message(mailbox, oof, message);
         Ok(())
     })();
     Reply::ok(single("SetUserOofSettings", result))

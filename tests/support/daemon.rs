@@ -242,6 +242,29 @@ impl Rig {
             .unwrap_or(0)
     }
 
+    /// Waits until the start-up read of `mailboxes` mailboxes' automatic replies went
+    /// out: in GetMailTips batches of the simulator's limit, or one GetUserOofSettings
+    /// each where MailTips are off.
+    pub async fn auto_replies_read(&self, mailboxes: u64) {
+        let batches = self
+            .sim
+            .sim
+            .config
+            .mail_tips_max_recipients
+            .map(|max| mailboxes.div_ceil(u64::from(max.min(100))));
+        eventually(
+            "start-up automatic-reply reads done",
+            Duration::from_secs(15),
+            || async {
+                match batches {
+                    Some(b) => self.requests("GetMailTips").await >= b,
+                    None => self.requests("GetUserOofSettings").await >= mailboxes,
+                }
+            },
+        )
+        .await;
+    }
+
     /// Whether the daemon's availability for `n` equals the truth's (both must be
     /// answers that carry one).
     pub async fn agrees(&self, n: usize) -> bool {

@@ -124,6 +124,7 @@ fn start(members: &[usize]) -> Harness {
         horizon: Duration::from_secs(86_400),
         debounce: Duration::from_millis(100),
         oof_refresh: Duration::from_secs(300),
+        oof_verify: Duration::from_secs(14_400),
         heartbeat: HEARTBEAT,
         max_stale: Duration::from_secs(900),
         mapping: Mapping::default(),

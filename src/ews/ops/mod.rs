@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+pub mod get_mail_tips;
+pub mod get_service_configuration;
 pub mod get_streaming_events;
 pub mod get_user_availability;
 pub mod get_user_oof_settings;
@@ -27,6 +29,12 @@ pub enum RequestError {
     /// GetUserAvailability asks for 1 to 100 mailboxes.
     #[error("GetUserAvailability takes 1 to {max} mailboxes, got {got}", max = get_user_availability::MAX_MAILBOXES)]
     MailboxCount {
+        /// How many were given.
+        got: usize,
+    },
+    /// GetMailTips names 1 to 100 recipients (fewer when the server says so).
+    #[error("GetMailTips takes 1 to {max} recipients, got {got}", max = get_mail_tips::MAX_RECIPIENTS)]
+    RecipientCount {
         /// How many were given.
         got: usize,
     },

@@ -4,6 +4,8 @@
 
 use crate::ews::decode_error::{FrameError, Problem};
 use crate::ews::ns::Ns;
+use crate::ews::ops::get_mail_tips::MailTipsResponse;
+use crate::ews::ops::get_service_configuration::ServiceConfigurationResponse;
 use crate::ews::ops::get_streaming_events::StreamingResponse;
 use crate::ews::ops::get_user_availability::AvailabilityResponse;
 use crate::ews::ops::get_user_oof_settings::OofResponse;
@@ -26,6 +28,10 @@ pub enum Response {
     GetUserAvailability(AvailabilityResponse),
     /// `GetUserOofSettingsResponse`.
     GetUserOofSettings(OofResponse),
+    /// `GetMailTipsResponse`.
+    GetMailTips(MailTipsResponse),
+    /// `GetServiceConfigurationResponse`.
+    GetServiceConfiguration(ServiceConfigurationResponse),
     /// `soap:Fault`.
     Fault(Fault),
 }
@@ -39,6 +45,8 @@ impl Response {
             Response::Unsubscribe(_) => "Unsubscribe",
             Response::GetUserAvailability(_) => "GetUserAvailability",
             Response::GetUserOofSettings(_) => "GetUserOofSettings",
+            Response::GetMailTips(_) => "GetMailTips",
+            Response::GetServiceConfiguration(_) => "GetServiceConfiguration",
             Response::Fault(_) => "Fault",
         }
     }
@@ -52,6 +60,8 @@ impl Response {
             Response::Subscribe(r) => r.status.clone(),
             Response::Unsubscribe(r) => r.status.clone(),
             Response::GetUserOofSettings(r) => r.status.clone(),
+            Response::GetMailTips(r) => r.status.clone(),
+            Response::GetServiceConfiguration(r) => r.status.clone(),
             Response::Fault(f) => f.status.clone(),
             Response::GetUserAvailability(r) => r
                 .mailboxes
@@ -115,6 +125,12 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, FrameError> {
         }
         (Ns::Messages, "GetUserOofSettingsResponse") => {
             Response::GetUserOofSettings(OofResponse::read(element)?)
+        }
+        (Ns::Messages, "GetMailTipsResponse") => {
+            Response::GetMailTips(MailTipsResponse::read(element)?)
+        }
+        (Ns::Messages, "GetServiceConfigurationResponse") => {
+            Response::GetServiceConfiguration(ServiceConfigurationResponse::read(element)?)
         }
         (_, local) => {
             return Err(element.error(Problem::UnknownOperation {

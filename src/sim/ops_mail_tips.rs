@@ -1,0 +1,153 @@
+//! GetServiceConfiguration (MailTips) and GetMailTips, answering the automatic-reply
+//! tip as Microsoft documents it: `ReplyBody/Message` holds the reply a sender would
+//! get now (empty when automatic replies are off, outside their Scheduled window, or
+//! on with an empty message) and `Duration` is written whenever the reply is
+//! Scheduled. With MailTips off (`mail_tips_max_recipients = None`) the configuration
+//! says so, as gromox does, and GetMailTips answers `ErrorMailTipsDisabled`; more
+//! recipients than the limit get `ErrorExceededMaxRecipientLimit` for the request.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::Sim;
+use super::ews::Reply;
+use super::model::Oof;
+use super::request::Request;
+use super::soap_out;
+use crate::ews::ns;
+use crate::ews::xml_write::XmlWriter;
+
+/// The text of every non-empty internal reply.
+pub const REPLY_MESSAGE: &str = "I am out of the office.";
+
+/// `GetServiceConfiguration`.
+pub fn get_service_configuration(sim: &Arc<Sim>) -> Reply {
+    let (enabled, max) = match sim.config.mail_tips_max_recipients {
+        Some(max) => ("true", max.to_string()),
+        None => ("false", i32::MAX.to_string()),
+    };
+    let mut w = XmlWriter::new();
+    w.open(
+        "m:GetServiceConfigurationResponse",
+        &[
+            ("ResponseClass", "Success"),
+            ("xmlns:m", ns::MESSAGES),
+            ("xmlns:t", ns::TYPES),
+        ],
+    );
+    w.leaf("m:ResponseCode", "NoError");
+    w.open("m:ResponseMessages", &[]);
+    w.open(
+        "m:ServiceConfigurationResponseMessageType",
+        &[("ResponseClass", "Success")],
+    );
+    w.leaf("m:ResponseCode", "NoError");
+    w.open("m:MailTipsConfiguration", &[]);
+    w.leaf("t:MailTipsEnabled", enabled);
+    w.leaf("t:MaxRecipientsPerGetMailTipsRequest", &max);
+    w.leaf("t:MaxMessageSize", "10485760");
+    w.leaf("t:LargeAudienceThreshold", "25");
+    w.leaf("t:ShowExternalRecipientCount", "false");
+    w.empty("t:InternalDomains", &[]);
+    w.leaf("t:PolicyTipsEnabled", "false");
+    w.leaf("t:LargeAudienceCap", "0");
+    w.close("m:MailTipsConfiguration");
+    w.close("m:ServiceConfigurationResponseMessageType");
+    w.close("m:ResponseMessages");
+    w.close("m:GetServiceConfigurationResponse");
+    Reply::ok(soap_out::envelope(&w.finish()))
+}
+
+fn refused(code: &str, text: &str) -> Reply {
+    let mut w = XmlWriter::new();
+    w.open(
+        "GetMailTipsResponse",
+        &[("ResponseClass", "Error"), ("xmlns", ns::MESSAGES)],
+    );
+    w.leaf("MessageText", text);
+    w.leaf("ResponseCode", code);
+    w.leaf("DescriptiveLinkKey", "0");
+    w.close("GetMailTipsResponse");
+    Reply::ok(soap_out::envelope(&w.finish()))
+}
+
+/// `GetMailTips`.
+pub fn get_mail_tips(sim: &Arc<Sim>, req: &Request<'_, '_>) -> Reply {
+    let Some(max) = sim.config.mail_tips_max_recipients else {
+        return refused("ErrorMailTipsDisabled", "MailTips are disabled.");
+    };
+    let addresses: Vec<String> = req
+        .operation
+        .ews_child("Recipients")
+        .into_iter()
+        .flat_map(|r| r.ews_children("Mailbox"))
+        .map(|m| {
+            m.ews_child("EmailAddress")
+                .map(|e| e.text().trim().to_ascii_lowercase())
+                .unwrap_or_default()
+        })
+        .collect();
+    if addresses.is_empty() {
+        return refused("ErrorMissingRecipients", "No recipients were given.");
+    }
+    if addresses.len() > max as usize {
+        return refused(
+            "ErrorExceededMaxRecipientLimit",
+            &format!("At most {max} recipients may be given."),
+        );
+    }
+    let now = Timestamp::now();
+    let mut w = XmlWriter::new();
+    w.open(
+        "GetMailTipsResponse",
+        &[("ResponseClass", "Success"), ("xmlns", ns::MESSAGES)],
+    );
+    w.leaf("ResponseCode", "NoError");
+    w.open("ResponseMessages", &[]);
+    for address in &addresses {
+        let Some(mailbox) = sim.directory.lookup(address) else {
+            w.open("MailTipsResponseMessageType", &[("ResponseClass", "Error")]);
+            w.leaf("MessageText", &format!("No recipient {address}."));
+            w.leaf("ResponseCode", "ErrorMailRecipientNotFound");
+            w.leaf("DescriptiveLinkKey", "0");
+            w.close("MailTipsResponseMessageType");
+            continue;
+        };
+        let (oof, message) = sim
+            .directory
+            .with(mailbox, |c| (c.oof.clone(), c.oof_message));
+        w.open(
+            "MailTipsResponseMessageType",
+            &[("ResponseClass", "Success")],
+        );
+        w.leaf("ResponseCode", "NoError");
+        w.open("m:MailTips", &[("xmlns:m", ns::MESSAGES)]);
+        w.open("t:RecipientAddress", &[("xmlns:t", ns::TYPES)]);
+        w.empty("t:Name", &[]);
+        w.leaf("t:EmailAddress", address);
+        w.leaf("t:RoutingType", "SMTP");
+        w.close("t:RecipientAddress");
+        w.empty("t:PendingMailTips", &[("xmlns:t", ns::TYPES)]);
+        w.open("t:OutOfOffice", &[("xmlns:t", ns::TYPES)]);
+        w.open("t:ReplyBody", &[]);
+        if message && oof.active_at(now) {
+            w.leaf("t:Message", REPLY_MESSAGE);
+        } else {
+            w.empty("t:Message", &[]);
+        }
+        w.close("t:ReplyBody");
+        if let Oof::Scheduled { start, end } = oof {
+            w.open("t:Duration", &[]);
+            w.leaf("t:StartTime", &soap_out::utc_time(start));
+            w.leaf("t:EndTime", &soap_out::utc_time(end));
+            w.close("t:Duration");
+        }
+        w.close("t:OutOfOffice");
+        w.close("m:MailTips");
+        w.close("MailTipsResponseMessageType");
+    }
+    w.close("ResponseMessages");
+    w.close("GetMailTipsResponse");
+    Reply::ok(soap_out::envelope(&w.finish()))
+}
