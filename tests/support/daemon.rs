@@ -21,6 +21,7 @@ pub struct Options {
     pub mailboxes: usize,
     pub debounce_ms: u64,
     pub oof_refresh_secs: u64,
+    pub oof_verify_secs: u64,
     pub per_connection: usize,
     /// The gateway's `max_connections` (None: the daemon's default).
     pub max_connections: Option<usize>,
@@ -54,6 +55,7 @@ impl Default for Options {
             mailboxes: 20,
             debounce_ms: 100,
             oof_refresh_secs: 300,
+            oof_verify_secs: 14_400,
             per_connection: 200,
             max_connections: None,
             token: None,
@@ -157,6 +159,7 @@ listen = "127.0.0.1:0"
 debounce_ms = {debounce}
 heartbeat_secs = 1
 oof_refresh_secs = {oof}
+oof_verify_secs = {verify}
 [[gateway]]
 name = "{gateway}"
 {endpoint}
@@ -171,6 +174,7 @@ file = "mailboxes.txt"
 "#,
         debounce = options.debounce_ms,
         oof = options.oof_refresh_secs,
+        verify = options.oof_verify_secs,
         auth = options.auth,
         endpoint = if options.autodiscover {
             format!(
