@@ -10,6 +10,9 @@
 //!   time from T until all read `in-a-meeting` through the API and were published.
 //! - `scale`: 100,000 mailboxes over 500 streams, the simulator in its own process at
 //!   1,000 changes/s; time to `/readyz`, the daemon's peak RSS per mailbox and CPU.
+//! - `load`: EWS requests per mailbox-hour at steady state (no changes), by operation,
+//!   10,000 mailboxes, the automatic-reply timing compressed 60 times, with MailTips
+//!   and with the one-by-one GetUserOofSettings baseline in the same run.
 //! - `query`: `GET /v1/presence/{mailbox}` throughput with keep-alive (wrk) next to
 //!   nginx serving the same JSON as a static file, in the same run.
 //!
@@ -80,6 +83,22 @@ async fn start_daemon(
     debounce_ms: u64,
     name: &str,
 ) -> (App, PathBuf) {
+    start_daemon_with(
+        ews_url,
+        mailboxes,
+        &format!("debounce_ms = {debounce_ms}\n"),
+        name,
+    )
+    .await
+}
+
+/// Like [`start_daemon`], with `presence` as the `[presence]` section's lines.
+async fn start_daemon_with(
+    ews_url: &str,
+    mailboxes: usize,
+    presence: &str,
+    name: &str,
+) -> (App, PathBuf) {
     let dir =
         std::env::temp_dir().join(format!("ews-presence-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -90,7 +109,7 @@ async fn start_daemon(
     std::fs::write(
         dir.join("c.toml"),
         format!(
-            "[api]\nlisten = \"127.0.0.1:0\"\n[presence]\ndebounce_ms = {debounce_ms}\n[[gateway]]\nname = \"sim\"\nurl = \"{ews_url}\"\nauth = \"none\"\nmax_connections = {}\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            "[api]\nlisten = \"127.0.0.1:0\"\n[presence]\n{presence}[[gateway]]\nname = \"sim\"\nurl = \"{ews_url}\"\nauth = \"none\"\nmax_connections = {}\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
             mailboxes.div_ceil(200)
         ),
     )
@@ -199,16 +218,7 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
     sim.faults.slow(EWS_CALL_MS);
     if std::env::var_os("LATENCY_AFTER_SWEEP").is_some() {
         // Diagnosis: start the changes only once the start-up automatic-reply sweep is over.
-        while sim
-            .stats
-            .requests()
-            .get("GetUserOofSettings")
-            .copied()
-            .unwrap_or(0)
-            < mailboxes as u64
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        startup_auto_replies(&sim, mailboxes).await;
     }
     let fetched_before = sim.stats.availability_mailboxes();
     let mut changes = 0u64;
@@ -290,6 +300,89 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
     });
     stop(rig).await;
     report
+}
+
+/// Waits until the start-up automatic-reply reads of `mailboxes` went out (GetMailTips
+/// batches, or one GetUserOofSettings each where MailTips are off).
+async fn startup_auto_replies(sim: &Sim, mailboxes: usize) {
+    let count = |op: &str| sim.stats.requests().get(op).copied().unwrap_or(0);
+    loop {
+        let done = match sim.config.mail_tips_max_recipients {
+            Some(max) => count("GetMailTips") >= mailboxes.div_ceil(max.min(100) as usize) as u64,
+            None => count("GetUserOofSettings") >= mailboxes as u64,
+        };
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The shipped `oof_refresh_secs` and `oof_verify_secs`.
+const OOF_REFRESH_SECS: u64 = 300;
+const OOF_VERIFY_SECS: u64 = 14_400;
+
+/// EWS requests per mailbox-hour at steady state (no changes), by operation: the
+/// daemon's automatic-reply timing compressed `compression` times (one hour in
+/// `3600 / compression` seconds), counted by the simulator after the start-up reads.
+/// With `mail_tips` false the simulator says MailTips are off: the one-by-one
+/// GetUserOofSettings baseline. Stream renewals (one GetStreamingEvents per stream per
+/// ConnectionTimeout, 30 min) cannot be compressed; they are computed from the streams
+/// open and reported apart.
+async fn load(mailboxes: usize, compression: u64, mail_tips: bool) -> Value {
+    let sim = Sim::new(SimConfig {
+        mailboxes,
+        empty_calendars: true,
+        connection_limit: mailboxes.div_ceil(200) + 2,
+        mail_tips_max_recipients: mail_tips
+            .then_some(ews_presence::sim::DEFAULT_MAIL_TIPS_RECIPIENTS),
+        ..SimConfig::default()
+    })
+    .expect("sim")
+    .start()
+    .await
+    .expect("sim starts");
+    let presence = format!(
+        "oof_refresh_secs = {}\noof_verify_secs = {}\n",
+        OOF_REFRESH_SECS / compression,
+        OOF_VERIFY_SECS / compression
+    );
+    let (app, dir) = start_daemon_with(&sim.ews_url(), mailboxes, &presence, "load").await;
+    let rig = Rig {
+        sim: Some(sim),
+        app,
+        dir,
+    };
+    wait_ready(rig.app.api_addr, Duration::from_secs(300)).await;
+    let sim = rig.sim.as_ref().expect("in-process sim").sim.clone();
+    startup_auto_replies(&sim, mailboxes).await;
+    let before = sim.stats.requests();
+    let window = Duration::from_secs(3600 / compression);
+    tokio::time::sleep(window).await;
+    let after = sim.stats.requests();
+    let mut by_operation = serde_json::Map::new();
+    let mut total = 0.0;
+    for (op, n) in &after {
+        let delta = n - before.get(op).copied().unwrap_or(0);
+        if delta > 0 {
+            // The window stands for one hour.
+            let hours = window.as_secs_f64() * compression as f64 / 3600.0;
+            let per = delta as f64 / mailboxes as f64 / hours;
+            total += per;
+            by_operation.insert(op.clone(), round3(per).into());
+        }
+    }
+    let streams = mailboxes.div_ceil(200) as f64;
+    let renewals = streams * 2.0 / mailboxes as f64;
+    stop(rig).await;
+    json!({
+        "bench": "load", "mailboxes": mailboxes, "mail_tips": mail_tips,
+        "compression": compression, "window_s": window.as_secs(),
+        "requests_per_mailbox_hour": by_operation,
+        "measured_total": round3(total),
+        "stream_renewals_per_mailbox_hour_computed": round3(renewals),
+        "total": round3(total + renewals),
+    })
 }
 
 async fn stop(rig: Rig) {
@@ -535,6 +628,18 @@ fn main() {
         let s = runtime.block_on(storm(300, 8));
         println!("{s}");
         assert_eq!(s["published"], 300);
+        // Load: 200 mailboxes, one hour in 12 s; the sweep goes in batches.
+        let load_report = runtime.block_on(load(200, 300, true));
+        println!("{load_report}");
+        let tips = load_report["requests_per_mailbox_hour"]["GetMailTips"]
+            .as_f64()
+            .unwrap_or(0.0);
+        assert!(tips > 0.0, "no GetMailTips sweep: {load_report}");
+        let total = load_report["total"].as_f64().unwrap_or(f64::MAX);
+        assert!(
+            total <= 1.0,
+            "more than one request per mailbox-hour: {load_report}"
+        );
         return;
     }
     let scenario = args.first().map(String::as_str).unwrap_or("latency");
@@ -544,7 +649,11 @@ fn main() {
             "storm" => storm(number(1, 100_000), number(2, 120) as u64).await,
             "scale" => scale(number(1, 100_000), number(2, 1000) as u64, number(3, 30) as u64).await,
             "query" => query(number(1, 10) as u64).await,
-            other => json!({"error": format!("unknown scenario {other}: latency, storm, scale or query")}),
+            "load" => {
+                let (n, k) = (number(1, 10_000), number(2, 60) as u64);
+                json!({"mail_tips": load(n, k, true).await, "one_by_one_baseline": load(n, k, false).await})
+            }
+            other => json!({"error": format!("unknown scenario {other}: latency, storm, scale, query or load")}),
         }
     });
     println!("{report}");

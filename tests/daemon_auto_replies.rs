@@ -51,7 +51,10 @@ async fn tips_come_in_batches_at_the_servers_limit_and_show_every_change_they_ca
     // 100 mailboxes at 40 per request: 3 requests per sweep.
     rig.auto_replies_read(100).await;
     let status = rig.gateway_status().await;
-    assert_eq!(status["auto_replies"], "GetMailTips, 40 per request", "{status}");
+    assert_eq!(
+        status["auto_replies"], "GetMailTips, 40 per request",
+        "{status}"
+    );
     let (tips, oof) = (
         rig.requests("GetMailTips").await,
         rig.requests("GetUserOofSettings").await,

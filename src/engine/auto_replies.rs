@@ -86,20 +86,22 @@ impl Source {
 struct Pacer {
     cursor: Option<Mailbox>,
     next_at: Option<Instant>,
+    /// Mailboxes owed to the pace but not yet taken (a fraction of one per step).
+    credit: f64,
 }
 
 impl Pacer {
-    /// The step interval and mailboxes per step for `members` over `period` in
-    /// batches of `batch`.
-    fn plan(members: usize, period: Duration, batch: usize) -> (Duration, usize) {
+    /// The step interval and mailboxes per step (on average) for `members` over
+    /// `period` in batches of `batch`.
+    fn plan(members: usize, period: Duration, batch: usize) -> (Duration, f64) {
         let batch = batch.max(1);
         let steps = members.div_ceil(batch).max(1) as u32;
         let step = period / steps;
         if step >= MIN_STEP {
-            (step, batch.min(members.max(1)))
+            (step, batch.min(members.max(1)) as f64)
         } else {
-            let per = (members as f64 * MIN_STEP.as_secs_f64() / period.as_secs_f64()).ceil();
-            (MIN_STEP, per as usize)
+            let per = members as f64 * MIN_STEP.as_secs_f64() / period.as_secs_f64();
+            (MIN_STEP, per)
         }
     }
 
@@ -122,6 +124,9 @@ impl Pacer {
         if at > now {
             return (Vec::new(), at);
         }
+        self.credit += per;
+        let per = (self.credit.floor() as usize).min(members.len());
+        self.credit -= per as f64;
         let mut taken = Vec::with_capacity(per);
         let start = match &self.cursor {
             Some(c) => members.range::<Mailbox, _>((Bound::Excluded(c), Bound::Unbounded)),
@@ -729,9 +734,27 @@ mod tests {
         // Many mailboxes: steps no closer than MIN_STEP, more per step.
         let (step, per) = Pacer::plan(1_000_000, period, 50);
         assert_eq!(step, MIN_STEP);
-        assert_eq!(per, 334);
+        assert!((per - 333.33).abs() < 0.01, "{per}");
         // One by one (batch 1) over a small gateway.
-        assert_eq!(Pacer::plan(10, period, 1), (Duration::from_secs(30), 1));
+        assert_eq!(Pacer::plan(10, period, 1), (Duration::from_secs(30), 1.0));
+        // A fraction per step adds up: 10,000 over 240 s is 4.17 per 100 ms step,
+        // 41.7 a second, not 5 per step.
+        let members: BTreeSet<Mailbox> = (0..10_000).map(mailbox).collect();
+        let mut pacer = Pacer::default();
+        let period = Duration::from_secs(240);
+        let (_, mut next) = pacer.step(Instant::now(), &members, period, 1);
+        let started = Instant::now();
+        let mut taken = 0;
+        while Instant::now() < started + Duration::from_secs(24) {
+            tokio::time::advance(next - Instant::now()).await;
+            let (due, at) = pacer.step(Instant::now(), &members, period, 1);
+            taken += due.len();
+            next = at;
+        }
+        assert!(
+            (999..=1001).contains(&taken),
+            "{taken} in a tenth of the period"
+        );
     }
 
     #[tokio::test(start_paused = true)]
