@@ -133,18 +133,9 @@ impl Pacer {
             None => members.range::<Mailbox, _>(..),
         };
         taken.extend(start.take(per).cloned());
-        if taken.len() < per {
-            // Wrap around to the beginning.
-            let more = per - taken.len();
-            taken.extend(
-                members
-                    .iter()
-                    .take(more)
-                    .filter(|m| !taken.contains(m))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            );
-        }
+        // Wrap around to the beginning (no overlap: `per` is at most every member).
+        let more = per - taken.len();
+        taken.extend(members.iter().take(more).cloned());
         self.cursor = taken.last().cloned();
         let next = (at + interval).max(now);
         self.next_at = Some(next);
@@ -321,15 +312,14 @@ impl Dispatch<'_> {
                         drop(permit);
                     });
                 }
+                // One by one: the batch is one mailbox, read holding its slot.
                 _ => {
-                    for mailbox in taken {
-                        let (gateway, queue, shared, stop) =
-                            (gateway.clone(), queue.clone(), shared.clone(), stop.clone());
-                        work.spawn(async move {
+                    work.spawn(async move {
+                        for mailbox in taken {
                             fetch_oof(&gateway, &queue, &shared, &stop, mailbox).await;
-                        });
-                    }
-                    drop(permit);
+                        }
+                        drop(permit);
+                    });
                 }
             }
         }
