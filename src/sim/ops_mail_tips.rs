@@ -36,13 +36,13 @@ pub fn get_service_configuration(sim: &Arc<Sim>) -> Reply {
             ("xmlns:t", ns::TYPES),
         ],
     );
-    w.leaf("m:ResponseCode", "NoError");
+    soap_out::status(&mut w, "NoError", None);
     w.open("m:ResponseMessages", &[]);
     w.open(
         "m:ServiceConfigurationResponseMessageType",
         &[("ResponseClass", "Success")],
     );
-    w.leaf("m:ResponseCode", "NoError");
+    soap_out::status(&mut w, "NoError", None);
     w.open("m:MailTipsConfiguration", &[]);
     w.leaf("t:MailTipsEnabled", enabled);
     w.leaf("t:MaxRecipientsPerGetMailTipsRequest", &max);
@@ -62,13 +62,11 @@ pub fn get_service_configuration(sim: &Arc<Sim>) -> Reply {
 fn refused(code: &str, text: &str) -> Reply {
     let mut w = XmlWriter::new();
     w.open(
-        "GetMailTipsResponse",
-        &[("ResponseClass", "Error"), ("xmlns", ns::MESSAGES)],
+        "m:GetMailTipsResponse",
+        &[("ResponseClass", "Error"), ("xmlns:m", ns::MESSAGES)],
     );
-    w.leaf("MessageText", text);
-    w.leaf("ResponseCode", code);
-    w.leaf("DescriptiveLinkKey", "0");
-    w.close("GetMailTipsResponse");
+    soap_out::status(&mut w, code, Some(text));
+    w.close("m:GetMailTipsResponse");
     Reply::ok(soap_out::envelope(&w.finish()))
 }
 
@@ -100,36 +98,45 @@ pub fn get_mail_tips(sim: &Arc<Sim>, req: &Request<'_, '_>) -> Reply {
     let now = Timestamp::now();
     let mut w = XmlWriter::new();
     w.open(
-        "GetMailTipsResponse",
-        &[("ResponseClass", "Success"), ("xmlns", ns::MESSAGES)],
+        "m:GetMailTipsResponse",
+        &[
+            ("ResponseClass", "Success"),
+            ("xmlns:m", ns::MESSAGES),
+            ("xmlns:t", ns::TYPES),
+        ],
     );
-    w.leaf("ResponseCode", "NoError");
-    w.open("ResponseMessages", &[]);
+    soap_out::status(&mut w, "NoError", None);
+    w.open("m:ResponseMessages", &[]);
     for address in &addresses {
         let Some(mailbox) = sim.directory.lookup(address) else {
-            w.open("MailTipsResponseMessageType", &[("ResponseClass", "Error")]);
-            w.leaf("MessageText", &format!("No recipient {address}."));
-            w.leaf("ResponseCode", "ErrorMailRecipientNotFound");
-            w.leaf("DescriptiveLinkKey", "0");
-            w.close("MailTipsResponseMessageType");
+            w.open(
+                "m:MailTipsResponseMessageType",
+                &[("ResponseClass", "Error")],
+            );
+            soap_out::status(
+                &mut w,
+                "ErrorMailRecipientNotFound",
+                Some(&format!("No recipient {address}.")),
+            );
+            w.close("m:MailTipsResponseMessageType");
             continue;
         };
         let (oof, message) = sim
             .directory
             .with(mailbox, |c| (c.oof.clone(), c.oof_message));
         w.open(
-            "MailTipsResponseMessageType",
+            "m:MailTipsResponseMessageType",
             &[("ResponseClass", "Success")],
         );
-        w.leaf("ResponseCode", "NoError");
-        w.open("m:MailTips", &[("xmlns:m", ns::MESSAGES)]);
-        w.open("t:RecipientAddress", &[("xmlns:t", ns::TYPES)]);
+        soap_out::status(&mut w, "NoError", None);
+        w.open("m:MailTips", &[]);
+        w.open("t:RecipientAddress", &[]);
         w.empty("t:Name", &[]);
         w.leaf("t:EmailAddress", address);
         w.leaf("t:RoutingType", "SMTP");
         w.close("t:RecipientAddress");
-        w.empty("t:PendingMailTips", &[("xmlns:t", ns::TYPES)]);
-        w.open("t:OutOfOffice", &[("xmlns:t", ns::TYPES)]);
+        w.empty("t:PendingMailTips", &[]);
+        w.open("t:OutOfOffice", &[]);
         w.open("t:ReplyBody", &[]);
         if message && oof.active_at(now) {
             w.leaf("t:Message", REPLY_MESSAGE);
@@ -145,9 +152,9 @@ pub fn get_mail_tips(sim: &Arc<Sim>, req: &Request<'_, '_>) -> Reply {
         }
         w.close("t:OutOfOffice");
         w.close("m:MailTips");
-        w.close("MailTipsResponseMessageType");
+        w.close("m:MailTipsResponseMessageType");
     }
-    w.close("ResponseMessages");
-    w.close("GetMailTipsResponse");
+    w.close("m:ResponseMessages");
+    w.close("m:GetMailTipsResponse");
     Reply::ok(soap_out::envelope(&w.finish()))
 }
