@@ -226,6 +226,7 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
     let mut pending: HashMap<String, (&'static str, Instant)> = HashMap::new();
     let mut meetings: HashMap<usize, u32> = HashMap::new();
     let mut samples = Vec::new();
+    let mut slow = std::collections::BTreeMap::new();
     let mut next = 1usize;
     let tick = Duration::from_millis(5);
     let started = Instant::now();
@@ -272,6 +273,7 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
                 && *expected == a
             {
                 samples.push(at.duration_since(*committed));
+                slow_by_second(&mut slow, started, *committed, at);
                 pending.remove(&m);
             }
         }
@@ -285,6 +287,7 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
             && *expected == a
         {
             samples.push(at.duration_since(*committed));
+            slow_by_second(&mut slow, started, *committed, at);
             pending.remove(&m);
         }
     }
@@ -297,10 +300,28 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
         "p50_ms": round(percentile(&samples, 0.5)), "p99_ms": round(percentile(&samples, 0.99)),
         "max_ms": round(samples.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)),
         "fetches_per_change": round3(fetched as f64 / changes.max(1) as f64),
+        "slow_samples_by_second": slow,
     });
     stop(rig).await;
     report
 }
+
+/// Counts a sample slower than [`SLOW_MS`] under the second (since the changes
+/// started) in which its change was committed: where the tail comes from.
+fn slow_by_second(
+    slow: &mut std::collections::BTreeMap<String, u32>,
+    started: Instant,
+    committed: Instant,
+    at: Instant,
+) {
+    if at.duration_since(committed) > Duration::from_millis(SLOW_MS) {
+        let second = committed.duration_since(started).as_secs();
+        *slow.entry(format!("{second:02}")).or_default() += 1;
+    }
+}
+
+/// A sample above this is counted in `slow_samples_by_second`.
+const SLOW_MS: u64 = 20;
 
 /// Waits until the start-up automatic-reply reads of `mailboxes` went out (GetMailTips
 /// batches, or one GetUserOofSettings each where MailTips are off).

@@ -1,8 +1,11 @@
 //! The refresh queue of one gateway: notifications mark mailboxes dirty. A quiet
-//! mailbox (not read within the last `debounce`) is read at once (leading edge); events
-//! that come while its read is in flight or within `debounce` after it was sent cause
-//! one trailing read at the end of that period, never more than one per period, so a
-//! mailbox that never stops changing is still read every `debounce`. Due mailboxes are
+//! mailbox (no read for a notification within the last `debounce`) is read at once
+//! (leading edge); events that come while such a read is in flight or within `debounce`
+//! after it was sent cause one trailing read at the end of that period, never more than
+//! one per period, so a mailbox that never stops changing is still read every
+//! `debounce`. Reads nobody's change asked for (the first after a subscription, the
+//! horizon rolling, retries) start no quiet period: a change just after the start-up
+//! read is read at once, not a second late. Due mailboxes are
 //! fetched together with GetUserAvailability (at most 100 per request, a few requests at
 //! once) over `[now - 1 h, now + horizon]`, and their timelines replaced. Automatic
 //! replies are read with GetUserOofSettings at start, after a resubscription and every
@@ -54,18 +57,22 @@ const RETRY_MIN: Duration = Duration::from_secs(1);
 /// Longest wait before a failed mailbox is read again.
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
 
-/// When a dirty mailbox first saw an event, and the earliest it may be read.
+/// When a dirty mailbox first saw an event, the earliest it may be read, and whether a
+/// notification asked for the read (only those start a quiet period).
 #[derive(Debug, Clone, Copy)]
 struct Dirty {
     first: Instant,
     not_before: Instant,
+    change: bool,
 }
 
 impl Dirty {
-    fn now(now: Instant) -> Dirty {
+    /// A read nobody's change asked for, due at `at`.
+    fn background(now: Instant, at: Instant) -> Dirty {
         Dirty {
             first: now,
-            not_before: now,
+            not_before: at,
+            change: false,
         }
     }
 }
@@ -146,10 +153,25 @@ impl RefreshQueue {
             .get(mailbox)
             .map(|sent| *sent + self.debounce)
             .filter(|at| *at > now);
-        lock(&self.dirty).entry(mailbox.clone()).or_insert(Dirty {
-            first: now,
-            not_before: quiet_from.unwrap_or(now),
-        });
+        lock(&self.dirty)
+            .entry(mailbox.clone())
+            .and_modify(|d| d.change = true)
+            .or_insert(Dirty {
+                first: now,
+                not_before: quiet_from.unwrap_or(now),
+                change: true,
+            });
+        self.wake.notify_one();
+    }
+
+    /// Queues a read of `mailbox` that no change asked for, due at `at` (a read
+    /// already queued keeps its time, or `at` if later).
+    fn mark_background(&self, mailbox: &Mailbox, at: Instant) {
+        let now = Instant::now();
+        lock(&self.dirty)
+            .entry(mailbox.clone())
+            .and_modify(|d| d.not_before = d.not_before.max(at))
+            .or_insert(Dirty::background(now, at));
         self.wake.notify_one();
     }
 
@@ -159,10 +181,14 @@ impl RefreshQueue {
         let mut dirty = lock(&self.dirty);
         let mut due = Vec::new();
         let mut next: Option<Instant> = None;
+        let mut changed = Vec::new();
         dirty.retain(|mailbox, d| {
             let at = d.not_before;
             if at <= now {
                 due.push((mailbox.clone(), d.first));
+                if d.change {
+                    changed.push(mailbox.clone());
+                }
                 false
             } else {
                 next = Some(next.map_or(at, |n| n.min(at)));
@@ -170,10 +196,10 @@ impl RefreshQueue {
             }
         });
         drop(dirty);
-        if !due.is_empty() {
+        if !changed.is_empty() {
             let mut last_read = lock(&self.last_read);
-            for (mailbox, _) in &due {
-                last_read.insert(mailbox.clone(), now);
+            for mailbox in changed {
+                last_read.insert(mailbox, now);
             }
         }
         (due, next)
@@ -203,8 +229,9 @@ impl RefreshQueue {
 
     /// Refresh `mailbox` fully: calendar and automatic replies (start, resubscribe).
     pub fn mark_full(&self, mailbox: &Mailbox) {
-        self.auto.mark(mailbox, Instant::now());
-        self.mark(mailbox);
+        let now = Instant::now();
+        self.auto.mark(mailbox, now);
+        self.mark_background(mailbox, now);
     }
 
     /// Adds one of the gateway's mailboxes.
@@ -230,7 +257,7 @@ impl RefreshQueue {
         let now = Instant::now();
         let mut dirty = lock(&self.dirty);
         for m in members {
-            dirty.entry(m).or_insert(Dirty::now(now));
+            dirty.entry(m).or_insert(Dirty::background(now, now));
         }
         drop(dirty);
         self.wake.notify_one();
@@ -257,15 +284,7 @@ impl RefreshQueue {
         let now = Instant::now();
         let at = now + wait;
         match read {
-            Read::Calendar => {
-                lock(&self.dirty)
-                    .entry(mailbox.clone())
-                    .and_modify(|d| d.not_before = d.not_before.max(at))
-                    .or_insert(Dirty {
-                        first: now,
-                        not_before: at,
-                    });
-            }
+            Read::Calendar => self.mark_background(mailbox, at),
             Read::AutoReplies => self.auto.confirm(mailbox, at),
             Read::MailTips => self.auto.mark(mailbox, at),
         }
@@ -661,6 +680,50 @@ mod tests {
         queue.mark(&mailbox(2));
         let (due, _) = queue.take_due(Instant::now());
         assert!(due.iter().any(|(m, _)| *m == mailbox(2)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_no_change_asked_for_start_no_quiet_period() {
+        let queue = queue();
+        let m = mailbox(1);
+        queue.add_member(&m);
+        // The first read after subscribing, then the horizon rolling.
+        for roll in [false, true] {
+            if roll {
+                queue.mark_every_member();
+            } else {
+                queue.mark_full(&m);
+            }
+            assert_eq!(queue.take_due(Instant::now()).0.len(), 1);
+            tokio::time::advance(Duration::from_millis(10)).await;
+            // A change 10 ms later is read at once, not at the end of a period.
+            queue.mark(&m);
+            assert_eq!(queue.take_due(Instant::now()).0.len(), 1, "leading edge");
+            // That read did start a period: the next change waits for its end.
+            tokio::time::advance(Duration::from_millis(10)).await;
+            queue.mark(&m);
+            let (due, next) = queue.take_due(Instant::now());
+            assert!(due.is_empty());
+            assert!(next.is_some());
+            tokio::time::advance(Duration::from_millis(100)).await;
+            assert_eq!(queue.take_due(Instant::now()).0.len(), 1, "trailing read");
+            tokio::time::advance(Duration::from_millis(200)).await;
+        }
+        // A change while a background read waits (throttled) upgrades it: it keeps the
+        // server's wait, and starts a quiet period when it goes.
+        queue.retry(&m, Read::Calendar, Some(Duration::from_millis(500)));
+        queue.mark(&m);
+        assert!(
+            queue.take_due(Instant::now()).0.is_empty(),
+            "the wait holds"
+        );
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(queue.take_due(Instant::now()).0.len(), 1);
+        queue.mark(&m);
+        assert!(
+            queue.take_due(Instant::now()).0.is_empty(),
+            "within the period of the change read"
+        );
     }
 
     #[tokio::test(start_paused = true)]
