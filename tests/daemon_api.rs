@@ -249,6 +249,19 @@ async fn metrics_queries_and_bad_requests() {
     assert!(presence[0]["availability"].is_string());
     assert_eq!(presence[1]["error"], "not-configured");
     assert_eq!(presence[2]["error"], "not-configured");
+    // The server says how long it took.
+    let timing = reply.headers["server-timing"].to_str().unwrap();
+    let ms: f64 = timing.strip_prefix("app;dur=").unwrap().parse().unwrap();
+    assert!(ms >= 0.0, "{timing}");
+    // Addresses in another case, or written with JSON escapes, name the same mailbox.
+    let upper = address(2).to_uppercase();
+    let escaped = address(2).replace('@', "\\u0040");
+    let body = format!("{{\"mailboxes\": [\"{upper}\", \"{escaped}\"], \"extra\": 1}}");
+    let reply = client::request(&rig.api, "POST", "/v1/presence/query", &[], body).await;
+    assert_eq!(reply.status, 200);
+    for entry in reply.json()["presence"].as_array().unwrap() {
+        assert_eq!(entry["mailbox"], address(2), "{entry}");
+    }
 
     let too_many: Vec<String> = (0..10_001).map(|i| format!("u{i}@example.test")).collect();
     let reply = client::request(
@@ -260,7 +273,13 @@ async fn metrics_queries_and_bad_requests() {
     )
     .await;
     assert_eq!(reply.status, 400);
-    for bad in ["{", "[]", "{\"mailboxes\": [1]}"] {
+    for bad in [
+        "{",
+        "[]",
+        "{\"mailboxes\": [1]}",
+        "{\"mailboxes\": \"a@b\"}",
+        "{\"mailbox\": []}",
+    ] {
         let reply = client::request(&rig.api, "POST", "/v1/presence/query", &[], bad).await;
         assert_eq!(reply.status, 400, "{bad}");
         assert!(reply.json()["error"].is_string());

@@ -6,7 +6,8 @@
 //!
 //! With API tokens configured, `/v1/*` needs `Authorization: Bearer <token>`. Bodies
 //! are bounded, headers must arrive in time, malformed requests get 400 with a JSON
-//! error; nothing a client sends can stall or crash the server.
+//! error; nothing a client sends can stall or crash the server. Every response says in
+//! `Server-Timing: app;dur=MS` how long the server took to produce it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -204,15 +205,28 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
         ),
         _ => ("not_found", error(StatusCode::NOT_FOUND, "no such route")),
     };
-    metrics::api_request(name, response.status().as_u16(), started.elapsed());
+    let took = started.elapsed();
+    metrics::api_request(name, response.status().as_u16(), took);
+    let mut response = response;
+    if let Ok(timing) = HeaderValue::from_str(&server_timing(took)) {
+        response.headers_mut().insert(SERVER_TIMING, timing);
+    }
     response
+}
+
+/// The `Server-Timing` header (W3C Server Timing): milliseconds from the request's
+/// headers being parsed to its response being ready, body reading included.
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+fn server_timing(took: Duration) -> String {
+    format!("app;dur={:.3}", took.as_secs_f64() * 1000.0)
 }
 
 /// Appends the presence JSON of `address` (or its not-configured error) to `out`;
 /// false when it is not configured.
 fn lookup_into(state: &ApiState, address: &str, now: i64, out: &mut String) -> bool {
-    if let Ok(mailbox) = Mailbox::parse(address)
-        && let Some(snapshot) = state.cache.read(&mailbox, now)
+    if let Some(key) = Mailbox::key(address)
+        && let Some(snapshot) = state.cache.read_key(&key, now)
     {
         json::write_presence(&snapshot, out);
         return true;
@@ -307,6 +321,13 @@ async fn query(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
             return error(StatusCode::BAD_REQUEST, "the body could not be read");
         }
     };
+    // The usual body, read without building a value tree; anything else goes the
+    // slower way below, which says what is wrong with it.
+    if let Ok(QueryBody { mailboxes }) = serde_json::from_slice::<QueryBody<'_>>(&body)
+        && mailboxes.len() <= MAX_QUERY_MAILBOXES
+    {
+        return presence_list(state, mailboxes.iter().map(|m| m.0.as_ref()));
+    }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -334,14 +355,36 @@ async fn query(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
             "every entry of mailboxes must be a string",
         );
     }
+    presence_list(
+        state,
+        list.iter().map(|item| item.as_str().unwrap_or_default()),
+    )
+}
+
+/// A batch query's body: `{"mailboxes": ["address", ...]}` (other fields ignored).
+#[derive(serde::Deserialize)]
+struct QueryBody<'a> {
+    #[serde(borrow)]
+    mailboxes: Vec<Address<'a>>,
+}
+
+/// One address of a query, borrowed from the body unless it holds escapes.
+#[derive(serde::Deserialize)]
+struct Address<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+
+/// The answer to a batch query: each address's presence (or its error), in order.
+fn presence_list<'a>(
+    state: &ApiState,
+    addresses: impl ExactSizeIterator<Item = &'a str>,
+) -> Response<Body> {
     let at = state.cache.clock().now_secs();
-    let mut out = String::with_capacity(64 + list.len() * 240);
+    let mut out = String::with_capacity(64 + addresses.len() * 240);
     out.push_str("{\"presence\":[");
-    for (i, item) in list.iter().enumerate() {
+    for (i, address) in addresses.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        lookup_into(state, item.as_str().unwrap_or_default(), at, &mut out);
+        lookup_into(state, address, at, &mut out);
     }
     out.push_str("]}\n");
     full(StatusCode::OK, "application/json", out)

@@ -37,17 +37,27 @@ const MAX_UNDISCOVERED_LISTED: usize = 20;
 
 /// Appends `value` as a JSON string.
 fn push_json_str(out: &mut String, value: &str) {
+    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // Nothing to escape (addresses, gateway names, most problems).
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     // serde_json's escaping of a plain string cannot fail.
     out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
 }
 
+/// Appends `t` as a JSON string (RFC 3339), without an intermediate allocation.
+fn push_timestamp(out: &mut String, t: Timestamp) {
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "\"{t}\"");
+}
+
 fn push_time(out: &mut String, secs: Option<i64>) {
     match secs.and_then(|s| Timestamp::from_second(s).ok()) {
-        Some(t) => {
-            out.push('"');
-            out.push_str(&t.to_string());
-            out.push('"');
-        }
+        Some(t) => push_timestamp(out, t),
         None => out.push_str("null"),
     }
 }
@@ -85,7 +95,7 @@ pub fn write_presence(s: &Snapshot, out: &mut String) {
     push_time(out, s.reading.until);
     out.push_str(",\"synced_at\":");
     match s.synced_at {
-        Some(t) => push_json_str(out, &t.to_string()),
+        Some(t) => push_timestamp(out, t),
         None => out.push_str("null"),
     }
     out.push_str(",\"stale\":");

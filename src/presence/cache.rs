@@ -185,9 +185,15 @@ impl Cache {
 
     /// Presence of `mailbox` at `now` (seconds), if configured.
     pub fn read(&self, mailbox: &Mailbox, now: i64) -> Option<Snapshot> {
-        let entry = self.entries.get(mailbox)?;
+        self.read_key(mailbox.as_str(), now)
+    }
+
+    /// Presence at `now` of the mailbox whose key (normalised address, see
+    /// [`Mailbox::key`]) is `key`, if configured; looks up without allocating.
+    pub fn read_key(&self, key: &str, now: i64) -> Option<Snapshot> {
+        let entry = self.entries.get(key)?;
         let reading = self.reading(&entry, now);
-        Some(self.snapshot(mailbox, &entry, reading))
+        Some(self.snapshot(entry.key(), &entry, reading))
     }
 
     /// Re-reads `mailbox` at `now`; publishes if its availability changed. Returns the
