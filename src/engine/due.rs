@@ -83,6 +83,11 @@ impl DueSet {
         taken
     }
 
+    /// When `mailbox` is due, if queued.
+    pub fn at(&self, mailbox: &Mailbox) -> Option<Instant> {
+        self.at.get(mailbox).copied()
+    }
+
     /// Whether `mailbox` is queued.
     pub fn contains(&self, mailbox: &Mailbox) -> bool {
         self.at.contains_key(mailbox)

@@ -19,6 +19,7 @@
 pub mod auto_replies;
 pub mod backoff;
 pub mod credentials;
+mod dirty;
 mod discovery;
 pub mod due;
 pub mod endpoints;

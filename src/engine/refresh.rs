@@ -33,6 +33,7 @@ use crate::util::lock;
 use super::Shared;
 use super::auto_replies::{AutoReplies, Dispatch};
 use super::backoff::Backoff;
+use super::dirty::DirtySet;
 use super::gateway::Gateway;
 use super::metrics;
 use crate::ews::error::{Disposition, EwsError};
@@ -56,26 +57,6 @@ const LOOKBACK: i64 = 3600;
 const RETRY_MIN: Duration = Duration::from_secs(1);
 /// Longest wait before a failed mailbox is read again.
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
-
-/// When a dirty mailbox first saw an event, the earliest it may be read, and whether a
-/// notification asked for the read (only those start a quiet period).
-#[derive(Debug, Clone, Copy)]
-struct Dirty {
-    first: Instant,
-    not_before: Instant,
-    change: bool,
-}
-
-impl Dirty {
-    /// A read nobody's change asked for, due at `at`.
-    fn background(now: Instant, at: Instant) -> Dirty {
-        Dirty {
-            first: now,
-            not_before: at,
-            change: false,
-        }
-    }
-}
 
 /// Which read of a mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,7 +82,7 @@ impl Read {
 /// Mailboxes waiting for a refresh.
 #[derive(Debug)]
 pub struct RefreshQueue {
-    dirty: Mutex<HashMap<Mailbox, Dirty>>,
+    dirty: Mutex<DirtySet>,
     /// When each mailbox's last calendar read was sent (for the trailing edge).
     last_read: Mutex<HashMap<Mailbox, Instant>>,
     /// The quiet period after a read.
@@ -126,7 +107,7 @@ impl RefreshQueue {
     /// `clock`.
     pub fn new(clock: Clock, debounce: Duration) -> RefreshQueue {
         RefreshQueue {
-            dirty: Mutex::new(HashMap::new()),
+            dirty: Mutex::new(DirtySet::default()),
             last_read: Mutex::new(HashMap::new()),
             debounce,
             auto: AutoReplies::default(),
@@ -153,55 +134,28 @@ impl RefreshQueue {
             .get(mailbox)
             .map(|sent| *sent + self.debounce)
             .filter(|at| *at > now);
-        lock(&self.dirty)
-            .entry(mailbox.clone())
-            .and_modify(|d| d.change = true)
-            .or_insert(Dirty {
-                first: now,
-                not_before: quiet_from.unwrap_or(now),
-                change: true,
-            });
+        lock(&self.dirty).change(mailbox, now, quiet_from.unwrap_or(now));
         self.wake.notify_one();
     }
 
     /// Queues a read of `mailbox` that no change asked for, due at `at` (a read
     /// already queued keeps its time, or `at` if later).
     fn mark_background(&self, mailbox: &Mailbox, at: Instant) {
-        let now = Instant::now();
-        lock(&self.dirty)
-            .entry(mailbox.clone())
-            .and_modify(|d| d.not_before = d.not_before.max(at))
-            .or_insert(Dirty::background(now, at));
+        lock(&self.dirty).background(mailbox, Instant::now(), at);
         self.wake.notify_one();
     }
 
     /// Takes the mailboxes due by `now`; returns them with when they became dirty,
     /// and when the next one falls due.
     fn take_due(&self, now: Instant) -> (Vec<(Mailbox, Instant)>, Option<Instant>) {
-        let mut dirty = lock(&self.dirty);
-        let mut due = Vec::new();
-        let mut next: Option<Instant> = None;
-        let mut changed = Vec::new();
-        dirty.retain(|mailbox, d| {
-            let at = d.not_before;
-            if at <= now {
-                due.push((mailbox.clone(), d.first));
-                if d.change {
-                    changed.push(mailbox.clone());
-                }
-                false
-            } else {
-                next = Some(next.map_or(at, |n| n.min(at)));
-                true
-            }
-        });
-        drop(dirty);
-        if !changed.is_empty() {
+        let (taken, next) = lock(&self.dirty).take_due(now);
+        if taken.iter().any(|t| t.change) {
             let mut last_read = lock(&self.last_read);
-            for mailbox in changed {
-                last_read.insert(mailbox, now);
+            for t in taken.iter().filter(|t| t.change) {
+                last_read.insert(t.mailbox.clone(), now);
             }
         }
+        let due = taken.into_iter().map(|t| (t.mailbox, t.first)).collect();
         (due, next)
     }
 
@@ -217,7 +171,7 @@ impl RefreshQueue {
 
     /// Whether a calendar refresh of `mailbox` is queued.
     pub fn is_queued(&self, mailbox: &Mailbox) -> bool {
-        lock(&self.dirty).contains_key(mailbox)
+        lock(&self.dirty).contains(mailbox)
     }
 
     /// Empties the queue.
@@ -256,8 +210,8 @@ impl RefreshQueue {
         let members: Vec<Mailbox> = lock(&self.members).iter().cloned().collect();
         let now = Instant::now();
         let mut dirty = lock(&self.dirty);
-        for m in members {
-            dirty.entry(m).or_insert(Dirty::background(now, now));
+        for m in &members {
+            dirty.background(m, now, now);
         }
         drop(dirty);
         self.wake.notify_one();
