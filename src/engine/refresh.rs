@@ -18,7 +18,7 @@
 //! at warn with the reason, and their recovery once at info.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +49,8 @@ use crate::presence::timeline::{CalendarState, Interval, Timeline};
 const AVAILABILITY_CONCURRENCY: usize = 4;
 /// Automatic-reply requests in flight per gateway.
 const OOF_CONCURRENCY: usize = 8;
+/// `last_read` is never pruned below this many entries.
+const LAST_READ_PRUNE_FLOOR: usize = 1024;
 /// Attempts of one request before its mailboxes are queued again.
 const MAX_ATTEMPTS: u32 = 3;
 /// How far back a fetched timeline reaches.
@@ -85,6 +87,8 @@ pub struct RefreshQueue {
     dirty: Mutex<DirtySet>,
     /// When each mailbox's last calendar read was sent (for the trailing edge).
     last_read: Mutex<HashMap<Mailbox, Instant>>,
+    /// Size of `last_read` at which its old reads are dropped next.
+    prune_last_read_at: AtomicUsize,
     /// The quiet period after a read.
     debounce: Duration,
     /// Automatic-reply reads waiting.
@@ -109,6 +113,7 @@ impl RefreshQueue {
         RefreshQueue {
             dirty: Mutex::new(DirtySet::default()),
             last_read: Mutex::new(HashMap::new()),
+            prune_last_read_at: AtomicUsize::new(LAST_READ_PRUNE_FLOOR),
             debounce,
             auto: AutoReplies::default(),
             failures: Mutex::new(HashMap::new()),
@@ -153,6 +158,19 @@ impl RefreshQueue {
             let mut last_read = lock(&self.last_read);
             for t in taken.iter().filter(|t| t.change) {
                 last_read.insert(t.mailbox.clone(), now);
+            }
+            // Reads older than the quiet period no longer matter: drop them when the
+            // map has doubled, so it holds the recent changes, not every mailbox ever
+            // changed (amortised constant time per read).
+            let prune_at = self.prune_last_read_at.load(Ordering::Relaxed);
+            if last_read.len() > prune_at {
+                if let Some(cutoff) = now.checked_sub(self.debounce) {
+                    last_read.retain(|_, sent| *sent > cutoff);
+                }
+                self.prune_last_read_at.store(
+                    (last_read.len() * 2).max(LAST_READ_PRUNE_FLOOR),
+                    Ordering::Relaxed,
+                );
             }
         }
         let due = taken.into_iter().map(|t| (t.mailbox, t.first)).collect();
@@ -678,6 +696,29 @@ mod tests {
             queue.take_due(Instant::now()).0.is_empty(),
             "within the period of the change read"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_recent_reads_are_remembered() {
+        let queue = queue();
+        // Waves of changes to different mailboxes, each wave after the quiet period.
+        for wave in 0..8u32 {
+            for n in 0..1000 {
+                queue.mark(&mailbox(wave * 1000 + n));
+            }
+            assert_eq!(queue.take_due(Instant::now()).0.len(), 1000);
+            tokio::time::advance(Duration::from_millis(150)).await;
+        }
+        let remembered = lock(&queue.last_read).len();
+        assert!(
+            remembered <= 2 * LAST_READ_PRUNE_FLOOR.max(2000),
+            "{remembered} reads remembered of 8,000 mailboxes changed"
+        );
+        // A mailbox read within the period is still remembered (trailing edge).
+        queue.mark(&mailbox(7999));
+        assert!(queue.take_due(Instant::now()).0.len() == 1);
+        queue.mark(&mailbox(7999));
+        assert!(queue.take_due(Instant::now()).0.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

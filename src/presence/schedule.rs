@@ -15,6 +15,8 @@ use crate::mailbox::Mailbox;
 
 /// Longest sleep between looks at the heap.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The heap is never compacted below this many wake-ups.
+const COMPACT_FLOOR: usize = 4096;
 
 /// Pending wake-ups.
 #[derive(Debug, Default)]
@@ -33,6 +35,20 @@ impl Scheduler {
         let now = cache.clock().now_secs();
         if let Some(at) = cache.reevaluate(mailbox, now) {
             self.at(mailbox.clone(), at);
+            self.compact(cache);
+        }
+    }
+
+    /// Drops superseded wake-ups once they outnumber the mailboxes twice: every
+    /// refresh schedules a new edge (often the end of a window a horizon away) and the
+    /// old one would otherwise stay until its time, so a day of changes and horizon
+    /// rolls would pile up millions. Amortised: after compacting, at least as many
+    /// pushes again come before the next compaction.
+    fn compact(&self, cache: &Cache) {
+        let limit = (cache.len() * 2).max(COMPACT_FLOOR);
+        let mut heap = self.lock();
+        if heap.len() > limit {
+            heap.retain(|Reverse((at, mailbox))| cache.edge_is_current(mailbox, *at));
         }
     }
 
@@ -144,5 +160,49 @@ mod tests {
         assert_eq!(free.item.reading.availability, Availability::Available);
         assert_eq!(clock.now_secs(), t0 + 1800, "and at the end");
         stop.cancel();
+    }
+
+    #[test]
+    fn superseded_wake_ups_do_not_pile_up() {
+        let clock = Clock::System;
+        let t0 = clock.now_secs();
+        let cache = Cache::new(
+            Mapping::default(),
+            Arc::new(Feed::new(16, 16)),
+            clock,
+            Duration::from_secs(900),
+        );
+        let mailboxes: Vec<Mailbox> = (0..10)
+            .map(|n| Mailbox::parse(&format!("user{n}@example.test")).unwrap())
+            .collect();
+        for m in &mailboxes {
+            cache.insert(m.clone(), "gw".into());
+            cache.subscribed(m);
+        }
+        let scheduler = Scheduler::default();
+        // Every refresh moves each mailbox's window end (its next edge) a second on.
+        for round in 0..2 * COMPACT_FLOOR as i64 {
+            let m = &mailboxes[round as usize % mailboxes.len()];
+            cache.set_timeline(
+                m,
+                Timeline::new(t0 - 3600, t0 + 86_400 + round, []),
+                clock.now(),
+            );
+            scheduler.refresh(&cache, m);
+        }
+        assert!(
+            scheduler.len() <= COMPACT_FLOOR,
+            "{} wake-ups kept for {} mailboxes",
+            scheduler.len(),
+            mailboxes.len()
+        );
+        // What is kept is every mailbox's current edge.
+        for m in &mailboxes {
+            let heap = scheduler.lock();
+            assert!(
+                heap.iter()
+                    .any(|Reverse((at, who))| who == m && cache.edge_is_current(m, *at))
+            );
+        }
     }
 }
