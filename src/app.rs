@@ -22,9 +22,15 @@ use crate::presence::schedule::Scheduler;
 
 /// Changes kept for SSE resumption (a client that missed more re-queries).
 pub const FEED_REPLAY: usize = 32_768;
-/// How far a live watcher may lag before it is reset: room for a top-of-the-hour
-/// storm of every mailbox changing at once (100,000 in the benchmark).
-const FEED_LAG: usize = 131_072;
+/// How far a live watcher may lag before it is reset, at least.
+pub const FEED_LAG: usize = 131_072;
+
+/// How far a live watcher may lag with `mailboxes` configured: room for a
+/// top-of-the-hour storm of every mailbox changing at once, and a quarter more (the
+/// channel's slots are allocated up front, about 40 bytes each).
+pub fn feed_lag(mailboxes: usize) -> usize {
+    FEED_LAG.max(mailboxes.saturating_add(mailboxes / 4))
+}
 /// Time shutdown waits for unsubscribes and connections.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -63,7 +69,7 @@ impl App {
         // Shared with the API (the troubleshooter's checks), not copied.
         let config = Arc::new(config);
         let handle = metrics::install();
-        let feed = Arc::new(Feed::new(FEED_REPLAY, FEED_LAG));
+        let feed = Arc::new(Feed::new(FEED_REPLAY, feed_lag(config.mailboxes.len())));
         let cache = Arc::new(Cache::new(
             config.presence.mapping,
             feed.clone(),

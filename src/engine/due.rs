@@ -1,19 +1,24 @@
 //! Mailboxes due at an instant, ordered by time: what is due now is taken in order
-//! (a bounded number at a time) and the next instant found without scanning every
-//! mailbox, so a sweep of a million automatic-reply reads costs a logarithm per step.
+//! (a bounded number at a time, first come first out within an instant) and the next
+//! instant found without scanning every mailbox, so a sweep of a million
+//! automatic-reply reads costs a logarithm per step.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use tokio::time::Instant;
 
 use crate::mailbox::Mailbox;
 
-/// Each mailbox at most once, with when it is due.
+/// Each mailbox at most once, with when it is due. Ordered by (instant, arrival): one
+/// small entry per mailbox in a B-tree, so a million queued at start-up (each at its
+/// own instant) cost tens of bytes each, not a collection each.
 #[derive(Debug, Default)]
 pub struct DueSet {
-    by_time: BTreeMap<Instant, BTreeSet<Mailbox>>,
-    at: HashMap<Mailbox, Instant>,
+    by_time: BTreeMap<(Instant, u64), Mailbox>,
+    at: HashMap<Mailbox, (Instant, u64)>,
+    /// Arrival counter: orders mailboxes due at the same instant first come, first out.
+    arrivals: u64,
 }
 
 impl DueSet {
@@ -22,8 +27,10 @@ impl DueSet {
         if self.at.contains_key(&mailbox) {
             return;
         }
-        self.by_time.entry(at).or_default().insert(mailbox.clone());
-        self.at.insert(mailbox, at);
+        self.arrivals += 1;
+        let key = (at, self.arrivals);
+        self.by_time.insert(key, mailbox.clone());
+        self.at.insert(mailbox, key);
     }
 
     /// Queues `mailbox` at `at`, replacing when it was due.
@@ -34,13 +41,8 @@ impl DueSet {
 
     /// Forgets `mailbox`.
     pub fn remove(&mut self, mailbox: &Mailbox) {
-        if let Some(at) = self.at.remove(mailbox)
-            && let Some(set) = self.by_time.get_mut(&at)
-        {
-            set.remove(mailbox);
-            if set.is_empty() {
-                self.by_time.remove(&at);
-            }
+        if let Some(key) = self.at.remove(mailbox) {
+            self.by_time.remove(&key);
         }
     }
 
@@ -53,39 +55,31 @@ impl DueSet {
     /// The earliest instant after `now` something is due.
     pub fn next_after(&self, now: Instant) -> Option<Instant> {
         self.by_time
-            .range((Bound::Excluded(now), Bound::Unbounded))
+            .range((Bound::Excluded((now, u64::MAX)), Bound::Unbounded))
             .next()
-            .map(|(at, _)| *at)
+            .map(|((at, _), _)| *at)
     }
 
     /// Takes at most `limit` mailboxes due by `now`, earliest first.
     pub fn take_due(&mut self, now: Instant, limit: usize) -> Vec<Mailbox> {
         let mut taken = Vec::new();
         while taken.len() < limit {
-            let Some(mut entry) = self.by_time.first_entry() else {
+            let Some(entry) = self.by_time.first_entry() else {
                 break;
             };
-            if *entry.key() > now {
+            if entry.key().0 > now {
                 break;
             }
-            let set = entry.get_mut();
-            while taken.len() < limit {
-                let Some(mailbox) = set.pop_first() else {
-                    break;
-                };
-                self.at.remove(&mailbox);
-                taken.push(mailbox);
-            }
-            if set.is_empty() {
-                entry.remove();
-            }
+            let mailbox = entry.remove();
+            self.at.remove(&mailbox);
+            taken.push(mailbox);
         }
         taken
     }
 
     /// When `mailbox` is due, if queued.
     pub fn at(&self, mailbox: &Mailbox) -> Option<Instant> {
-        self.at.get(mailbox).copied()
+        self.at.get(mailbox).map(|(at, _)| *at)
     }
 
     /// Whether `mailbox` is queued.

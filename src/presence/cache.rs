@@ -24,18 +24,48 @@ use super::snapshot::Snapshot;
 use super::timeline::{AutoReply, Availability, Mapping, Reading, Timeline, read};
 use crate::mailbox::Mailbox;
 
+/// An optional instant in 8 bytes (an `Option<Timestamp>` takes 24, and an entry
+/// holds four for each of a million mailboxes): nanoseconds since the Unix epoch,
+/// `i64::MIN` for none. Covers the years 1678 to 2262; instants beyond are clamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp(i64);
+
+impl Stamp {
+    const NONE: Stamp = Stamp(i64::MIN);
+
+    fn of(t: Timestamp) -> Stamp {
+        let ns = t.as_nanosecond();
+        Stamp(i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN + 1 } else { i64::MAX }))
+    }
+
+    fn get(self) -> Option<Timestamp> {
+        if self == Stamp::NONE {
+            return None;
+        }
+        Timestamp::from_nanosecond(i128::from(self.0)).ok()
+    }
+
+    fn is_some(self) -> bool {
+        self != Stamp::NONE
+    }
+
+    fn is_none(self) -> bool {
+        self == Stamp::NONE
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     gateway: Arc<str>,
     timeline: Option<Arc<Timeline>>,
     auto_reply: AutoReply,
     /// When the request that fetched `auto_reply` was sent.
-    auto_reply_at: Option<Timestamp>,
-    synced_at: Option<Timestamp>,
+    auto_reply_at: Stamp,
+    synced_at: Stamp,
     /// When the mailbox last got a subscription (None: it has none).
-    subscribed_at: Option<Timestamp>,
+    subscribed_at: Stamp,
     /// Since when it is served without a working subscription and refresh.
-    stale_since: Option<Timestamp>,
+    stale_since: Stamp,
     /// Why the mailbox cannot be served as live.
     problem: Option<Arc<str>>,
     /// The availability last published.
@@ -101,10 +131,10 @@ impl Cache {
             gateway,
             timeline: None,
             auto_reply: AutoReply::Off,
-            auto_reply_at: None,
-            synced_at: None,
-            subscribed_at: None,
-            stale_since: None,
+            auto_reply_at: Stamp::NONE,
+            synced_at: Stamp::NONE,
+            subscribed_at: Stamp::NONE,
+            stale_since: Stamp::NONE,
             problem: None,
             published: Availability::Unknown,
             next_edge: None,
@@ -140,6 +170,7 @@ impl Cache {
     fn stale_until(&self, entry: &Entry) -> Option<i64> {
         entry
             .stale_since
+            .get()
             .map(|since| since.as_second().saturating_add(self.max_stale))
     }
 
@@ -165,7 +196,7 @@ impl Cache {
             mailbox: mailbox.clone(),
             gateway: entry.gateway.clone(),
             reading,
-            synced_at: entry.synced_at,
+            synced_at: entry.synced_at.get(),
             stale: entry.stale_since.is_some() && entry.timeline.is_some(),
             problem: entry.problem.clone(),
         }
@@ -238,13 +269,17 @@ impl Cache {
     /// staleness if the mailbox had its subscription when the request was sent.
     pub fn set_timeline(&self, mailbox: &Mailbox, timeline: Timeline, requested_at: Timestamp) {
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
-            if entry.synced_at.is_some_and(|newer| newer > requested_at) {
+            if entry
+                .synced_at
+                .get()
+                .is_some_and(|newer| newer > requested_at)
+            {
                 return;
             }
             entry.timeline = Some(Arc::new(timeline));
-            entry.synced_at = Some(requested_at);
-            if entry.subscribed_at.is_some_and(|s| s <= requested_at) {
-                entry.stale_since = None;
+            entry.synced_at = Stamp::of(requested_at);
+            if entry.subscribed_at.get().is_some_and(|s| s <= requested_at) {
+                entry.stale_since = Stamp::NONE;
                 entry.problem = None;
             }
         }
@@ -261,12 +296,13 @@ impl Cache {
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
             if entry
                 .auto_reply_at
+                .get()
                 .is_some_and(|newer| newer > requested_at)
             {
                 return;
             }
             entry.auto_reply = auto_reply;
-            entry.auto_reply_at = Some(requested_at);
+            entry.auto_reply_at = Stamp::of(requested_at);
         }
     }
 
@@ -276,7 +312,7 @@ impl Cache {
         let now = self.clock.now();
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
             if problem.is_some() && entry.stale_since.is_none() {
-                entry.stale_since = Some(now);
+                entry.stale_since = Stamp::of(now);
             }
             entry.problem = problem;
         }
@@ -286,7 +322,7 @@ impl Cache {
     pub fn subscribed(&self, mailbox: &Mailbox) {
         let now = self.clock.now();
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
-            entry.subscribed_at = Some(now);
+            entry.subscribed_at = Stamp::of(now);
         }
     }
 
@@ -295,9 +331,9 @@ impl Cache {
     pub fn subscription_lost(&self, mailbox: &Mailbox) {
         let now = self.clock.now();
         if let Some(mut entry) = self.entries.get_mut(mailbox) {
-            entry.subscribed_at = None;
+            entry.subscribed_at = Stamp::NONE;
             if entry.stale_since.is_none() {
-                entry.stale_since = Some(now);
+                entry.stale_since = Stamp::of(now);
             }
         }
     }
@@ -341,6 +377,19 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stamp_keeps_the_instant_and_its_order() {
+        let t = Timestamp::from_nanosecond(1_800_000_000_123_456_789).unwrap();
+        assert_eq!(Stamp::of(t).get(), Some(t));
+        assert_eq!(Stamp::NONE.get(), None);
+        assert!(Stamp::of(t).is_some() && Stamp::NONE.is_none());
+        let later = Timestamp::from_nanosecond(1_800_000_000_123_456_790).unwrap();
+        assert!(Stamp::of(later).get() > Stamp::of(t).get());
+        // Out of range is clamped, never taken for "none".
+        assert!(Stamp::of(Timestamp::MIN).is_some());
+        assert!(Stamp::of(Timestamp::MAX).is_some());
+    }
     use crate::presence::timeline::{CalendarState, Interval};
 
     fn cache(origin: i64, max_stale: u64) -> Cache {

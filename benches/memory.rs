@@ -1,0 +1,255 @@
+//! Where the daemon's bytes per mailbox go: each per-mailbox structure is built for N
+//! mailboxes through the crate's own types, in the order the daemon fills them, and
+//! the heap it takes is counted by a counting allocator around mimalloc (the daemon's
+//! allocator). These are the bytes the structures ask for; the `scale` scenario's
+//! peak RSS adds what the allocator keeps around them, connection buffers, tasks and
+//! the start-up transient.
+//!
+//! Rows: the mailbox keys (one shared address per mailbox, every index holds a
+//! reference), the cache entry, the timeline (three meetings in the window), the
+//! boundary scheduler's wake-up, the subscription maps of the connection groups (200
+//! mailboxes per group, an id of Exchange's length per mailbox, and the engine's
+//! membership of each group), the refresh queue's membership, and the change feed
+//! (its replay ring is fixed; its live channel has room for every mailbox changing at
+//! once).
+//!
+//! Run: `cargo bench --bench memory -- [MAILBOXES]` (default 1,000,000). Prints one
+//! JSON line. Without `--bench` (as `cargo test --all-targets` runs it) a small pass
+//! checks that every row was counted.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Duration;
+
+use ews_presence::engine::backoff::Backoff;
+use ews_presence::engine::group::state::{GroupState, Input};
+use ews_presence::engine::refresh::RefreshQueue;
+use ews_presence::ews::types::SubscriptionId;
+use ews_presence::mailbox::Mailbox;
+use ews_presence::presence::cache::Cache;
+use ews_presence::presence::clock::Clock;
+use ews_presence::presence::feed::Feed;
+use ews_presence::presence::schedule::Scheduler;
+use ews_presence::presence::timeline::{CalendarState, Interval, Mapping, Timeline};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+/// Live heap bytes requested through the global allocator.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+/// mimalloc, counting what is live.
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to mimalloc, which upholds GlobalAlloc's
+// contract; the counter is only arithmetic on the sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: ptr came from this allocator with this layout.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: ptr came from this allocator with this layout.
+        let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_add(
+                new_size as isize - layout.size() as isize,
+                Ordering::Relaxed,
+            );
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// An id as long as Exchange's (base64 of a GUID, the server's FQDN and more).
+fn subscription_id(n: usize) -> SubscriptionId {
+    SubscriptionId::new(format!(
+        "JwBleGNoMDEuZXhhbXBsZS50ZXN0EAAAAJFK4NnstRVFlF1NQaCP{n:012}XGkYiHJpukmWTKXM27pVgQ=="
+    ))
+    .expect("id")
+}
+
+/// Mailboxes per connection group (Microsoft's recommended maximum per stream).
+const GROUP: usize = 200;
+/// The daemon's change feed: replay ring and live channel (see `app.rs`).
+const FEED_REPLAY: usize = ews_presence::app::FEED_REPLAY;
+
+fn measure(mailboxes: usize) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let _guard = runtime.enter();
+    let mut rows = Map::new();
+    let per = |bytes: isize, count: usize| {
+        json!((bytes as f64 / count.max(1) as f64 * 10.0).round() / 10.0)
+    };
+    let mut row = |name: &str, bytes: isize| {
+        rows.insert(name.to_owned(), per(bytes, mailboxes));
+    };
+
+    // The change feed first: its size does not depend on the mailbox count.
+    let before = live();
+    let feed = Arc::new(Feed::new(
+        FEED_REPLAY,
+        ews_presence::app::feed_lag(mailboxes),
+    ));
+    let clock = Clock::System;
+    let now = clock.now_secs();
+    let cache = Cache::new(
+        Mapping::default(),
+        feed.clone(),
+        clock,
+        Duration::from_secs(900),
+    );
+    let feed_fixed = live() - before;
+
+    let before = live();
+    let keys: Vec<Mailbox> = (0..mailboxes)
+        .map(|n| Mailbox::parse(&format!("user{n}@example.test")).expect("address"))
+        .collect();
+    row(
+        "mailbox_key",
+        live() - before - (keys.capacity() * size_of::<Mailbox>()) as isize,
+    );
+
+    let before = live();
+    let gateway: Arc<str> = "exchange".into();
+    for m in &keys {
+        cache.insert(m.clone(), gateway.clone());
+        cache.subscribed(m);
+    }
+    row("cache_entry", live() - before);
+
+    let before = live();
+    let requested = clock.now();
+    for m in &keys {
+        let meetings = (0..3).map(|k| Interval {
+            start: now + 3600 * (1 + 2 * k),
+            end: now + 3600 * (2 + 2 * k),
+            state: CalendarState::Busy,
+        });
+        cache.set_timeline(
+            m,
+            Timeline::new(now - 3600, now + 86_400, meetings),
+            requested,
+        );
+    }
+    row("timeline_3_meetings", live() - before);
+
+    // Fill the feed's ring as a running daemon's is; then the scheduler's wake-ups
+    // (each first read publishes, and a full ring only replaces what it evicts).
+    let (_, live_changes) = feed.watch(None).expect("watch");
+    drop(live_changes);
+    let scheduler = Scheduler::default();
+    for m in keys.iter().take(FEED_REPLAY) {
+        scheduler.refresh(&cache, m);
+    }
+    let before = live();
+    for m in keys.iter().skip(FEED_REPLAY) {
+        scheduler.refresh(&cache, m);
+    }
+    let scheduled = keys.len().saturating_sub(FEED_REPLAY);
+    let scheduler_bytes = live() - before;
+
+    let before = live();
+    let t0 = Instant::now();
+    let mut groups = Vec::new();
+    let mut memberships = Vec::new();
+    for (g, chunk) in keys.chunks(GROUP).enumerate() {
+        let backoff = || Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let mut state = GroupState::new(
+            chunk.iter().cloned(),
+            backoff().expect("backoff"),
+            backoff().expect("backoff"),
+        )
+        .expect("a group");
+        state.on(t0, Input::Start);
+        for (i, m) in chunk.iter().enumerate() {
+            state.on(
+                t0,
+                Input::Subscribed {
+                    mailbox: m.clone(),
+                    result: Ok((subscription_id(g * GROUP + i), None)),
+                },
+            );
+        }
+        groups.push(state);
+        memberships.push(chunk.iter().cloned().collect::<BTreeSet<Mailbox>>());
+    }
+    row("subscription_maps", live() - before);
+
+    let before = live();
+    let queue = RefreshQueue::new(clock, Duration::from_secs(1));
+    for m in &keys {
+        queue.add_member(m);
+    }
+    row("refresh_queue", live() - before);
+    rows.insert("scheduler_wake_up".into(), per(scheduler_bytes, scheduled));
+
+    let total: f64 = rows.values().filter_map(Value::as_f64).sum();
+    let report = json!({
+        "bench": "memory", "mailboxes": mailboxes, "group": GROUP,
+        "bytes_per_mailbox": rows,
+        "sum_per_mailbox": (total * 10.0).round() / 10.0,
+        "feed_mib": (feed_fixed as f64 / 1048576.0 * 10.0).round() / 10.0,
+        "feed_per_mailbox": (feed_fixed as f64 / mailboxes as f64 * 10.0).round() / 10.0,
+    });
+    drop((groups, memberships, queue, scheduler, cache, keys));
+    report
+}
+
+fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mailboxes = if measuring {
+        args.first()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1_000_000)
+    } else {
+        50_000
+    };
+    let report = measure(mailboxes);
+    println!("{report}");
+    if !measuring {
+        // Smoke: every structure took room for each mailbox, within reason.
+        for (name, bytes) in report["bytes_per_mailbox"].as_object().expect("rows") {
+            let bytes = bytes.as_f64().unwrap_or(0.0);
+            assert!(
+                (1.0..2000.0).contains(&bytes),
+                "{name}: {bytes} bytes per mailbox"
+            );
+        }
+    }
+}
