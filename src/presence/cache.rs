@@ -231,8 +231,26 @@ impl Cache {
     /// next instant to look again (the next change, the end of the fetched window, or
     /// the end of serving stale data).
     pub fn reevaluate(&self, mailbox: &Mailbox, now: i64) -> Option<i64> {
+        self.reevaluate_if(mailbox, now, |_| true)
+    }
+
+    /// Like [`Cache::reevaluate`], for the scheduler's wake-up at `at`: only when `at` is
+    /// still the mailbox's next edge (a later refresh supersedes it). One lookup.
+    pub fn reevaluate_edge(&self, mailbox: &Mailbox, at: i64, now: i64) -> Option<i64> {
+        self.reevaluate_if(mailbox, now, |entry| entry.next_edge == Some(at))
+    }
+
+    fn reevaluate_if(
+        &self,
+        mailbox: &Mailbox,
+        now: i64,
+        current: impl FnOnce(&Entry) -> bool,
+    ) -> Option<i64> {
         let (snapshot, changed, next_edge) = {
             let mut entry = self.entries.get_mut(mailbox)?;
+            if !current(&entry) {
+                return None;
+            }
             let reading = self.reading(&entry, now);
             let changed = reading.availability != entry.published;
             entry.published = reading.availability;

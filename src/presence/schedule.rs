@@ -18,15 +18,34 @@ const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The heap is never compacted below this many wake-ups.
 const COMPACT_FLOOR: usize = 4096;
 
+/// Wake-ups ordered by (instant, arrival): mailboxes due at the same second (a storm
+/// at the top of the hour) are ordered by a number, never by comparing addresses.
+#[derive(Debug, Default)]
+struct Heap {
+    items: BinaryHeap<Reverse<(i64, u64, Mailbox)>>,
+    arrivals: u64,
+}
+
+impl Heap {
+    fn push(&mut self, at: i64, mailbox: Mailbox) {
+        self.arrivals += 1;
+        self.items.push(Reverse((at, self.arrivals, mailbox)));
+    }
+
+    fn earliest(&self) -> Option<i64> {
+        self.items.peek().map(|Reverse((at, _, _))| *at)
+    }
+}
+
 /// Pending wake-ups.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    heap: Mutex<BinaryHeap<Reverse<(i64, Mailbox)>>>,
+    heap: Mutex<Heap>,
     changed: Notify,
 }
 
 impl Scheduler {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(i64, Mailbox)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Heap> {
         crate::util::lock(&self.heap)
     }
 
@@ -47,16 +66,17 @@ impl Scheduler {
     fn compact(&self, cache: &Cache) {
         let limit = (cache.len() * 2).max(COMPACT_FLOOR);
         let mut heap = self.lock();
-        if heap.len() > limit {
-            heap.retain(|Reverse((at, mailbox))| cache.edge_is_current(mailbox, *at));
+        if heap.items.len() > limit {
+            heap.items
+                .retain(|Reverse((at, _, mailbox))| cache.edge_is_current(mailbox, *at));
         }
     }
 
     /// Wakes for `mailbox` at `at` (seconds since the epoch).
     pub fn at(&self, mailbox: Mailbox, at: i64) {
         let mut heap = self.lock();
-        let earliest = heap.peek().map(|Reverse((t, _))| *t);
-        heap.push(Reverse((at, mailbox)));
+        let earliest = heap.earliest();
+        heap.push(at, mailbox);
         drop(heap);
         if earliest.is_none_or(|e| at < e) {
             self.changed.notify_one();
@@ -65,12 +85,12 @@ impl Scheduler {
 
     /// Pending wake-ups (stale ones included).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().items.len()
     }
 
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().items.is_empty()
     }
 
     /// Runs until `stop`: sleeps to the earliest edge (by the cache's clock), re-reads
@@ -78,7 +98,7 @@ impl Scheduler {
     pub async fn run(self: Arc<Self>, cache: Arc<Cache>, stop: CancellationToken) {
         let clock = cache.clock();
         loop {
-            let next = self.lock().peek().map(|Reverse((t, _))| *t);
+            let next = self.lock().earliest();
             let wait = next.map_or(MAX_SLEEP, |at| clock.until_secs(at).min(MAX_SLEEP));
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -89,19 +109,24 @@ impl Scheduler {
             let due: Vec<(i64, Mailbox)> = {
                 let mut heap = self.lock();
                 let mut due = Vec::new();
-                while heap.peek().is_some_and(|Reverse((t, _))| *t <= now) {
-                    if let Some(Reverse(item)) = heap.pop() {
-                        due.push(item);
+                while heap.earliest().is_some_and(|at| at <= now) {
+                    if let Some(Reverse((at, _, mailbox))) = heap.items.pop() {
+                        due.push((at, mailbox));
                     }
                 }
                 due
             };
-            for (at, mailbox) in due {
-                if cache.edge_is_current(&mailbox, at)
-                    && let Some(next) = cache.reevaluate(&mailbox, now)
-                {
-                    self.at(mailbox, next);
-                }
+            let next: Vec<(i64, Mailbox)> = due
+                .into_iter()
+                .filter_map(|(at, mailbox)| {
+                    let next = cache.reevaluate_edge(&mailbox, at, now)?;
+                    Some((next, mailbox))
+                })
+                .collect();
+            // Scheduled again under one lock, not one per mailbox.
+            let mut heap = self.lock();
+            for (at, mailbox) in next {
+                heap.push(at, mailbox);
             }
         }
     }
