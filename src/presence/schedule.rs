@@ -3,8 +3,7 @@
 //! window running out) and re-reads those mailboxes, so transitions are published at
 //! the edge itself, with no EWS call.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -19,21 +18,32 @@ const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 const COMPACT_FLOOR: usize = 4096;
 
 /// Wake-ups ordered by (instant, arrival): mailboxes due at the same second (a storm
-/// at the top of the hour) are ordered by a number, never by comparing addresses.
+/// at the top of the hour) are ordered by a number, never by comparing addresses, and
+/// everything due is split off at once (a million wake-ups at T cost one split, not a
+/// million pops).
 #[derive(Debug, Default)]
 struct Heap {
-    items: BinaryHeap<Reverse<(i64, u64, Mailbox)>>,
+    items: BTreeMap<(i64, u64), Mailbox>,
     arrivals: u64,
 }
 
 impl Heap {
     fn push(&mut self, at: i64, mailbox: Mailbox) {
         self.arrivals += 1;
-        self.items.push(Reverse((at, self.arrivals, mailbox)));
+        self.items.insert((at, self.arrivals), mailbox);
     }
 
     fn earliest(&self) -> Option<i64> {
-        self.items.peek().map(|Reverse((at, _, _))| *at)
+        self.items.first_key_value().map(|((at, _), _)| *at)
+    }
+
+    /// Takes every wake-up due by `now`, in order.
+    fn take_due(&mut self, now: i64) -> BTreeMap<(i64, u64), Mailbox> {
+        let later = match now.checked_add(1) {
+            Some(after) => self.items.split_off(&(after, 0)),
+            None => BTreeMap::new(),
+        };
+        std::mem::replace(&mut self.items, later)
     }
 }
 
@@ -68,7 +78,7 @@ impl Scheduler {
         let mut heap = self.lock();
         if heap.items.len() > limit {
             heap.items
-                .retain(|Reverse((at, _, mailbox))| cache.edge_is_current(mailbox, *at));
+                .retain(|(at, _), mailbox| cache.edge_is_current(mailbox, *at));
         }
     }
 
@@ -106,19 +116,10 @@ impl Scheduler {
                 _ = tokio::time::sleep(wait) => {}
             }
             let now = clock.now_secs();
-            let due: Vec<(i64, Mailbox)> = {
-                let mut heap = self.lock();
-                let mut due = Vec::new();
-                while heap.earliest().is_some_and(|at| at <= now) {
-                    if let Some(Reverse((at, _, mailbox))) = heap.items.pop() {
-                        due.push((at, mailbox));
-                    }
-                }
-                due
-            };
+            let due = self.lock().take_due(now);
             let next: Vec<(i64, Mailbox)> = due
                 .into_iter()
-                .filter_map(|(at, mailbox)| {
+                .filter_map(|((at, _), mailbox)| {
                     let next = cache.reevaluate_edge(&mailbox, at, now)?;
                     Some((next, mailbox))
                 })
@@ -188,6 +189,21 @@ mod tests {
     }
 
     #[test]
+    fn everything_due_is_taken_at_once_in_arrival_order() {
+        let m = |n: u32| Mailbox::parse(&format!("user{n}@example.test")).unwrap();
+        let mut heap = Heap::default();
+        heap.push(7, m(1));
+        heap.push(5, m(3));
+        heap.push(5, m(2));
+        heap.push(i64::MAX, m(4));
+        let due: Vec<Mailbox> = heap.take_due(5).into_values().collect();
+        assert_eq!(due, [m(3), m(2)], "same second: first come, first out");
+        assert_eq!(heap.earliest(), Some(7));
+        assert_eq!(heap.take_due(i64::MAX).len(), 2, "the last instant too");
+        assert_eq!(heap.earliest(), None);
+    }
+
+    #[test]
     fn superseded_wake_ups_do_not_pile_up() {
         let clock = Clock::System;
         let t0 = clock.now_secs();
@@ -225,8 +241,9 @@ mod tests {
         for m in &mailboxes {
             let heap = scheduler.lock();
             assert!(
-                heap.iter()
-                    .any(|Reverse((at, who))| who == m && cache.edge_is_current(m, *at))
+                heap.items
+                    .iter()
+                    .any(|((at, _), who)| who == m && cache.edge_is_current(m, *at))
             );
         }
     }
