@@ -426,8 +426,6 @@ async fn storm(mailboxes: usize, lead: u64) -> Value {
     let ready = wait_ready(api, Duration::from_secs(300)).await;
     let sim = rig.sim.as_ref().expect("in-process sim").sim.clone();
     let t = jiff::Timestamp::now().as_second() + lead as i64;
-    // On stderr, for a profiler to attach around T.
-    eprintln!("storm: T = {t} (Unix seconds)");
     for m in 0..mailboxes {
         sim.create_item(
             m,

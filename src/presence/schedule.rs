@@ -14,8 +14,6 @@ use crate::mailbox::Mailbox;
 
 /// Longest sleep between looks at the heap.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
-/// Wake-ups due at once from which half is re-read on a second thread.
-const PARALLEL_FROM: usize = 10_000;
 /// The heap is never compacted below this many wake-ups.
 const COMPACT_FLOOR: usize = 4096;
 
@@ -118,27 +116,14 @@ impl Scheduler {
                 _ = tokio::time::sleep(wait) => {}
             }
             let now = clock.now_secs();
-            let mut due: Vec<(i64, Mailbox)> = self
-                .lock()
-                .take_due(now)
+            let due = self.lock().take_due(now);
+            let next: Vec<(i64, Mailbox)> = due
                 .into_iter()
-                .map(|((at, _), mailbox)| (at, mailbox))
+                .filter_map(|((at, _), mailbox)| {
+                    let next = cache.reevaluate_edge(&mailbox, at, now)?;
+                    Some((next, mailbox))
+                })
                 .collect();
-            // A storm (every mailbox's meeting starting at the top of the hour): half
-            // is re-read on a blocking thread next to this one.
-            let helper = (due.len() >= PARALLEL_FROM).then(|| {
-                let half = due.split_off(due.len() / 2);
-                let cache = cache.clone();
-                tokio::task::spawn_blocking(move || reread(&cache, half, now))
-            });
-            let mut next = reread(&cache, due, now);
-            if let Some(helper) = helper {
-                match helper.await {
-                    Ok(more) => next.extend(more),
-                    // Only a bug can get here; the other half is still scheduled.
-                    Err(e) => tracing::error!("re-reading half of a storm failed: {e}"),
-                }
-            }
             // Scheduled again under one lock, not one per mailbox.
             let mut heap = self.lock();
             for (at, mailbox) in next {
@@ -146,17 +131,6 @@ impl Scheduler {
             }
         }
     }
-}
-
-/// Re-reads the mailboxes of `due` whose wake-up is still current; returns their next
-/// wake-ups.
-fn reread(cache: &Cache, due: Vec<(i64, Mailbox)>, now: i64) -> Vec<(i64, Mailbox)> {
-    due.into_iter()
-        .filter_map(|(at, mailbox)| {
-            let next = cache.reevaluate_edge(&mailbox, at, now)?;
-            Some((next, mailbox))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -211,65 +185,6 @@ mod tests {
         let free = feed.recv().await.unwrap();
         assert_eq!(free.item.reading.availability, Availability::Available);
         assert_eq!(clock.now_secs(), t0 + 1800, "and at the end");
-        stop.cancel();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_storm_is_published_whole() {
-        let t0 = 1_800_000_000;
-        let clock = Clock::following_tokio(Timestamp::from_second(t0).unwrap());
-        let mailboxes = PARALLEL_FROM * 2 + 1;
-        let cache = Arc::new(Cache::new(
-            Mapping::default(),
-            Arc::new(Feed::new(16, mailboxes * 3)),
-            clock,
-            Duration::from_secs(900),
-        ));
-        let scheduler = Arc::new(Scheduler::default());
-        let (_, mut feed) = cache.feed().watch(None).unwrap();
-        let meeting = Interval {
-            start: t0 + 60,
-            end: t0 + 3600,
-            state: CalendarState::Busy,
-        };
-        for n in 0..mailboxes {
-            let m = Mailbox::parse(&format!("user{n}@example.test")).unwrap();
-            cache.insert(m.clone(), "gw".into());
-            cache.subscribed(&m);
-            cache.set_timeline(
-                &m,
-                Timeline::new(t0 - 3600, t0 + 86_400, [meeting]),
-                clock.now(),
-            );
-            scheduler.refresh(&cache, &m);
-        }
-        let stop = CancellationToken::new();
-        tokio::spawn(scheduler.clone().run(cache.clone(), stop.clone()));
-        let mut in_meeting = std::collections::HashSet::new();
-        // Paused clock: a transition that never comes fails at the deadline.
-        let deadline = Duration::from_secs(7200);
-        while in_meeting.len() < mailboxes {
-            let change = tokio::time::timeout(deadline, feed.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            if change.item.reading.availability == Availability::InAMeeting {
-                assert_eq!(clock.now_secs(), t0 + 60, "at the start itself");
-                in_meeting.insert(change.item.mailbox.clone());
-            }
-        }
-        // Both halves were scheduled again: every mailbox is free at the end.
-        let mut free = 0;
-        while free < mailboxes {
-            let change = tokio::time::timeout(deadline, feed.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            if change.item.reading.availability == Availability::Available {
-                free += 1;
-            }
-        }
-        assert_eq!(clock.now_secs(), t0 + 3600);
         stop.cancel();
     }
 
