@@ -188,6 +188,65 @@ mod tests {
         stop.cancel();
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_storm_is_published_whole() {
+        let t0 = 1_800_000_000;
+        let clock = Clock::following_tokio(Timestamp::from_second(t0).unwrap());
+        let mailboxes = 20_001;
+        let cache = Arc::new(Cache::new(
+            Mapping::default(),
+            Arc::new(Feed::new(16, mailboxes * 3)),
+            clock,
+            Duration::from_secs(900),
+        ));
+        let scheduler = Arc::new(Scheduler::default());
+        let (_, mut feed) = cache.feed().watch(None).unwrap();
+        let meeting = Interval {
+            start: t0 + 60,
+            end: t0 + 3600,
+            state: CalendarState::Busy,
+        };
+        for n in 0..mailboxes {
+            let m = Mailbox::parse(&format!("user{n}@example.test")).unwrap();
+            cache.insert(m.clone(), "gw".into());
+            cache.subscribed(&m);
+            cache.set_timeline(
+                &m,
+                Timeline::new(t0 - 3600, t0 + 86_400, [meeting]),
+                clock.now(),
+            );
+            scheduler.refresh(&cache, &m);
+        }
+        let stop = CancellationToken::new();
+        tokio::spawn(scheduler.clone().run(cache.clone(), stop.clone()));
+        let mut in_meeting = std::collections::HashSet::new();
+        // Paused clock: a transition that never comes fails at the deadline.
+        let deadline = Duration::from_secs(7200);
+        while in_meeting.len() < mailboxes {
+            let change = tokio::time::timeout(deadline, feed.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if change.item.reading.availability == Availability::InAMeeting {
+                assert_eq!(clock.now_secs(), t0 + 60, "at the start itself");
+                in_meeting.insert(change.item.mailbox.clone());
+            }
+        }
+        // Both halves were scheduled again: every mailbox is free at the end.
+        let mut free = 0;
+        while free < mailboxes {
+            let change = tokio::time::timeout(deadline, feed.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if change.item.reading.availability == Availability::Available {
+                free += 1;
+            }
+        }
+        assert_eq!(clock.now_secs(), t0 + 3600);
+        stop.cancel();
+    }
+
     #[test]
     fn everything_due_is_taken_at_once_in_arrival_order() {
         let m = |n: u32| Mailbox::parse(&format!("user{n}@example.test")).unwrap();
