@@ -60,15 +60,7 @@ async fn get(sender: &mut Sender, method: &str, path: &str, body: String) -> (u1
         .expect("request");
     let response = sender.send_request(req).await.expect("response");
     let status = response.status().as_u16();
-    (
-        status,
-        response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes(),
-    )
+    (status, common::body_of(response).await)
 }
 
 fn address(n: usize) -> String {
@@ -681,12 +673,7 @@ async fn query_batches(api: SocketAddr, mailboxes: usize, batch: usize, queries:
             .and_then(|v| v.strip_prefix("app;dur="))
             .and_then(|v| v.parse::<f64>().ok())
             .expect("a Server-Timing header");
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let bytes = common::body_of(response).await;
         let took = sent.elapsed();
         assert_eq!(status, 200);
         // Checked without a JSON parse: this client shares the two cores with the

@@ -66,12 +66,7 @@ async fn subscribe_range(addr: String, numbers: Vec<usize>) -> Vec<SubscriptionI
         );
         sender.ready().await.expect("connection ready");
         let response = sender.send_request(post(xml)).await.expect("Subscribe");
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let bytes = common::body_of(response).await;
         match decode_one(&bytes) {
             Response::Subscribe(r) => ids.push(r.subscription_id.expect("subscribed")),
             other => panic!("unexpected answer to Subscribe: {other:?}"),
@@ -120,16 +115,8 @@ async fn hold_stream(
 async fn stats(addr: &str) -> serde_json::Value {
     let mut sender = connect(addr).await;
     let req = common::get_request("/sim/stats");
-    let body = sender
-        .send_request(req)
-        .await
-        .expect("stats")
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    serde_json::from_slice(&body).expect("stats JSON")
+    let response = sender.send_request(req).await.expect("stats");
+    serde_json::from_slice(&common::body_of(response).await).expect("stats JSON")
 }
 
 fn main() {

@@ -22,7 +22,7 @@ apt_install() {
 }
 
 cargo build --quiet --bin ews-presence
-binary="$PWD/target/debug/ews-presence"
+binary="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/ews-presence"
 
 echo "--- systemd-analyze verify deploy/systemd/ews-presence.service"
 command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd

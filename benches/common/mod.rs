@@ -73,6 +73,17 @@ pub async fn connect(addr: impl tokio::net::ToSocketAddrs) -> Sender {
     sender
 }
 
+/// The whole body of `response`.
+pub async fn body_of(response: hyper::Response<hyper::body::Incoming>) -> Bytes {
+    use http_body_util::BodyExt;
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+}
+
 /// A `GET path` request with no body.
 pub fn get_request(path: &str) -> hyper::Request<Full<Bytes>> {
     hyper::Request::builder()

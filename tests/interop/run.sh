@@ -34,10 +34,12 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
 echo "interop-$RANDOM-$RANDOM" > "$work/password"
 
 cargo build --quiet --bin ews-presence
+# Where cargo put it (CARGO_TARGET_DIR when set, as a shared build cache does).
+binary="${CARGO_TARGET_DIR:-target}/debug/ews-presence"
 
 # run_check AUTH EXTENDED_PROTECTION
 run_check() {
-  target/debug/ews-presence simulate --listen 127.0.0.1:0 --mailboxes 200 \
+  "$binary" simulate --listen 127.0.0.1:0 --mailboxes 200 \
     --heartbeat-ms 500 --minute-ms 1500 --backends 4 \
     --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
     --account svc@example.test --auth "$1" --password-file "$work/password" \
