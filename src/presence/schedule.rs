@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::cache::Cache;
 use crate::mailbox::Mailbox;
 
-/// Longest sleep between looks at the heap.
+/// Longest sleep between looks at the wake-ups.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
-/// The heap is never compacted below this many wake-ups.
+/// Wake-ups are never compacted below this many.
 const COMPACT_FLOOR: usize = 4096;
 
 /// Wake-ups ordered by (instant, arrival): mailboxes due at the same second (a storm
@@ -22,12 +22,14 @@ const COMPACT_FLOOR: usize = 4096;
 /// everything due is split off at once (a million wake-ups at T cost one split, not a
 /// million pops).
 #[derive(Debug, Default)]
-struct Heap {
+struct WakeUps {
     items: BTreeMap<(i64, u64), Mailbox>,
     arrivals: u64,
+    /// Size above which superseded wake-ups are dropped next.
+    compact_at: usize,
 }
 
-impl Heap {
+impl WakeUps {
     fn push(&mut self, at: i64, mailbox: Mailbox) {
         self.arrivals += 1;
         self.items.insert((at, self.arrivals), mailbox);
@@ -50,13 +52,13 @@ impl Heap {
 /// Pending wake-ups.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    heap: Mutex<Heap>,
+    wake_ups: Mutex<WakeUps>,
     changed: Notify,
 }
 
 impl Scheduler {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Heap> {
-        crate::util::lock(&self.heap)
+    fn lock(&self) -> std::sync::MutexGuard<'_, WakeUps> {
+        crate::util::lock(&self.wake_ups)
     }
 
     /// Re-reads `mailbox` now and schedules its next edge.
@@ -68,26 +70,28 @@ impl Scheduler {
         }
     }
 
-    /// Drops superseded wake-ups once they outnumber the mailboxes twice: every
-    /// refresh schedules a new edge (often the end of a window a horizon away) and the
-    /// old one would otherwise stay until its time, so a day of changes and horizon
-    /// rolls would pile up millions. Amortised: after compacting, at least as many
-    /// pushes again come before the next compaction.
+    /// Drops superseded wake-ups once they have doubled since the last compaction:
+    /// every refresh schedules a new edge (often the end of a window a horizon away)
+    /// and the old one would otherwise stay until its time, so a day of changes and
+    /// horizon rolls would pile up millions. Amortised: after compacting, at least as
+    /// many pushes again come before the next compaction, and a refresh that does not
+    /// compact costs one comparison.
     fn compact(&self, cache: &Cache) {
-        let limit = (cache.len() * 2).max(COMPACT_FLOOR);
-        let mut heap = self.lock();
-        if heap.items.len() > limit {
-            heap.items
+        let mut wake_ups = self.lock();
+        if wake_ups.items.len() > wake_ups.compact_at.max(COMPACT_FLOOR) {
+            wake_ups
+                .items
                 .retain(|(at, _), mailbox| cache.edge_is_current(mailbox, *at));
+            wake_ups.compact_at = wake_ups.items.len() * 2;
         }
     }
 
     /// Wakes for `mailbox` at `at` (seconds since the epoch).
     pub fn at(&self, mailbox: Mailbox, at: i64) {
-        let mut heap = self.lock();
-        let earliest = heap.earliest();
-        heap.push(at, mailbox);
-        drop(heap);
+        let mut wake_ups = self.lock();
+        let earliest = wake_ups.earliest();
+        wake_ups.push(at, mailbox);
+        drop(wake_ups);
         if earliest.is_none_or(|e| at < e) {
             self.changed.notify_one();
         }
@@ -125,9 +129,9 @@ impl Scheduler {
                 })
                 .collect();
             // Scheduled again under one lock, not one per mailbox.
-            let mut heap = self.lock();
+            let mut wake_ups = self.lock();
             for (at, mailbox) in next {
-                heap.push(at, mailbox);
+                wake_ups.push(at, mailbox);
             }
         }
     }
@@ -250,16 +254,16 @@ mod tests {
     #[test]
     fn everything_due_is_taken_at_once_in_arrival_order() {
         let m = |n: u32| Mailbox::parse(&format!("user{n}@example.test")).unwrap();
-        let mut heap = Heap::default();
-        heap.push(7, m(1));
-        heap.push(5, m(3));
-        heap.push(5, m(2));
-        heap.push(i64::MAX, m(4));
-        let due: Vec<Mailbox> = heap.take_due(5).into_values().collect();
+        let mut wake_ups = WakeUps::default();
+        wake_ups.push(7, m(1));
+        wake_ups.push(5, m(3));
+        wake_ups.push(5, m(2));
+        wake_ups.push(i64::MAX, m(4));
+        let due: Vec<Mailbox> = wake_ups.take_due(5).into_values().collect();
         assert_eq!(due, [m(3), m(2)], "same second: first come, first out");
-        assert_eq!(heap.earliest(), Some(7));
-        assert_eq!(heap.take_due(i64::MAX).len(), 2, "the last instant too");
-        assert_eq!(heap.earliest(), None);
+        assert_eq!(wake_ups.earliest(), Some(7));
+        assert_eq!(wake_ups.take_due(i64::MAX).len(), 2, "the last instant too");
+        assert_eq!(wake_ups.earliest(), None);
     }
 
     #[test]
@@ -298,9 +302,10 @@ mod tests {
         );
         // What is kept is every mailbox's current edge.
         for m in &mailboxes {
-            let heap = scheduler.lock();
+            let wake_ups = scheduler.lock();
             assert!(
-                heap.items
+                wake_ups
+                    .items
                     .iter()
                     .any(|((at, _), who)| who == m && cache.edge_is_current(m, *at))
             );
