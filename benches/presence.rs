@@ -219,7 +219,7 @@ async fn latency(mailboxes: usize, rate: u64, seconds: u64) -> Value {
     sim.faults.slow(EWS_CALL_MS);
     if std::env::var_os("LATENCY_AFTER_SWEEP").is_some() {
         // Diagnosis: start the changes only once the start-up automatic-reply sweep is over.
-        startup_auto_replies(&sim, mailboxes).await;
+        startup_sweep(api, mailboxes, sim.config.mail_tips_max_recipients).await;
     }
     let fetched_before = sim.stats.availability_mailboxes();
     let mut changes = 0u64;
@@ -324,20 +324,15 @@ fn slow_by_second(
 /// A sample above this is counted in `slow_samples_by_second`.
 const SLOW_MS: u64 = 20;
 
-/// Waits until the start-up automatic-reply reads of `mailboxes` went out (GetMailTips
-/// batches, or one GetUserOofSettings each where MailTips are off).
-async fn startup_auto_replies(sim: &Sim, mailboxes: usize) {
-    let count = |op: &str| sim.stats.requests().get(op).copied().unwrap_or(0);
-    loop {
-        let done = match sim.config.mail_tips_max_recipients {
-            Some(max) => count("GetMailTips") >= mailboxes.div_ceil(max.min(100) as usize) as u64,
-            None => count("GetUserOofSettings") >= mailboxes as u64,
-        };
-        if done {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits until the daemon's start-up automatic-reply reads of `mailboxes` went out:
+/// GetMailTips batches of `max_recipients` (capped at 100 as the daemon does), or with
+/// MailTips off (`None`) one GetUserOofSettings each; returns how long that took.
+async fn startup_sweep(api: SocketAddr, mailboxes: usize, max_recipients: Option<u32>) -> Duration {
+    let (operation, count) = match max_recipients {
+        Some(max) => ("GetMailTips", mailboxes.div_ceil(max.min(100) as usize)),
+        None => ("GetUserOofSettings", mailboxes),
+    };
+    wait_for_requests(api, operation, count, Duration::from_secs(600)).await
 }
 
 /// Most mailboxes of the one-by-one baseline of `load`.
@@ -380,7 +375,12 @@ async fn load(mailboxes: usize, compression: u64, mail_tips: bool) -> Value {
     };
     wait_ready(rig.app.api_addr, Duration::from_secs(300)).await;
     let sim = rig.sim.as_ref().expect("in-process sim").sim.clone();
-    startup_auto_replies(&sim, mailboxes).await;
+    startup_sweep(
+        rig.app.api_addr,
+        mailboxes,
+        sim.config.mail_tips_max_recipients,
+    )
+    .await;
     let before = sim.stats.requests();
     let window = Duration::from_secs(3600 / compression);
     tokio::time::sleep(window).await;
@@ -560,9 +560,12 @@ async fn scale(mailboxes: usize, churn: u64, seconds: u64) -> Value {
         (usage("self").cpu_seconds - from.0) / from.1.elapsed().as_secs_f64() * 100.0
     };
     let first = (usage("self").cpu_seconds, Instant::now());
-    let sweep = mailboxes.div_ceil(ews_presence::sim::DEFAULT_MAIL_TIPS_RECIPIENTS as usize);
-    let swept =
-        wait_for_requests(app.api_addr, "GetMailTips", sweep, Duration::from_secs(600)).await;
+    let swept = startup_sweep(
+        app.api_addr,
+        mailboxes,
+        Some(ews_presence::sim::DEFAULT_MAIL_TIPS_RECIPIENTS),
+    )
+    .await;
     let first_cpu = cpu_since(first);
     // Steady state: the changes, the paced sweeps, stream heartbeats.
     let steady = (usage("self").cpu_seconds, Instant::now());
