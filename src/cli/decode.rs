@@ -159,18 +159,12 @@ pub fn write_frame(frame: &Frame, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b",\"connection_status\":");
     push_opt(out, r.connection_status.map(|c| c.as_str()));
-    out.extend_from_slice(b",\"notifications\":[");
-    for (n, notification) in r.notifications.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
+    out.extend_from_slice(b",\"notifications\":");
+    push_list(out, &r.notifications, |out, notification| {
         out.extend_from_slice(b"{\"subscription_id\":");
         push_str(out, notification.subscription_id.as_str());
-        out.extend_from_slice(b",\"events\":[");
-        for (k, e) in notification.events.iter().enumerate() {
-            if k > 0 {
-                out.push(b',');
-            }
+        out.extend_from_slice(b",\"events\":");
+        push_list(out, &notification.events, |out, e| {
             out.extend_from_slice(b"{\"type\":");
             push_str(out, e.kind.as_str());
             out.extend_from_slice(b",\"timestamp\":");
@@ -191,17 +185,26 @@ pub fn write_frame(frame: &Frame, out: &mut Vec<u8>) {
                 push_opt(out, value);
             }
             out.push(b'}');
-        }
-        out.extend_from_slice(b"]}");
-    }
-    out.extend_from_slice(b"],\"error_subscription_ids\":[");
-    for (n, id) in r.error_subscription_ids.iter().enumerate() {
+        });
+        out.push(b'}');
+    });
+    out.extend_from_slice(b",\"error_subscription_ids\":");
+    push_list(out, &r.error_subscription_ids, |out, id| {
+        push_str(out, id.as_str())
+    });
+    out.push(b'}');
+}
+
+/// Appends `items` as a JSON array, each written by `write`.
+fn push_list<T>(out: &mut Vec<u8>, items: &[T], mut write: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (n, item) in items.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        push_str(out, id.as_str());
+        write(out, item);
     }
-    out.extend_from_slice(b"]}");
+    out.push(b']');
 }
 
 /// The JSON object printed for one frame.
