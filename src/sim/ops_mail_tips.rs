@@ -28,16 +28,7 @@ pub fn get_service_configuration(sim: &Arc<Sim>) -> Reply {
         None => ("false", i32::MAX.to_string()),
     };
     let mut w = XmlWriter::new();
-    w.open(
-        "m:GetServiceConfigurationResponse",
-        &[
-            ("ResponseClass", "Success"),
-            ("xmlns:m", ns::MESSAGES),
-            ("xmlns:t", ns::TYPES),
-        ],
-    );
-    soap_out::status(&mut w, "NoError", None);
-    w.open("m:ResponseMessages", &[]);
+    soap_out::open_answered_response(&mut w, "GetServiceConfiguration");
     w.open(
         "m:ServiceConfigurationResponseMessageType",
         &[("ResponseClass", "Success")],
@@ -54,8 +45,7 @@ pub fn get_service_configuration(sim: &Arc<Sim>) -> Reply {
     w.leaf("t:LargeAudienceCap", "0");
     w.close("m:MailTipsConfiguration");
     w.close("m:ServiceConfigurationResponseMessageType");
-    w.close("m:ResponseMessages");
-    w.close("m:GetServiceConfigurationResponse");
+    soap_out::close_response(&mut w, "GetServiceConfiguration");
     Reply::ok(soap_out::envelope(&w.finish()))
 }
 
@@ -97,16 +87,7 @@ pub fn get_mail_tips(sim: &Arc<Sim>, req: &Request<'_, '_>) -> Reply {
     }
     let now = Timestamp::now();
     let mut w = XmlWriter::new();
-    w.open(
-        "m:GetMailTipsResponse",
-        &[
-            ("ResponseClass", "Success"),
-            ("xmlns:m", ns::MESSAGES),
-            ("xmlns:t", ns::TYPES),
-        ],
-    );
-    soap_out::status(&mut w, "NoError", None);
-    w.open("m:ResponseMessages", &[]);
+    soap_out::open_answered_response(&mut w, "GetMailTips");
     for address in &addresses {
         let Some(mailbox) = sim.directory.lookup(address) else {
             w.open(
@@ -154,7 +135,6 @@ pub fn get_mail_tips(sim: &Arc<Sim>, req: &Request<'_, '_>) -> Reply {
         w.close("m:MailTips");
         w.close("m:MailTipsResponseMessageType");
     }
-    w.close("m:ResponseMessages");
-    w.close("m:GetMailTipsResponse");
+    soap_out::close_response(&mut w, "GetMailTips");
     Reply::ok(soap_out::envelope(&w.finish()))
 }

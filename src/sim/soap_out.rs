@@ -134,7 +134,23 @@ pub fn open_response(w: &mut XmlWriter, op: &str) {
     w.open("m:ResponseMessages", &[]);
 }
 
-/// Closes what [`open_response`] opened.
+/// Opens a response that is itself a response message, with its own success status
+/// before `<m:ResponseMessages>` (GetMailTips, GetServiceConfiguration):
+/// `<m:{op}Response ResponseClass="Success" xmlns…><m:ResponseCode>NoError…`.
+pub fn open_answered_response(w: &mut XmlWriter, op: &str) {
+    w.open(
+        &format!("m:{op}Response"),
+        &[
+            ("ResponseClass", "Success"),
+            ("xmlns:m", ns::MESSAGES),
+            ("xmlns:t", ns::TYPES),
+        ],
+    );
+    status(w, "NoError", None);
+    w.open("m:ResponseMessages", &[]);
+}
+
+/// Closes what [`open_response`] or [`open_answered_response`] opened.
 pub fn close_response(w: &mut XmlWriter, op: &str) {
     w.close("m:ResponseMessages");
     w.close(&format!("m:{op}Response"));
