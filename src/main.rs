@@ -419,7 +419,9 @@ fn main() -> ExitCode {
             file,
             max_frame_bytes,
         } => {
-            let stdout = BufWriter::new(io::stdout().lock());
+            // Large writes: a capture prints lines of 4 to 10 KB, which an 8 KB buffer
+            // would write one system call each.
+            let stdout = BufWriter::with_capacity(decode::WRITE_BUFFER, io::stdout().lock());
             let result = match &file {
                 Some(path) => match File::open(path) {
                     Ok(f) => decode::run(f, stdout, max_frame_bytes),

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::engine::status::GatewayReport;
 use crate::presence::snapshot::Snapshot;
+use crate::util::push_json_str;
 
 /// A day of one mailbox's availability, as segments.
 pub fn day(
@@ -34,19 +35,6 @@ pub fn day(
 
 /// Undiscovered mailboxes listed per gateway on `/v1/gateways` (all are counted).
 const MAX_UNDISCOVERED_LISTED: usize = 20;
-
-/// Appends `value` as a JSON string.
-fn push_json_str(out: &mut String, value: &str) {
-    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        // Nothing to escape (addresses, gateway names, most problems).
-        out.push('"');
-        out.push_str(value);
-        out.push('"');
-        return;
-    }
-    // serde_json's escaping of a plain string cannot fail.
-    out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
-}
 
 /// Appends `t` as a JSON string (RFC 3339), without an intermediate allocation.
 fn push_timestamp(out: &mut String, t: Timestamp) {

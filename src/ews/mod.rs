@@ -6,7 +6,8 @@
 //! - [`ns`]: namespace URIs; elements are matched by namespace URI plus local name,
 //!   never by prefix.
 //! - [`xml_write`] / [`xml_tree`]: the small XML writer for requests and the borrowed
-//!   element tree responses are read from.
+//!   element tree responses are read from; [`xml_attributes`] lexes a start tag's
+//!   attributes for the tree.
 //! - [`soap`]: the request envelope (RequestServerVersion, ExchangeImpersonation) and
 //!   SOAP faults.
 //! - [`types`]: identifiers and values shared by operations (subscription ids, item ids,
@@ -36,5 +37,6 @@ pub mod soap;
 pub mod stream;
 pub mod transport;
 pub mod types;
+pub mod xml_attributes;
 pub mod xml_tree;
 pub mod xml_write;

@@ -18,9 +18,11 @@ use quick_xml::Reader;
 use quick_xml::XmlVersion;
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::name::QName;
 
 use super::decode_error::{FrameError, Problem};
 use super::ns::Ns;
+use super::xml_attributes::{self, RawAttribute};
 
 /// Deepest element nesting accepted; EWS messages stay well below 20.
 pub const MAX_DEPTH: usize = 128;
@@ -104,13 +106,16 @@ fn append_text<'a>(node: &mut Node<'a>, piece: Cow<'a, str>) {
 impl<'a> Tree<'a> {
     /// Parses one complete XML document.
     pub fn parse(doc: &'a str) -> Result<Tree<'a>, FrameError> {
+        // An EWS element takes some 100 bytes of text, so this is rarely outgrown.
+        let expected = (doc.len() / 64).clamp(16, 4096);
         let mut tree = Tree {
-            nodes: Vec::with_capacity(64),
-            attrs: Vec::with_capacity(64),
+            nodes: Vec::with_capacity(expected),
+            attrs: Vec::with_capacity(expected),
         };
         let mut reader = Reader::from_str(doc);
         let mut scopes = Scopes::default();
         let mut stack: Vec<u32> = Vec::with_capacity(16);
+        let mut seen = Vec::with_capacity(8);
         let mut root_closed = false;
         loop {
             let offset = reader.buffer_position() as usize;
@@ -134,11 +139,12 @@ impl<'a> Tree<'a> {
                             Problem::TooDeep { limit: MAX_DEPTH },
                         ));
                     }
-                    let index = tree.push_element(doc, &mut scopes, &start, offset, &stack)?;
+                    let index =
+                        tree.push_element(doc, &mut scopes, &start, offset, &stack, &mut seen)?;
                     stack.push(index);
                 }
                 Event::Empty(start) => {
-                    tree.push_element(doc, &mut scopes, &start, offset, &stack)?;
+                    tree.push_element(doc, &mut scopes, &start, offset, &stack, &mut seen)?;
                     scopes.close();
                     root_closed = stack.is_empty();
                 }
@@ -199,24 +205,27 @@ impl<'a> Tree<'a> {
         start: &BytesStart<'_>,
         offset: usize,
         stack: &[u32],
+        seen: &mut Vec<(usize, usize)>,
     ) -> Result<u32, FrameError> {
         scopes.open();
         let attrs_start = self.attrs.len() as u32;
-        for attr in start.attributes() {
-            let attr = attr.map_err(|e| FrameError::at(offset, Problem::Syntax(e.to_string())))?;
-            let value = attribute_value(doc, &attr).map_err(|p| FrameError::at(offset, p))?;
-            let key = attr.key.as_ref();
-            if key == "xmlns" {
+        let raw = start.attributes_raw();
+        xml_attributes::lex(raw, seen, |attr| {
+            let value = attribute_value(doc, attr)?;
+            if attr.key == "xmlns" {
                 scopes.bind(Cow::Borrowed(""), &value);
-            } else if let Some(prefix) = key.strip_prefix("xmlns:") {
+            } else if let Some(prefix) = attr.key.strip_prefix("xmlns:") {
                 scopes.bind(reborrow(doc, prefix), &value);
             } else {
+                let local = attr.key.rsplit_once(':').map_or(attr.key, |(_, l)| l);
                 self.attrs.push(Attr {
-                    local: reborrow(doc, attr.key.local_name().as_ref()),
+                    local: reborrow(doc, local),
                     value,
                 });
             }
-        }
+            Ok(())
+        })
+        .map_err(|p| FrameError::at(offset, p))?;
         let qname = start.name();
         let ns = match qname.prefix() {
             Some(prefix) => scopes.resolve(prefix.as_ref()).ok_or_else(|| {
@@ -274,15 +283,18 @@ fn attribute_problem(e: quick_xml::Error) -> Problem {
 
 /// An attribute's value, normalised as XML requires; borrowed from the document when
 /// it holds no reference and no white space to normalise (nearly always).
-fn attribute_value<'a>(doc: &'a str, attr: &Attribute<'_>) -> Result<Cow<'a, str>, Problem> {
-    let raw = attr.value.as_ref();
-    let bytes = raw.as_bytes();
+fn attribute_value<'a>(doc: &'a str, attr: RawAttribute<'_>) -> Result<Cow<'a, str>, Problem> {
+    let bytes = attr.value.as_bytes();
     if memchr3(b'&', b'\t', b'\n', bytes).is_none() && memchr(b'\r', bytes).is_none() {
-        return Ok(reborrow(doc, raw));
+        return Ok(reborrow(doc, attr.value));
     }
-    attr.normalized_value(XmlVersion::Implicit1_0)
-        .map(|v| Cow::Owned(v.into_owned()))
-        .map_err(attribute_problem)
+    Attribute {
+        key: QName(attr.key),
+        value: Cow::Borrowed(attr.value),
+    }
+    .normalized_value(XmlVersion::Implicit1_0)
+    .map(|v| Cow::Owned(v.into_owned()))
+    .map_err(attribute_problem)
 }
 
 /// In-scope namespace bindings, classified into [`Ns`] when declared.

@@ -77,12 +77,17 @@ struct Entry {
 /// The cache.
 #[derive(Debug)]
 pub struct Cache {
-    entries: DashMap<Mailbox, Entry>,
+    /// Keyed with foldhash, not SipHash: keys are configured addresses (no one outside
+    /// chooses what is inserted), and a storm looks up a million of them at once.
+    entries: DashMap<Mailbox, Entry, foldhash::fast::RandomState>,
     mapping: Mapping,
     feed: Arc<Feed<Snapshot>>,
     clock: Clock,
     max_stale: i64,
 }
+
+/// Changes published under one feed lock by [`Cache::reevaluate_edges`].
+const PUBLISH_BATCH: usize = 1024;
 
 const UNKNOWN: Reading = Reading {
     availability: Availability::Unknown,
@@ -102,7 +107,7 @@ impl Cache {
         max_stale: Duration,
     ) -> Cache {
         Cache {
-            entries: DashMap::new(),
+            entries: DashMap::with_hasher(foldhash::fast::RandomState::default()),
             mapping,
             feed,
             clock,
@@ -234,10 +239,37 @@ impl Cache {
         self.reevaluate_if(mailbox, now, |_| true)
     }
 
-    /// Like [`Cache::reevaluate`], for the scheduler's wake-up at `at`: only when `at` is
-    /// still the mailbox's next edge (a later refresh supersedes it). One lookup.
-    pub fn reevaluate_edge(&self, mailbox: &Mailbox, at: i64, now: i64) -> Option<i64> {
-        self.reevaluate_if(mailbox, now, |entry| entry.next_edge == Some(at))
+    /// For the scheduler's wake-ups due by `now`, `(at, mailbox)` in order: re-reads each
+    /// mailbox whose next edge `at` still is (a later refresh supersedes a wake-up) and
+    /// returns the next edges to schedule. Changes go to the feed in batches, one feed
+    /// lock and one metrics update per batch: a storm at the top of the hour publishes
+    /// a million transitions here.
+    pub fn reevaluate_edges(
+        &self,
+        due: impl IntoIterator<Item = (i64, Mailbox)>,
+        now: i64,
+    ) -> Vec<(i64, Mailbox)> {
+        let due = due.into_iter();
+        let mut next = Vec::with_capacity(due.size_hint().0);
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        for (at, mailbox) in due {
+            let Some((changed, edge)) =
+                self.reevaluate_entry(&mailbox, now, |entry| entry.next_edge == Some(at))
+            else {
+                continue;
+            };
+            if let Some(snapshot) = changed {
+                batch.push(snapshot);
+                if batch.len() == PUBLISH_BATCH {
+                    self.publish(&mut batch);
+                }
+            }
+            if let Some(edge) = edge {
+                next.push((edge, mailbox));
+            }
+        }
+        self.publish(&mut batch);
+        next
     }
 
     fn reevaluate_if(
@@ -246,33 +278,51 @@ impl Cache {
         now: i64,
         current: impl FnOnce(&Entry) -> bool,
     ) -> Option<i64> {
-        let (snapshot, changed, next_edge) = {
-            let mut entry = self.entries.get_mut(mailbox)?;
-            if !current(&entry) {
-                return None;
-            }
-            let reading = self.reading(&entry, now);
-            let changed = reading.availability != entry.published;
-            entry.published = reading.availability;
-            // Wake at the next change, or where the fetched window runs out (unknown
-            // from then on unless a refresh extends it).
-            let window_end = entry
-                .timeline
-                .as_ref()
-                .map(|t| t.window().1)
-                .filter(|end| *end > now);
-            entry.next_edge = match (reading.until, window_end) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let next_edge = entry.next_edge;
-            (self.snapshot(mailbox, &entry, reading), changed, next_edge)
-        };
-        if changed {
-            metrics::transition(snapshot.reading.availability);
-            self.feed.publish(snapshot);
+        let (changed, next_edge) = self.reevaluate_entry(mailbox, now, current)?;
+        if let Some(snapshot) = changed {
+            self.publish(&mut vec![snapshot]);
         }
         next_edge
+    }
+
+    /// Re-reads one entry when `current` holds: the snapshot to publish if its
+    /// availability changed, and its next edge. None when it is not configured or not
+    /// current.
+    fn reevaluate_entry(
+        &self,
+        mailbox: &Mailbox,
+        now: i64,
+        current: impl FnOnce(&Entry) -> bool,
+    ) -> Option<(Option<Snapshot>, Option<i64>)> {
+        let mut entry = self.entries.get_mut(mailbox)?;
+        if !current(&entry) {
+            return None;
+        }
+        let reading = self.reading(&entry, now);
+        let changed = reading.availability != entry.published;
+        entry.published = reading.availability;
+        // Wake at the next change, or where the fetched window runs out (unknown from
+        // then on unless a refresh extends it).
+        let window_end = entry
+            .timeline
+            .as_ref()
+            .map(|t| t.window().1)
+            .filter(|end| *end > now);
+        entry.next_edge = match (reading.until, window_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let snapshot = changed.then(|| self.snapshot(mailbox, &entry, reading));
+        Some((snapshot, entry.next_edge))
+    }
+
+    /// Publishes `changes` (emptying it), counted by target availability.
+    fn publish(&self, changes: &mut Vec<Snapshot>) {
+        if changes.is_empty() {
+            return;
+        }
+        metrics::transitions(changes.iter().map(|s| s.reading.availability));
+        self.feed.publish_all(changes.drain(..));
     }
 
     /// Whether `at` is still the next edge scheduled for `mailbox`.

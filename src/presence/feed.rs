@@ -60,19 +60,26 @@ impl<T> Feed<T> {
 
     /// Publishes a change; returns its sequence number.
     pub fn publish(&self, item: T) -> u64 {
+        self.publish_all(std::iter::once(item))
+    }
+
+    /// Publishes changes in order under one lock; returns the last sequence number.
+    pub fn publish_all(&self, items: impl IntoIterator<Item = T>) -> u64 {
         let mut ring = self.lock();
-        let change = Arc::new(Change {
-            seq: ring.next,
-            item,
-            rendered: OnceLock::new(),
-        });
-        ring.next += 1;
-        if ring.kept.len() == ring.capacity {
-            ring.kept.pop_front();
+        for item in items {
+            let change = Arc::new(Change {
+                seq: ring.next,
+                item,
+                rendered: OnceLock::new(),
+            });
+            ring.next += 1;
+            if ring.kept.len() == ring.capacity {
+                ring.kept.pop_front();
+            }
+            ring.kept.push_back(change.clone());
+            let _ = self.live.send(change);
         }
-        ring.kept.push_back(change.clone());
-        let _ = self.live.send(change.clone());
-        change.seq
+        ring.next - 1
     }
 
     /// The last sequence number published (0 before the first).

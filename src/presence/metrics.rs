@@ -24,14 +24,22 @@ pub fn describe() {
     );
 }
 
-/// A published transition to `to`. The four counters are resolved once: a storm
-/// publishes one transition per mailbox at the same instant.
-pub fn transition(to: Availability) {
+/// Published transitions, by target. The four counters are resolved once, and each
+/// is incremented once per call: a storm publishes a million transitions at once.
+pub fn transitions(to: impl IntoIterator<Item = Availability>) {
     static COUNTERS: OnceLock<[metrics::Counter; 4]> = OnceLock::new();
     let counters = COUNTERS
         .get_or_init(|| Availability::ALL.map(|a| counter!(TRANSITIONS, "to" => a.as_str())));
-    let index = Availability::ALL.iter().position(|a| *a == to).unwrap_or(0);
-    counters[index].increment(1);
+    let mut counts = [0u64; 4];
+    for to in to {
+        let index = Availability::ALL.iter().position(|a| *a == to).unwrap_or(0);
+        counts[index] += 1;
+    }
+    for (counter, n) in counters.iter().zip(counts) {
+        if n > 0 {
+            counter.increment(n);
+        }
+    }
 }
 
 /// Sets the per-availability mailbox gauges.

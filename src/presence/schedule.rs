@@ -121,13 +121,8 @@ impl Scheduler {
             }
             let now = clock.now_secs();
             let due = self.lock().take_due(now);
-            let next: Vec<(i64, Mailbox)> = due
-                .into_iter()
-                .filter_map(|((at, _), mailbox)| {
-                    let next = cache.reevaluate_edge(&mailbox, at, now)?;
-                    Some((next, mailbox))
-                })
-                .collect();
+            let next = cache
+                .reevaluate_edges(due.into_iter().map(|((at, _), mailbox)| (at, mailbox)), now);
             // Scheduled again under one lock, not one per mailbox.
             let mut wake_ups = self.lock();
             for (at, mailbox) in next {
