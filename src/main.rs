@@ -421,6 +421,7 @@ fn main() -> ExitCode {
         } => {
             // Large writes: a capture prints lines of 4 to 10 KB, which an 8 KB buffer
             // would write one system call each.
+            decode::widen_pipe(io::stdout());
             let stdout = BufWriter::with_capacity(decode::WRITE_BUFFER, io::stdout().lock());
             let result = match &file {
                 Some(path) => match File::open(path) {

@@ -1,5 +1,6 @@
 //! Small helpers shared across modules that have nothing else in common.
 
+use std::borrow::Cow;
 use std::sync::{Mutex, MutexGuard};
 
 /// Locks `mutex`, carrying on after a panic elsewhere poisoned it: every critical
@@ -32,8 +33,11 @@ pub fn push_json_str(out: &mut String, value: &str) {
 }
 
 /// Decodes `%XX` escapes in a URL path segment or query value; invalid escapes are
-/// kept as written and invalid UTF-8 is replaced.
-pub fn percent_decode(s: &str) -> String {
+/// kept as written and invalid UTF-8 is replaced. Borrows when there is no `%`.
+pub fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -50,7 +54,7 @@ pub fn percent_decode(s: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]
@@ -76,5 +80,9 @@ mod tests {
         assert_eq!(percent_decode("user1%40example.test"), "user1@example.test");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert!(matches!(
+            percent_decode("a@b.test"),
+            Cow::Borrowed("a@b.test")
+        ));
     }
 }

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 
 use serde_json::{Map, Value, json};
 
@@ -18,6 +19,16 @@ use crate::util::push_json_str;
 const READ_CHUNK: usize = 64 * 1024;
 /// Bytes of output buffered per write to stdout.
 pub const WRITE_BUFFER: usize = 256 * 1024;
+/// Size asked for the output pipe: Linux's default limit for unprivileged processes.
+const PIPE_BUFFER: usize = 1024 * 1024;
+
+/// When `output` is a pipe, makes it hold 1 MiB instead of 64 KiB. The JSON of a
+/// capture is nearly as large as the capture, and every time a small pipe fills this
+/// process waits for the reader: a 20 MB capture decoded about a fifth faster into a
+/// 1 MiB pipe. Anything else (a file, a terminal, a refused size) stays as it is.
+pub fn widen_pipe(output: impl AsFd) {
+    let _ = rustix::pipe::fcntl_setpipe_size(output, PIPE_BUFFER);
+}
 
 /// Why `decode` stopped early.
 #[derive(Debug, thiserror::Error)]

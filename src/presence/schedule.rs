@@ -120,6 +120,9 @@ impl Scheduler {
                 _ = tokio::time::sleep(wait) => {}
             }
             let now = clock.now_secs();
+            // One pass on this task: re-reading in parts on every core was slower at a
+            // million (2.07 s against 1.2 s): both parts contend for the feed's locks
+            // and cache lines, and the other core is busy sending the changes out.
             let due = self.lock().take_due(now);
             let next = cache
                 .reevaluate_edges(due.into_iter().map(|((at, _), mailbox)| (at, mailbox)), now);

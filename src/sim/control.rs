@@ -208,7 +208,7 @@ fn dispatch(
         .trim_start_matches("/sim")
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(percent_decode)
+        .map(|s| percent_decode(s).into_owned())
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
