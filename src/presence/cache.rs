@@ -250,8 +250,9 @@ impl Cache {
         now: i64,
     ) -> Vec<(i64, Mailbox)> {
         let due = due.into_iter();
-        let mut next = Vec::with_capacity(due.size_hint().0);
-        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        let expected = due.size_hint().0;
+        let mut next = Vec::with_capacity(expected);
+        let mut batch = Vec::with_capacity(expected.min(PUBLISH_BATCH));
         for (at, mailbox) in due {
             let Some((changed, edge)) =
                 self.reevaluate_entry(&mailbox, now, |entry| entry.next_edge == Some(at))
