@@ -517,14 +517,20 @@ async fn storm(mailboxes: usize, lead: u64) -> Value {
         t_instant + Duration::from_secs(60),
     )
     .await;
+    // When the first and the last transition were on the daemon's feed: the first
+    // tells a late wake-up apart from a slow pass.
     let published_by_daemon = tokio::spawn(async move {
+        let mut first = None;
         while daemon_feed.last_seq() < base + mailboxes as u64 {
             if t_instant.elapsed() > Duration::from_secs(60) {
-                return None;
+                return (first, None);
+            }
+            if first.is_none() && daemon_feed.last_seq() > base {
+                first = Some(Instant::now());
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        Some(Instant::now())
+        (first.or(Some(Instant::now())), Some(Instant::now()))
     });
     // Read: batch queries of every mailbox until all read in-a-meeting.
     tokio::time::sleep_until(tokio::time::Instant::from_std(t_instant)).await;
@@ -556,9 +562,10 @@ async fn storm(mailboxes: usize, lead: u64) -> Value {
     };
     let (seen, last) = publish.await.expect("watcher");
     let last = last.unwrap_or(t_instant);
-    let daemon_published = published_by_daemon.await.expect("feed watcher");
+    let (daemon_first, daemon_published) = published_by_daemon.await.expect("feed watcher");
     let report = json!({
         "bench": "storm", "mailboxes": mailboxes, "ready_s": round(ready.as_secs_f64()),
+        "daemon_feed_published_first_after_t_ms": daemon_first.map(|at| round(at.saturating_duration_since(t_instant).as_secs_f64() * 1000.0)),
         "daemon_feed_published_all_after_t_ms": daemon_published.map(|at| round(at.saturating_duration_since(t_instant).as_secs_f64() * 1000.0)),
         "published": seen, "all_published_after_t_ms": round(last.duration_since(t_instant).as_secs_f64() * 1000.0),
         "all_read_in_a_meeting_after_t_ms": round(api_all.as_secs_f64() * 1000.0),
