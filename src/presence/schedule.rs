@@ -14,6 +14,8 @@ use crate::mailbox::Mailbox;
 
 /// Longest sleep between looks at the wake-ups.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Due mailboxes re-read between two yields to the runtime.
+const YIELD_EVERY: usize = 16_384;
 /// Wake-ups are never compacted below this many.
 const COMPACT_FLOOR: usize = 4096;
 
@@ -123,9 +125,21 @@ impl Scheduler {
             // One pass on this task: re-reading in parts on every core was slower at a
             // million (2.07 s against 1.2 s): both parts contend for the feed's locks
             // and cache lines, and the other core is busy sending the changes out.
-            let due = self.lock().take_due(now);
-            let next = cache
-                .reevaluate_edges(due.into_iter().map(|((at, _), mailbox)| (at, mailbox)), now);
+            let mut due = self
+                .lock()
+                .take_due(now)
+                .into_iter()
+                .map(|((at, _), mailbox)| (at, mailbox))
+                .peekable();
+            let mut next = Vec::new();
+            // A storm is re-read in slices with a yield between them: in one piece,
+            // a million mailboxes held this runtime worker for over a second, and
+            // every task queued behind it (API requests, streams, the feed's
+            // watchers) waited that long.
+            while due.peek().is_some() {
+                next.extend(cache.reevaluate_edges(due.by_ref().take(YIELD_EVERY), now));
+                tokio::task::yield_now().await;
+            }
             // Scheduled again under one lock, not one per mailbox.
             let mut wake_ups = self.lock();
             for (at, mailbox) in next {
