@@ -151,7 +151,7 @@ fn id_str(i: &Option<ObjectId>) -> Option<&str> {
 /// [`frame_json`]. Both give the same text (a test checks every fixture).
 pub fn write_frame(frame: &Frame, out: &mut String) {
     let Response::GetStreamingEvents(r) = &frame.response else {
-        out.push_str(&frame_json(frame).to_string());
+        let _ = write!(out, "{}", frame_json(frame));
         return;
     };
     let status = &r.status;
