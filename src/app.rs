@@ -22,14 +22,19 @@ use crate::presence::schedule::Scheduler;
 
 /// Changes kept for SSE resumption (a client that missed more re-queries).
 pub const FEED_REPLAY: usize = 32_768;
-/// How far a live watcher may lag before it is reset, at least.
+/// How many publications (batches of changes) a live watcher may lag before it is
+/// reset, at least. Start-up and refreshes publish one change at a time, a million
+/// mailboxes' first syncs a million times in about two minutes.
 pub const FEED_LAG: usize = 131_072;
 
-/// How far a live watcher may lag with `mailboxes` configured: room for a
-/// top-of-the-hour storm of every mailbox changing at once, and a quarter more (the
-/// channel's slots are allocated up front, about 40 bytes each).
+/// How many publications a live watcher may lag with `mailboxes` configured: room for
+/// a top-of-the-hour storm of every mailbox changing at once, twice over. A storm is
+/// published in batches of up to 1,024 changes, and a partial batch per slice the
+/// scheduler re-reads, so about one publication per 1,000 mailboxes. The channel's
+/// slots are allocated up front, about 40 bytes each; a batch stays in its slot
+/// until the channel comes round to it again.
 pub fn feed_lag(mailboxes: usize) -> usize {
-    FEED_LAG.max(mailboxes.saturating_add(mailboxes / 4))
+    FEED_LAG.max(mailboxes / 512)
 }
 /// Time shutdown waits for unsubscribes and connections.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

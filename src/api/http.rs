@@ -38,7 +38,7 @@ use super::{json, metrics};
 use crate::engine::status::StatusHandle;
 use crate::mailbox::Mailbox;
 use crate::presence::cache::Cache;
-use crate::presence::feed::{Change, Feed};
+use crate::presence::feed::{Batch, Feed};
 use crate::presence::snapshot::Snapshot;
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -59,6 +59,10 @@ const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 const SSE_BUFFER: usize = 64;
 /// Events already queued are sent together up to this many bytes per chunk.
 const SSE_COALESCE_BYTES: usize = 64 * 1024;
+/// About the size of one rendered event, to size a chunk for what is queued.
+const SSE_EVENT_BYTES: usize = 320;
+/// A chunk's room: the coalescing limit and one more event.
+const SSE_CHUNK_CAPACITY: usize = SSE_COALESCE_BYTES + 1024;
 
 /// What the API serves from.
 pub struct ApiState {
@@ -485,17 +489,13 @@ fn gateways(state: &ApiState) -> Response<Body> {
     json_response(StatusCode::OK, &json!({"gateways": list}))
 }
 
-/// The change as one SSE event, rendered once and shared by every watcher.
-fn sse(change: &Change<Snapshot>) -> &str {
-    change.rendered.get_or_init(|| {
-        let mut out = String::with_capacity(280);
-        out.push_str("id: ");
-        out.push_str(&change.seq.to_string());
-        out.push_str("\nevent: presence\ndata: ");
-        json::write_presence(&change.item, &mut out);
-        out.push_str("\n\n");
-        out
-    })
+/// Appends change `seq` as one SSE event to `out`.
+fn push_sse(out: &mut String, seq: u64, snapshot: &Snapshot) {
+    use std::fmt::Write as _;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "id: {seq}\nevent: presence\ndata: ");
+    json::write_presence(snapshot, out);
+    out.push_str("\n\n");
 }
 
 fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
@@ -537,27 +537,32 @@ fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
     r
 }
 
+/// Sends a watcher the changes it missed, then live changes, as SSE events. Each
+/// watcher renders into its own chunks: whatever is already queued goes out together,
+/// up to [`SSE_COALESCE_BYTES`] a chunk, so a storm of transitions leaves in few large
+/// writes, not a million small ones.
 async fn pump(
-    backlog: Vec<Arc<Change<Snapshot>>>,
-    mut live: broadcast::Receiver<Arc<Change<Snapshot>>>,
+    backlog: Vec<Arc<Batch<Snapshot>>>,
+    mut live: broadcast::Receiver<Arc<Batch<Snapshot>>>,
     tx: mpsc::Sender<Bytes>,
     stop: CancellationToken,
 ) {
-    let mut last = 0;
-    for change in backlog {
-        last = change.seq;
-        if tx
-            .send(Bytes::copy_from_slice(sse(&change).as_bytes()))
-            .await
-            .is_err()
-        {
+    let mut sender = SseSender {
+        tx,
+        chunk: String::new(),
+        last: 0,
+    };
+    for batch in backlog {
+        if sender.push(&batch).await.is_err() {
             return;
         }
     }
-    if tx
-        .send(Bytes::from_static(b": watching\n\n"))
-        .await
-        .is_err()
+    if sender.flush().await.is_err()
+        || sender
+            .tx
+            .send(Bytes::from_static(b": watching\n\n"))
+            .await
+            .is_err()
     {
         return;
     }
@@ -565,42 +570,89 @@ async fn pump(
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(SSE_KEEPALIVE) => {
-                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                if sender.tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
                     return;
                 }
             }
-            received = live.recv() => match received {
-                Ok(change) => {
-                    // Coalesce whatever else is already queued into one chunk: a storm
-                    // of transitions goes out in few large writes, not 100,000 tiny ones.
-                    let mut chunk = Vec::with_capacity(SSE_COALESCE_BYTES);
-                    let mut next = Some(change);
-                    while let Some(change) = next.take() {
-                        if change.seq > last {
-                            last = change.seq;
-                            chunk.extend_from_slice(sse(&change).as_bytes());
-                        }
-                        if chunk.len() < SSE_COALESCE_BYTES {
-                            match live.try_recv() {
-                                Ok(more) => next = Some(more),
-                                Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                                    let _ = tx.send(Bytes::from_static(b"event: reset\ndata: {}\n\n")).await;
-                                    return;
-                                }
-                                Err(_) => {}
+            received = live.recv() => {
+                let mut next = received;
+                loop {
+                    match next {
+                        Ok(batch) => {
+                            if sender.push(&batch).await.is_err() {
+                                return;
                             }
                         }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            let _ = sender.flush().await;
+                            let _ = sender.tx.send(Bytes::from_static(b"event: reset\ndata: {}\n\n")).await;
+                            return;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {
+                            let _ = sender.flush().await;
+                            return;
+                        }
                     }
-                    if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
-                        return;
-                    }
+                    // Whatever else is already queued joins the chunk.
+                    next = match live.try_recv() {
+                        Ok(batch) => Ok(batch),
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            Err(broadcast::error::RecvError::Lagged(n))
+                        }
+                        Err(broadcast::error::TryRecvError::Closed) => {
+                            Err(broadcast::error::RecvError::Closed)
+                        }
+                        Err(broadcast::error::TryRecvError::Empty) => break,
+                    };
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let _ = tx.send(Bytes::from_static(b"event: reset\ndata: {}\n\n")).await;
+                if sender.flush().await.is_err() {
                     return;
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+}
+
+/// One watcher's rendering: the chunk being filled and the last sequence number sent.
+struct SseSender {
+    tx: mpsc::Sender<Bytes>,
+    chunk: String,
+    last: u64,
+}
+
+/// The watcher's connection is gone.
+struct Gone;
+
+impl SseSender {
+    /// Renders the changes of `batch` not sent yet, sending each full chunk.
+    async fn push(&mut self, batch: &Batch<Snapshot>) -> Result<(), Gone> {
+        for (seq, snapshot) in batch.changes_after(self.last) {
+            if self.chunk.is_empty() {
+                let events = usize::try_from(batch.last_seq() - seq + 1).unwrap_or(usize::MAX);
+                self.chunk.reserve(
+                    events
+                        .saturating_mul(SSE_EVENT_BYTES)
+                        .min(SSE_CHUNK_CAPACITY),
+                );
+            }
+            push_sse(&mut self.chunk, seq, snapshot);
+            self.last = seq;
+            if self.chunk.len() >= SSE_COALESCE_BYTES {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what the chunk holds.
+    async fn flush(&mut self) -> Result<(), Gone> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.chunk);
+        self.tx
+            .send(Bytes::from(chunk.into_bytes()))
+            .await
+            .map_err(|_| Gone)
     }
 }

@@ -86,7 +86,7 @@ pub struct Cache {
     max_stale: i64,
 }
 
-/// Changes published under one feed lock by [`Cache::reevaluate_edges`].
+/// Most changes [`Cache::reevaluate_edges`] publishes as one batch of the feed.
 const PUBLISH_BATCH: usize = 1024;
 
 const UNKNOWN: Reading = Reading {
@@ -252,7 +252,8 @@ impl Cache {
         let due = due.into_iter();
         let expected = due.size_hint().0;
         let mut next = Vec::with_capacity(expected);
-        let mut batch = Vec::with_capacity(expected.min(PUBLISH_BATCH));
+        let batch_size = expected.clamp(1, PUBLISH_BATCH);
+        let mut batch = Vec::with_capacity(batch_size);
         for (at, mailbox) in due {
             let Some((changed, edge)) =
                 self.reevaluate_entry(&mailbox, now, |entry| entry.next_edge == Some(at))
@@ -261,15 +262,18 @@ impl Cache {
             };
             if let Some(snapshot) = changed {
                 batch.push(snapshot);
-                if batch.len() == PUBLISH_BATCH {
-                    self.publish(&mut batch);
+                if batch.len() == batch_size {
+                    self.publish(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(batch_size),
+                    ));
                 }
             }
             if let Some(edge) = edge {
                 next.push((edge, mailbox));
             }
         }
-        self.publish(&mut batch);
+        self.publish(batch);
         next
     }
 
@@ -281,7 +285,7 @@ impl Cache {
     ) -> Option<i64> {
         let (changed, next_edge) = self.reevaluate_entry(mailbox, now, current)?;
         if let Some(snapshot) = changed {
-            self.publish(&mut vec![snapshot]);
+            self.publish(vec![snapshot]);
         }
         next_edge
     }
@@ -317,13 +321,13 @@ impl Cache {
         Some((snapshot, entry.next_edge))
     }
 
-    /// Publishes `changes` (emptying it), counted by target availability.
-    fn publish(&self, changes: &mut Vec<Snapshot>) {
+    /// Publishes `changes` as one batch, counted by target availability.
+    fn publish(&self, changes: Vec<Snapshot>) {
         if changes.is_empty() {
             return;
         }
         metrics::transitions(changes.iter().map(|s| s.reading.availability));
-        self.feed.publish_all(changes.drain(..));
+        self.feed.publish_all(changes);
     }
 
     /// Whether `at` is still the next edge scheduled for `mailbox`.

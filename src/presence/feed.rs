@@ -1,27 +1,62 @@
 //! The change feed: every availability transition gets a sequence number and goes to
 //! live watchers; the last N are kept so a watcher can resume after a reconnect from
 //! the sequence number it saw last. A watcher too far behind is told to start over.
-//! The feed carries values (presence snapshots); rendering them is the API's job, done
-//! once per change into the change's `rendered` slot and shared by every watcher.
+//!
+//! Changes travel in batches: whatever one publisher hands over at once (a single
+//! refresh, or up to a thousand transitions of a storm) is one allocation, one slot of
+//! the live channel and one wake-up for each watcher. The feed carries values
+//! (presence snapshots); rendering them is each watcher's job, into its own buffer, so
+//! nothing rendered is kept while a batch waits in the channel or the replay ring.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
-/// One published change.
+/// Changes published together, numbered consecutively from `first`.
 #[derive(Debug)]
-pub struct Change<T> {
-    /// Sequence number, from 1.
-    pub seq: u64,
-    /// What changed (the mailbox's presence after the change).
-    pub item: T,
-    /// The change as a consumer renders it, filled by the first to need it.
-    pub rendered: OnceLock<String>,
+pub struct Batch<T> {
+    first: u64,
+    items: Vec<T>,
 }
 
-/// What a new watcher gets: the changes it missed, then the live receiver.
-pub type Watch<T> = (Vec<Arc<Change<T>>>, broadcast::Receiver<Arc<Change<T>>>);
+impl<T> Batch<T> {
+    /// The sequence number of the first change (numbers start at 1).
+    pub fn first_seq(&self) -> u64 {
+        self.first
+    }
+
+    /// The sequence number of the last change.
+    pub fn last_seq(&self) -> u64 {
+        self.first + self.items.len() as u64 - 1
+    }
+
+    /// The changes with their sequence numbers, in order.
+    pub fn changes(&self) -> impl Iterator<Item = (u64, &T)> {
+        (self.first..).zip(&self.items)
+    }
+
+    /// The changes after sequence number `seen`, in order.
+    pub fn changes_after(&self, seen: u64) -> impl Iterator<Item = (u64, &T)> {
+        let skip = usize::try_from(seen.saturating_add(1).saturating_sub(self.first))
+            .unwrap_or(usize::MAX);
+        self.changes().skip(skip)
+    }
+
+    /// How many changes it holds (never 0).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Always false: an empty publication is not sent.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// What a new watcher gets: the batches holding the changes it missed (the first may
+/// start before them: see [`Batch::changes_after`]), then the live receiver.
+pub type Watch<T> = (Vec<Arc<Batch<T>>>, broadcast::Receiver<Arc<Batch<T>>>);
 
 /// A watcher asked to resume from a point no longer (or never) in the replay buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +65,10 @@ pub struct Reset;
 #[derive(Debug)]
 struct Ring<T> {
     next: u64,
-    kept: VecDeque<Arc<Change<T>>>,
+    kept: VecDeque<Arc<Batch<T>>>,
+    /// Changes in `kept`.
+    kept_changes: usize,
+    /// Changes kept at least (whole batches, so up to a batch more).
     capacity: usize,
 }
 
@@ -38,16 +76,18 @@ struct Ring<T> {
 #[derive(Debug)]
 pub struct Feed<T> {
     ring: Mutex<Ring<T>>,
-    live: broadcast::Sender<Arc<Change<T>>>,
+    live: broadcast::Sender<Arc<Batch<T>>>,
 }
 
 impl<T> Feed<T> {
-    /// A feed keeping the last `replay` changes; live watchers may fall `lag` behind.
+    /// A feed keeping at least the last `replay` changes; live watchers may fall `lag`
+    /// publications (batches) behind.
     pub fn new(replay: usize, lag: usize) -> Feed<T> {
         Feed {
             ring: Mutex::new(Ring {
                 next: 1,
-                kept: VecDeque::with_capacity(replay.min(1 << 16)),
+                kept: VecDeque::new(),
+                kept_changes: 0,
                 capacity: replay.max(1),
             }),
             live: broadcast::channel(lag.max(16)).0,
@@ -58,28 +98,37 @@ impl<T> Feed<T> {
         crate::util::lock(&self.ring)
     }
 
-    /// Publishes a change; returns its sequence number.
+    /// Publishes one change; returns its sequence number.
     pub fn publish(&self, item: T) -> u64 {
-        self.publish_all(std::iter::once(item))
+        self.publish_all(vec![item])
     }
 
-    /// Publishes changes in order under one lock; returns the last sequence number.
-    pub fn publish_all(&self, items: impl IntoIterator<Item = T>) -> u64 {
+    /// Publishes changes in order as one batch; returns the last sequence number (the
+    /// previous one when `items` is empty: nothing is sent).
+    pub fn publish_all(&self, items: Vec<T>) -> u64 {
         let mut ring = self.lock();
-        for item in items {
-            let change = Arc::new(Change {
-                seq: ring.next,
-                item,
-                rendered: OnceLock::new(),
-            });
-            ring.next += 1;
-            if ring.kept.len() == ring.capacity {
-                ring.kept.pop_front();
-            }
-            ring.kept.push_back(change.clone());
-            let _ = self.live.send(change);
+        if items.is_empty() {
+            return ring.next - 1;
         }
-        ring.next - 1
+        let batch = Arc::new(Batch {
+            first: ring.next,
+            items,
+        });
+        ring.next += batch.len() as u64;
+        ring.kept_changes += batch.len();
+        ring.kept.push_back(batch.clone());
+        // Drop the oldest batches while the rest still hold `capacity` changes.
+        while let Some(oldest) = ring.kept.front() {
+            let rest = ring.kept_changes - oldest.len();
+            if rest < ring.capacity {
+                break;
+            }
+            ring.kept_changes = rest;
+            ring.kept.pop_front();
+        }
+        let last = ring.next - 1;
+        let _ = self.live.send(batch);
+        last
     }
 
     /// The last sequence number published (0 before the first).
@@ -96,20 +145,65 @@ impl<T> Feed<T> {
             None => Vec::new(),
             Some(seen) => {
                 let last = ring.next - 1;
-                let oldest_kept = ring.kept.front().map_or(ring.next, |c| c.seq);
+                let oldest_kept = ring.kept.front().map_or(ring.next, |b| b.first_seq());
                 if seen > last || seen + 1 < oldest_kept {
                     return Err(Reset);
                 }
-                ring.kept.iter().filter(|c| c.seq > seen).cloned().collect()
+                ring.kept
+                    .iter()
+                    .filter(|b| b.last_seq() > seen)
+                    .cloned()
+                    .collect()
             }
         };
         Ok((backlog, receiver))
     }
 }
 
+/// Test support: a live receiver read one change at a time.
+#[cfg(test)]
+pub(crate) struct Changes<T> {
+    live: broadcast::Receiver<Arc<Batch<T>>>,
+    pending: VecDeque<(u64, T)>,
+}
+
+#[cfg(test)]
+impl<T: Clone> Changes<T> {
+    pub(crate) fn new(live: broadcast::Receiver<Arc<Batch<T>>>) -> Changes<T> {
+        Changes {
+            live,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The next change, waiting for it.
+    pub(crate) async fn next(&mut self) -> (u64, T) {
+        loop {
+            if let Some(change) = self.pending.pop_front() {
+                return change;
+            }
+            let batch = self.live.recv().await.expect("the feed is open");
+            self.pending
+                .extend(batch.changes().map(|(seq, item)| (seq, item.clone())));
+        }
+    }
+
+    /// Whether a change is waiting.
+    pub(crate) fn is_waiting(&mut self) -> bool {
+        !self.pending.is_empty() || !self.live.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seqs<T>(backlog: &[Arc<Batch<T>>], seen: u64) -> Vec<u64> {
+        backlog
+            .iter()
+            .flat_map(|b| b.changes_after(seen).map(|(seq, _)| seq))
+            .collect()
+    }
 
     #[test]
     fn resumes_within_the_replay_buffer() {
@@ -118,9 +212,13 @@ mod tests {
             assert_eq!(feed.publish(format!("{i}")), i);
         }
         let (backlog, _) = feed.watch(Some(3)).unwrap();
-        assert_eq!(backlog.iter().map(|c| c.seq).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(seqs(&backlog, 3), [4, 5]);
         let (backlog, _) = feed.watch(Some(2)).unwrap();
-        assert_eq!(backlog.len(), 3, "2 is just before the oldest kept (3)");
+        assert_eq!(
+            seqs(&backlog, 2),
+            [3, 4, 5],
+            "2 is just before the oldest kept (3)"
+        );
         assert_eq!(feed.watch(Some(1)).unwrap_err(), Reset);
         assert_eq!(
             feed.watch(Some(9)).unwrap_err(),
@@ -130,11 +228,37 @@ mod tests {
         assert!(feed.watch(None).unwrap().0.is_empty());
     }
 
+    #[test]
+    fn batches_are_numbered_on_and_kept_whole() {
+        let feed = Feed::<u32>::new(4, 16);
+        assert_eq!(feed.publish_all(vec![]), 0, "nothing published");
+        assert_eq!(feed.publish_all(vec![10, 11, 12]), 3);
+        assert_eq!(feed.publish_all(vec![13, 14, 15]), 6);
+        // The first batch holds 1..=3; the second alone holds fewer than 4, so both
+        // are kept, and a watcher resuming inside the first gets the rest of it.
+        let (backlog, _) = feed.watch(Some(1)).unwrap();
+        assert_eq!(seqs(&backlog, 1), [2, 3, 4, 5, 6]);
+        let items: Vec<u32> = backlog
+            .iter()
+            .flat_map(|b| b.changes_after(1).map(|(_, v)| *v))
+            .collect();
+        assert_eq!(items, [11, 12, 13, 14, 15]);
+        feed.publish_all(vec![16, 17, 18, 19]);
+        // Batches 4..=6 and 7..=10 hold 7 changes: the second alone holds 4.
+        assert_eq!(feed.watch(Some(5)).unwrap_err(), Reset);
+        assert_eq!(seqs(&feed.watch(Some(6)).unwrap().0, 6), [7, 8, 9, 10]);
+    }
+
     #[tokio::test]
     async fn live_watchers_see_new_changes() {
         let feed = Feed::<String>::new(8, 16);
-        let (_, mut rx) = feed.watch(None).unwrap();
+        let (_, rx) = feed.watch(None).unwrap();
+        let mut changes = Changes::new(rx);
         feed.publish("a".into());
-        assert_eq!(rx.recv().await.unwrap().item, "a");
+        feed.publish_all(vec!["b".into(), "c".into()]);
+        assert_eq!(changes.next().await, (1, "a".to_owned()));
+        assert_eq!(changes.next().await, (2, "b".to_owned()));
+        assert_eq!(changes.next().await, (3, "c".to_owned()));
+        assert!(!changes.is_waiting());
     }
 }

@@ -156,7 +156,7 @@ mod tests {
 
     use super::*;
     use crate::presence::clock::Clock;
-    use crate::presence::feed::Feed;
+    use crate::presence::feed::{Changes, Feed};
     use crate::presence::timeline::{Availability, CalendarState, Interval, Mapping, Timeline};
 
     #[tokio::test(start_paused = true)]
@@ -182,23 +182,23 @@ mod tests {
             Timeline::new(t0 - 3600, t0 + 86_400, [meeting]),
             clock.now(),
         );
-        let (_, mut feed) = cache.feed().watch(None).unwrap();
+        let mut feed = Changes::new(cache.feed().watch(None).unwrap().1);
         let scheduler = Arc::new(Scheduler::default());
         scheduler.refresh(&cache, &m);
-        let first = feed.recv().await.unwrap();
-        assert_eq!(first.item.reading.availability, Availability::Available);
+        let (_, first) = feed.next().await;
+        assert_eq!(first.reading.availability, Availability::Available);
         let stop = CancellationToken::new();
         tokio::spawn(scheduler.clone().run(cache.clone(), stop.clone()));
         let started = clock.now_secs();
-        let busy = feed.recv().await.unwrap();
-        assert_eq!(busy.item.reading.availability, Availability::InAMeeting);
+        let (_, busy) = feed.next().await;
+        assert_eq!(busy.reading.availability, Availability::InAMeeting);
         assert_eq!(
             clock.now_secs(),
             started + 600,
             "published at the start itself"
         );
-        let free = feed.recv().await.unwrap();
-        assert_eq!(free.item.reading.availability, Availability::Available);
+        let (_, free) = feed.next().await;
+        assert_eq!(free.reading.availability, Availability::Available);
         assert_eq!(clock.now_secs(), t0 + 1800, "and at the end");
         stop.cancel();
     }
@@ -210,12 +210,12 @@ mod tests {
         let mailboxes = 20_001;
         let cache = Arc::new(Cache::new(
             Mapping::default(),
-            Arc::new(Feed::new(16, mailboxes * 3)),
+            Arc::new(Feed::new(16, crate::app::feed_lag(mailboxes))),
             clock,
             Duration::from_secs(900),
         ));
         let scheduler = Arc::new(Scheduler::default());
-        let (_, mut feed) = cache.feed().watch(None).unwrap();
+        let mut feed = Changes::new(cache.feed().watch(None).unwrap().1);
         let meeting = Interval {
             start: t0 + 60,
             end: t0 + 3600,
@@ -238,23 +238,17 @@ mod tests {
         // Paused clock: a transition that never comes fails at the deadline.
         let deadline = Duration::from_secs(7200);
         while in_meeting.len() < mailboxes {
-            let change = tokio::time::timeout(deadline, feed.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            if change.item.reading.availability == Availability::InAMeeting {
+            let (_, change) = tokio::time::timeout(deadline, feed.next()).await.unwrap();
+            if change.reading.availability == Availability::InAMeeting {
                 assert_eq!(clock.now_secs(), t0 + 60, "at the start itself");
-                in_meeting.insert(change.item.mailbox.clone());
+                in_meeting.insert(change.mailbox.clone());
             }
         }
         // Every mailbox was scheduled again, across the slices: each is free at the end.
         let mut free = 0;
         while free < mailboxes {
-            let change = tokio::time::timeout(deadline, feed.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            if change.item.reading.availability == Availability::Available {
+            let (_, change) = tokio::time::timeout(deadline, feed.next()).await.unwrap();
+            if change.reading.availability == Availability::Available {
                 free += 1;
             }
         }

@@ -213,34 +213,10 @@ impl Timeline {
         )
     }
 
-    /// Instants after `t` and inside the window where something may change: interval
-    /// edges and automatic-reply edges, ascending. (The window's end is not a change in
-    /// the calendar; the scheduler wakes for it separately.)
-    fn edges_after(&self, t: i64, auto: &AutoReply) -> Vec<i64> {
-        let mut out: Vec<i64> = self.edges().filter(|e| *e > t && *e < self.to).collect();
-        out.extend(
-            auto.edges()
-                .into_iter()
-                .flatten()
-                .filter(|e| *e > t && *e < self.to),
-        );
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
-    /// Instants at or before `t` where something may have changed, descending.
-    fn edges_up_to(&self, t: i64, auto: &AutoReply) -> Vec<i64> {
-        let mut out: Vec<i64> = self.edges().filter(|e| *e <= t).collect();
-        out.extend(
-            auto.edges()
-                .into_iter()
-                .flatten()
-                .filter(|e| *e <= t && *e >= self.from),
-        );
-        out.sort_unstable_by(|a, b| b.cmp(a));
-        out.dedup();
-        out
+    /// Every instant where something may change: interval edges and automatic-reply
+    /// edges, unordered, with repeats.
+    fn all_edges<'a>(&'a self, auto: &AutoReply) -> impl Iterator<Item = i64> + 'a {
+        self.edges().chain(auto.edges().into_iter().flatten())
     }
 }
 
@@ -277,23 +253,28 @@ pub fn point(
 }
 
 /// Presence at `t`, with when it began and when it next changes.
+///
+/// `until` is the first edge after `t` (inside the window) where availability differs;
+/// `since` the last edge at or before `t` (after the window's start, where knowledge
+/// begins) with a different availability just before it. Both are the least and the
+/// greatest of the edges that qualify: no sorting and no allocation, as this runs for
+/// every read of the API and every mailbox of a storm.
 pub fn read(timeline: &Timeline, auto: &AutoReply, mapping: &Mapping, t: i64) -> Reading {
     let (availability, calendar, out_of_office) = point(timeline, auto, mapping, t);
-    let until = timeline
-        .edges_after(t, auto)
-        .into_iter()
-        .find(|e| point(timeline, auto, mapping, *e).0 != availability);
-    let mut since = None;
-    for edge in timeline.edges_up_to(t, auto) {
-        if edge <= timeline.from {
-            // The window's start is where our knowledge begins, not a change.
-            break;
+    let differs = |at: i64| point(timeline, auto, mapping, at).0 != availability;
+    // An edge is only looked at when it would improve on the best so far.
+    let until = timeline.all_edges(auto).fold(None, |best, e| {
+        let better = e > t && e < timeline.to && best.is_none_or(|b| e < b);
+        if better && differs(e) { Some(e) } else { best }
+    });
+    let since = timeline.all_edges(auto).fold(None, |best, e| {
+        let better = e <= t && e > timeline.from && best.is_none_or(|b| e > b);
+        if better && differs(e - 1) {
+            Some(e)
+        } else {
+            best
         }
-        if point(timeline, auto, mapping, edge - 1).0 != availability {
-            since = Some(edge);
-            break;
-        }
-    }
+    });
     Reading {
         availability,
         calendar,
