@@ -10,8 +10,12 @@
 //! `max_stale` (then the scheduler publishes that transition at the bound itself).
 //! Staleness ends with a successful refresh requested after the mailbox last
 //! subscribed.
+//!
+//! Each mailbox's state lives in a [`Slot`] of its own, which the map points to. The
+//! scheduler's wake-ups hold slots, not addresses: a storm at the top of the hour
+//! re-reads a million mailboxes without hashing or looking up one of them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -57,7 +61,7 @@ impl Stamp {
 #[derive(Debug, Clone)]
 struct Entry {
     gateway: Arc<str>,
-    timeline: Option<Arc<Timeline>>,
+    timeline: Option<Timeline>,
     auto_reply: AutoReply,
     /// When the request that fetched `auto_reply` was sent.
     auto_reply_at: Stamp,
@@ -74,12 +78,32 @@ struct Entry {
     next_edge: Option<i64>,
 }
 
+/// One configured mailbox's place in the cache, shared by the map and the scheduler's
+/// wake-ups. A slot whose mailbox was removed is no longer in the map, and its
+/// wake-ups find no edge scheduled.
+#[derive(Debug)]
+pub struct Slot {
+    mailbox: Mailbox,
+    entry: Mutex<Entry>,
+}
+
+impl Slot {
+    /// The mailbox it holds.
+    pub fn mailbox(&self) -> &Mailbox {
+        &self.mailbox
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Entry> {
+        crate::util::lock(&self.entry)
+    }
+}
+
 /// The cache.
 #[derive(Debug)]
 pub struct Cache {
     /// Keyed with foldhash, not SipHash: keys are configured addresses (no one outside
     /// chooses what is inserted), and a storm looks up a million of them at once.
-    entries: DashMap<Mailbox, Entry, foldhash::fast::RandomState>,
+    entries: DashMap<Mailbox, Arc<Slot>, foldhash::fast::RandomState>,
     mapping: Mapping,
     feed: Arc<Feed<Snapshot>>,
     clock: Clock,
@@ -132,23 +156,42 @@ impl Cache {
 
     /// Adds a configured mailbox (unknown until synced); keeps an existing entry.
     pub fn insert(&self, mailbox: Mailbox, gateway: Arc<str>) {
-        self.entries.entry(mailbox).or_insert(Entry {
-            gateway,
-            timeline: None,
-            auto_reply: AutoReply::Off,
-            auto_reply_at: Stamp::NONE,
-            synced_at: Stamp::NONE,
-            subscribed_at: Stamp::NONE,
-            stale_since: Stamp::NONE,
-            problem: None,
-            published: Availability::Unknown,
-            next_edge: None,
+        self.entries.entry(mailbox.clone()).or_insert_with(|| {
+            Arc::new(Slot {
+                mailbox,
+                entry: Mutex::new(Entry {
+                    gateway,
+                    timeline: None,
+                    auto_reply: AutoReply::Off,
+                    auto_reply_at: Stamp::NONE,
+                    synced_at: Stamp::NONE,
+                    subscribed_at: Stamp::NONE,
+                    stale_since: Stamp::NONE,
+                    problem: None,
+                    published: Availability::Unknown,
+                    next_edge: None,
+                }),
+            })
         });
     }
 
-    /// Forgets a mailbox.
+    /// Forgets a mailbox; wake-ups still holding its slot find nothing to do.
     pub fn remove(&self, mailbox: &Mailbox) {
-        self.entries.remove(mailbox);
+        if let Some((_, slot)) = self.entries.remove(mailbox) {
+            slot.lock().next_edge = None;
+        }
+    }
+
+    /// The slot of `mailbox`, if configured.
+    pub fn slot(&self, mailbox: &Mailbox) -> Option<Arc<Slot>> {
+        self.entries.get(mailbox).map(|slot| slot.clone())
+    }
+
+    /// Runs `f` on the entry of the mailbox keyed `key`, if configured.
+    fn with_entry<R>(&self, key: &str, f: impl FnOnce(&Mailbox, &mut Entry) -> R) -> Option<R> {
+        let slot = self.entries.get(key)?;
+        let mut entry = slot.lock();
+        Some(f(&slot.mailbox, &mut entry))
     }
 
     /// Whether a mailbox is configured.
@@ -159,6 +202,13 @@ impl Cache {
     /// Every configured mailbox.
     pub fn mailboxes(&self) -> Vec<Mailbox> {
         self.entries.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Runs `f` on every entry.
+    fn each_entry(&self, mut f: impl FnMut(&Entry)) {
+        for slot in self.entries.iter() {
+            f(&slot.lock());
+        }
     }
 
     /// How many mailboxes are configured.
@@ -209,14 +259,15 @@ impl Cache {
 
     /// `mailbox`'s automatic-reply settings as last read (off if never read).
     pub fn auto_reply(&self, mailbox: &Mailbox) -> Option<AutoReply> {
-        self.entries.get(mailbox).map(|e| e.auto_reply)
+        self.with_entry(mailbox.as_str(), |_, e| e.auto_reply)
     }
 
     /// The span `mailbox`'s fetched timeline covers, once one was fetched.
     pub fn window(&self, mailbox: &Mailbox) -> Option<(i64, i64)> {
-        self.entries
-            .get(mailbox)
-            .and_then(|e| e.timeline.as_ref().map(|t| t.window()))
+        self.with_entry(mailbox.as_str(), |_, e| {
+            e.timeline.as_ref().map(|t| t.window())
+        })
+        .flatten()
     }
 
     /// Presence of `mailbox` at `now` (seconds), if configured.
@@ -227,36 +278,46 @@ impl Cache {
     /// Presence at `now` of the mailbox whose key (normalised address, see
     /// [`Mailbox::key`]) is `key`, if configured; looks up without allocating.
     pub fn read_key(&self, key: &str, now: i64) -> Option<Snapshot> {
-        let entry = self.entries.get(key)?;
-        let reading = self.reading(&entry, now);
-        Some(self.snapshot(entry.key(), &entry, reading))
+        self.with_entry(key, |mailbox, entry| {
+            let reading = self.reading(entry, now);
+            self.snapshot(mailbox, entry, reading)
+        })
     }
 
     /// Re-reads `mailbox` at `now`; publishes if its availability changed. Returns the
     /// next instant to look again (the next change, the end of the fetched window, or
     /// the end of serving stale data).
     pub fn reevaluate(&self, mailbox: &Mailbox, now: i64) -> Option<i64> {
-        self.reevaluate_if(mailbox, now, |_| true)
+        self.reevaluate_slot(&*self.slot(mailbox)?, now)
     }
 
-    /// For the scheduler's wake-ups due by `now`, `(at, mailbox)` in order: re-reads each
-    /// mailbox whose next edge `at` still is (a later refresh supersedes a wake-up) and
-    /// returns the next edges to schedule. Changes go to the feed in batches, one feed
-    /// lock and one metrics update per batch: a storm at the top of the hour publishes
-    /// a million transitions here.
+    /// [`Cache::reevaluate`] for a slot already at hand.
+    pub fn reevaluate_slot(&self, slot: &Slot, now: i64) -> Option<i64> {
+        let (changed, next_edge) = self.reevaluate_entry(slot, now, |_| true)?;
+        if let Some(snapshot) = changed {
+            self.publish(vec![snapshot]);
+        }
+        next_edge
+    }
+
+    /// For the scheduler's wake-ups due by `now`, `(at, slot)` in order: re-reads each
+    /// mailbox whose next edge `at` still is (a later refresh supersedes a wake-up, and
+    /// a removed mailbox has none) and returns the next edges to schedule. Changes go
+    /// to the feed in batches, one feed lock and one metrics update per batch: a storm
+    /// at the top of the hour publishes a million transitions here.
     pub fn reevaluate_edges(
         &self,
-        due: impl IntoIterator<Item = (i64, Mailbox)>,
+        due: impl IntoIterator<Item = (i64, Arc<Slot>)>,
         now: i64,
-    ) -> Vec<(i64, Mailbox)> {
+    ) -> Vec<(i64, Arc<Slot>)> {
         let due = due.into_iter();
         let expected = due.size_hint().0;
         let mut next = Vec::with_capacity(expected);
         let batch_size = expected.clamp(1, PUBLISH_BATCH);
         let mut batch = Vec::with_capacity(batch_size);
-        for (at, mailbox) in due {
+        for (at, slot) in due {
             let Some((changed, edge)) =
-                self.reevaluate_entry(&mailbox, now, |entry| entry.next_edge == Some(at))
+                self.reevaluate_entry(&slot, now, |entry| entry.next_edge == Some(at))
             else {
                 continue;
             };
@@ -270,36 +331,22 @@ impl Cache {
                 }
             }
             if let Some(edge) = edge {
-                next.push((edge, mailbox));
+                next.push((edge, slot));
             }
         }
         self.publish(batch);
         next
     }
 
-    fn reevaluate_if(
-        &self,
-        mailbox: &Mailbox,
-        now: i64,
-        current: impl FnOnce(&Entry) -> bool,
-    ) -> Option<i64> {
-        let (changed, next_edge) = self.reevaluate_entry(mailbox, now, current)?;
-        if let Some(snapshot) = changed {
-            self.publish(vec![snapshot]);
-        }
-        next_edge
-    }
-
-    /// Re-reads one entry when `current` holds: the snapshot to publish if its
-    /// availability changed, and its next edge. None when it is not configured or not
-    /// current.
+    /// Re-reads one slot when `current` holds: the snapshot to publish if its
+    /// availability changed, and its next edge. None when it is not current.
     fn reevaluate_entry(
         &self,
-        mailbox: &Mailbox,
+        slot: &Slot,
         now: i64,
         current: impl FnOnce(&Entry) -> bool,
     ) -> Option<(Option<Snapshot>, Option<i64>)> {
-        let mut entry = self.entries.get_mut(mailbox)?;
+        let mut entry = slot.lock();
         if !current(&entry) {
             return None;
         }
@@ -317,7 +364,7 @@ impl Cache {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let snapshot = changed.then(|| self.snapshot(mailbox, &entry, reading));
+        let snapshot = changed.then(|| self.snapshot(&slot.mailbox, &entry, reading));
         Some((snapshot, entry.next_edge))
     }
 
@@ -330,18 +377,17 @@ impl Cache {
         self.feed.publish_all(changes);
     }
 
-    /// Whether `at` is still the next edge scheduled for `mailbox`.
-    pub fn edge_is_current(&self, mailbox: &Mailbox, at: i64) -> bool {
-        self.entries
-            .get(mailbox)
-            .is_some_and(|e| e.next_edge == Some(at))
+    /// Whether `at` is still the next edge scheduled for the slot's mailbox (never,
+    /// once it was removed).
+    pub fn edge_is_current(slot: &Slot, at: i64) -> bool {
+        slot.lock().next_edge == Some(at)
     }
 
     /// Stores a calendar fetched by a request sent at `requested_at`, unless what is
     /// stored came from a later request (answers can arrive out of order). It ends
     /// staleness if the mailbox had its subscription when the request was sent.
     pub fn set_timeline(&self, mailbox: &Mailbox, timeline: Timeline, requested_at: Timestamp) {
-        if let Some(mut entry) = self.entries.get_mut(mailbox) {
+        self.with_entry(mailbox.as_str(), |_, entry| {
             if entry
                 .synced_at
                 .get()
@@ -349,13 +395,13 @@ impl Cache {
             {
                 return;
             }
-            entry.timeline = Some(Arc::new(timeline));
+            entry.timeline = Some(timeline);
             entry.synced_at = Stamp::of(requested_at);
             if entry.subscribed_at.get().is_some_and(|s| s <= requested_at) {
                 entry.stale_since = Stamp::NONE;
                 entry.problem = None;
             }
-        }
+        });
     }
 
     /// Stores automatic-reply settings fetched by a request sent at `requested_at`,
@@ -366,7 +412,7 @@ impl Cache {
         auto_reply: AutoReply,
         requested_at: Timestamp,
     ) {
-        if let Some(mut entry) = self.entries.get_mut(mailbox) {
+        self.with_entry(mailbox.as_str(), |_, entry| {
             if entry
                 .auto_reply_at
                 .get()
@@ -376,50 +422,50 @@ impl Cache {
             }
             entry.auto_reply = auto_reply;
             entry.auto_reply_at = Stamp::of(requested_at);
-        }
+        });
     }
 
     /// Records why a mailbox cannot be served as live (from now on its data is
     /// stale), or clears the reason (`None`; staleness ends only with a refresh).
     pub fn set_problem(&self, mailbox: &Mailbox, problem: Option<Arc<str>>) {
         let now = self.clock.now();
-        if let Some(mut entry) = self.entries.get_mut(mailbox) {
+        self.with_entry(mailbox.as_str(), |_, entry| {
             if problem.is_some() && entry.stale_since.is_none() {
                 entry.stale_since = Stamp::of(now);
             }
             entry.problem = problem;
-        }
+        });
     }
 
     /// The mailbox holds a subscription (again) from now.
     pub fn subscribed(&self, mailbox: &Mailbox) {
         let now = self.clock.now();
-        if let Some(mut entry) = self.entries.get_mut(mailbox) {
-            entry.subscribed_at = Stamp::of(now);
-        }
+        self.with_entry(mailbox.as_str(), |_, entry| {
+            entry.subscribed_at = Stamp::of(now)
+        });
     }
 
     /// The mailbox lost its subscription: its data is stale from now until it is
     /// resubscribed and refreshed.
     pub fn subscription_lost(&self, mailbox: &Mailbox) {
         let now = self.clock.now();
-        if let Some(mut entry) = self.entries.get_mut(mailbox) {
+        self.with_entry(mailbox.as_str(), |_, entry| {
             entry.subscribed_at = Stamp::NONE;
             if entry.stale_since.is_none() {
                 entry.stale_since = Stamp::of(now);
             }
-        }
+        });
     }
 
     /// Mailboxes by current availability, for metrics.
     pub fn counts(&self, now: i64) -> [(Availability, usize); 4] {
         let mut counts = Availability::ALL.map(|a| (a, 0));
-        for entry in self.entries.iter() {
-            let a = self.reading(&entry, now).availability;
-            if let Some(slot) = counts.iter_mut().find(|(k, _)| *k == a) {
-                slot.1 += 1;
+        self.each_entry(|entry| {
+            let a = self.reading(entry, now).availability;
+            if let Some(count) = counts.iter_mut().find(|(k, _)| *k == a) {
+                count.1 += 1;
             }
-        }
+        });
         counts
     }
 
@@ -430,20 +476,25 @@ impl Cache {
 
     /// Mailboxes never synced and with no recorded problem (readiness).
     pub fn pending(&self) -> usize {
-        self.entries
-            .iter()
-            .filter(|e| e.synced_at.is_none() && e.problem.is_none())
-            .count()
+        let mut pending = 0;
+        self.each_entry(|e| {
+            if e.synced_at.is_none() && e.problem.is_none() {
+                pending += 1;
+            }
+        });
+        pending
     }
 
     /// Mailboxes of `gateway` currently unknown.
     pub fn unknown_in(&self, gateway: &str, now: i64) -> usize {
-        self.entries
-            .iter()
-            .filter(|e| {
-                &*e.gateway == gateway && self.reading(e, now).availability == Availability::Unknown
-            })
-            .count()
+        let mut unknown = 0;
+        self.each_entry(|e| {
+            if &*e.gateway == gateway && self.reading(e, now).availability == Availability::Unknown
+            {
+                unknown += 1;
+            }
+        });
+        unknown
     }
 }
 

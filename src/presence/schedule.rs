@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::cache::Cache;
+use super::cache::{Cache, Slot};
 use crate::mailbox::Mailbox;
 
 /// Longest sleep between looks at the wake-ups.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
-/// Due mailboxes re-read between two yields to the runtime.
-const YIELD_EVERY: usize = 16_384;
+/// Most due mailboxes re-read on the scheduler's task; more go to a blocking thread.
+const INLINE_LIMIT: usize = 16_384;
 /// Wake-ups are never compacted below this many.
 const COMPACT_FLOOR: usize = 4096;
 
@@ -23,18 +23,28 @@ const COMPACT_FLOOR: usize = 4096;
 /// at the top of the hour) are ordered by a number, never by comparing addresses, and
 /// everything due is split off at once (a million wake-ups at T cost one split, not a
 /// million pops).
-#[derive(Debug, Default)]
-struct WakeUps {
-    items: BTreeMap<(i64, u64), Mailbox>,
+#[derive(Debug)]
+struct WakeUps<T> {
+    items: BTreeMap<(i64, u64), T>,
     arrivals: u64,
     /// Size above which superseded wake-ups are dropped next.
     compact_at: usize,
 }
 
-impl WakeUps {
-    fn push(&mut self, at: i64, mailbox: Mailbox) {
+impl<T> Default for WakeUps<T> {
+    fn default() -> Self {
+        WakeUps {
+            items: BTreeMap::new(),
+            arrivals: 0,
+            compact_at: 0,
+        }
+    }
+}
+
+impl<T> WakeUps<T> {
+    fn push(&mut self, at: i64, what: T) {
         self.arrivals += 1;
-        self.items.insert((at, self.arrivals), mailbox);
+        self.items.insert((at, self.arrivals), what);
     }
 
     fn earliest(&self) -> Option<i64> {
@@ -42,7 +52,7 @@ impl WakeUps {
     }
 
     /// Takes every wake-up due by `now`, in order.
-    fn take_due(&mut self, now: i64) -> BTreeMap<(i64, u64), Mailbox> {
+    fn take_due(&mut self, now: i64) -> BTreeMap<(i64, u64), T> {
         let later = match now.checked_add(1) {
             Some(after) => self.items.split_off(&(after, 0)),
             None => BTreeMap::new(),
@@ -51,24 +61,27 @@ impl WakeUps {
     }
 }
 
-/// Pending wake-ups.
+/// Pending wake-ups, each holding its mailbox's slot of the cache.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    wake_ups: Mutex<WakeUps>,
+    wake_ups: Mutex<WakeUps<Arc<Slot>>>,
     changed: Notify,
 }
 
 impl Scheduler {
-    fn lock(&self) -> std::sync::MutexGuard<'_, WakeUps> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WakeUps<Arc<Slot>>> {
         crate::util::lock(&self.wake_ups)
     }
 
     /// Re-reads `mailbox` now and schedules its next edge.
     pub fn refresh(&self, cache: &Cache, mailbox: &Mailbox) {
+        let Some(slot) = cache.slot(mailbox) else {
+            return;
+        };
         let now = cache.clock().now_secs();
-        if let Some(at) = cache.reevaluate(mailbox, now) {
-            self.at(mailbox.clone(), at);
-            self.compact(cache);
+        if let Some(at) = cache.reevaluate_slot(&slot, now) {
+            self.at(slot, at);
+            self.compact();
         }
     }
 
@@ -78,21 +91,21 @@ impl Scheduler {
     /// horizon rolls would pile up millions. Amortised: after compacting, at least as
     /// many pushes again come before the next compaction, and a refresh that does not
     /// compact costs one comparison.
-    fn compact(&self, cache: &Cache) {
+    fn compact(&self) {
         let mut wake_ups = self.lock();
         if wake_ups.items.len() > wake_ups.compact_at.max(COMPACT_FLOOR) {
             wake_ups
                 .items
-                .retain(|(at, _), mailbox| cache.edge_is_current(mailbox, *at));
+                .retain(|(at, _), slot| Cache::edge_is_current(slot, *at));
             wake_ups.compact_at = wake_ups.items.len() * 2;
         }
     }
 
-    /// Wakes for `mailbox` at `at` (seconds since the epoch).
-    pub fn at(&self, mailbox: Mailbox, at: i64) {
+    /// Wakes for the slot's mailbox at `at` (seconds since the epoch).
+    fn at(&self, slot: Arc<Slot>, at: i64) {
         let mut wake_ups = self.lock();
         let earliest = wake_ups.earliest();
-        wake_ups.push(at, mailbox);
+        wake_ups.push(at, slot);
         drop(wake_ups);
         if earliest.is_none_or(|e| at < e) {
             self.changed.notify_one();
@@ -122,27 +135,36 @@ impl Scheduler {
                 _ = tokio::time::sleep(wait) => {}
             }
             let now = clock.now_secs();
-            let mut due = self
-                .lock()
-                .take_due(now)
-                .into_iter()
-                .map(|((at, _), mailbox)| (at, mailbox))
-                .peekable();
-            let mut next = Vec::new();
-            // A storm is re-read on this task, in slices with a yield between them:
-            // in one piece, a million mailboxes held this runtime worker for over a
-            // second, and every task queued behind it (API requests, streams, the
-            // feed's watchers) waited that long. Re-reading in parts on every core was
-            // slower at a million (2.07 s against 1.2 s): the parts contend for the
-            // feed's locks, and the other core is busy sending the changes out.
-            while due.peek().is_some() {
-                next.extend(cache.reevaluate_edges(due.by_ref().take(YIELD_EVERY), now));
-                tokio::task::yield_now().await;
-            }
+            let due = self.lock().take_due(now);
+            let next = if due.len() <= INLINE_LIMIT {
+                cache.reevaluate_edges(due.into_iter().map(|((at, _), slot)| (at, slot)), now)
+            } else {
+                // A storm is re-read on a thread of its own. On this task it held a
+                // runtime worker for over a second at a million mailboxes, so every
+                // task queued behind it (API requests, streams, the feed's watchers)
+                // waited; cut into slices with yields between them, it got only the
+                // share of its worker those tasks left (under half a core while a
+                // watcher and a client's batch queries ran). On its own thread the
+                // operating system shares the cores among it and both workers.
+                let cache = cache.clone();
+                let pass = tokio::task::spawn_blocking(move || {
+                    let due = due.into_iter().map(|((at, _), slot)| (at, slot));
+                    cache.reevaluate_edges(due, now)
+                });
+                match pass.await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        // A bug, not an input: the mailboxes due keep their state and
+                        // are scheduled again by their next refresh.
+                        tracing::error!(error = %e, "the pass over a storm of edges failed");
+                        Vec::new()
+                    }
+                }
+            };
             // Scheduled again under one lock, not one per mailbox.
             let mut wake_ups = self.lock();
-            for (at, mailbox) in next {
-                wake_ups.push(at, mailbox);
+            for (at, slot) in next {
+                wake_ups.push(at, slot);
             }
         }
     }
@@ -244,7 +266,8 @@ mod tests {
                 in_meeting.insert(change.mailbox.clone());
             }
         }
-        // Every mailbox was scheduled again, across the slices: each is free at the end.
+        // The pass (on its own thread: more than INLINE_LIMIT were due) scheduled every
+        // mailbox again: each is free at the end.
         let mut free = 0;
         while free < mailboxes {
             let (_, change) = tokio::time::timeout(deadline, feed.next()).await.unwrap();
@@ -253,6 +276,58 @@ mod tests {
             }
         }
         assert_eq!(clock.now_secs(), t0 + 3600);
+        stop.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_removed_mailbox_is_not_woken() {
+        let t0 = 1_800_000_000;
+        let clock = Clock::following_tokio(Timestamp::from_second(t0).unwrap());
+        let cache = Arc::new(Cache::new(
+            Mapping::default(),
+            Arc::new(Feed::new(16, 16)),
+            clock,
+            Duration::from_secs(900),
+        ));
+        let meeting = Interval {
+            start: t0 + 60,
+            end: t0 + 3600,
+            state: CalendarState::Busy,
+        };
+        let scheduler = Arc::new(Scheduler::default());
+        let [gone, kept] =
+            ["gone@example.test", "kept@example.test"].map(|a| Mailbox::parse(a).unwrap());
+        for m in [&gone, &kept] {
+            cache.insert(m.clone(), "gw".into());
+            cache.subscribed(m);
+            cache.set_timeline(
+                m,
+                Timeline::new(t0 - 3600, t0 + 86_400, [meeting]),
+                clock.now(),
+            );
+            scheduler.refresh(&cache, m);
+        }
+        // Removed, then configured again (a reload): its old wake-up holds the old
+        // slot, and the new entry has no calendar yet.
+        cache.remove(&gone);
+        cache.insert(gone.clone(), "gw".into());
+        let mut feed = Changes::new(cache.feed().watch(None).unwrap().1);
+        let stop = CancellationToken::new();
+        tokio::spawn(scheduler.clone().run(cache.clone(), stop.clone()));
+        // Both were due in the same pass: whatever it published for `gone` comes
+        // before `kept`'s change or with it.
+        loop {
+            let (_, change) = feed.next().await;
+            assert_ne!(change.mailbox, gone, "woken after its removal: {change:?}");
+            if change.mailbox == kept {
+                assert_eq!(change.reading.availability, Availability::InAMeeting);
+                break;
+            }
+        }
+        assert_eq!(
+            cache.read(&gone, t0 + 60).unwrap().reading.availability,
+            Availability::Unknown
+        );
         stop.cancel();
     }
 
@@ -312,7 +387,7 @@ mod tests {
                 wake_ups
                     .items
                     .iter()
-                    .any(|((at, _), who)| who == m && cache.edge_is_current(m, *at))
+                    .any(|((at, _), who)| who.mailbox() == m && Cache::edge_is_current(who, *at))
             );
         }
     }
