@@ -215,6 +215,17 @@ fn measure(mailboxes: usize) -> Value {
     row("refresh_queue", live() - before);
     rows.insert("scheduler_wake_up".into(), per(scheduler_bytes, scheduled));
 
+    // A storm with a watcher connected: every mailbox changes once, published in
+    // batches of 1,024 as the scheduler does. The live channel keeps each batch in its
+    // slot until the channel comes round to it again, `feed_lag` publications later.
+    let (_, watcher) = feed.watch(None).expect("watch");
+    let before = live();
+    for chunk in keys.chunks(1024) {
+        feed.publish_all(chunk.iter().filter_map(|m| cache.read(m, now)).collect());
+    }
+    let storm_bytes = live() - before;
+    drop(watcher);
+
     let total: f64 = rows.values().filter_map(Value::as_f64).sum();
     let report = json!({
         "bench": "memory", "mailboxes": mailboxes, "group": GROUP,
@@ -222,6 +233,7 @@ fn measure(mailboxes: usize) -> Value {
         "sum_per_mailbox": (total * 10.0).round() / 10.0,
         "feed_mib": (feed_fixed as f64 / 1048576.0 * 10.0).round() / 10.0,
         "feed_per_mailbox": (feed_fixed as f64 / mailboxes as f64 * 10.0).round() / 10.0,
+        "feed_after_storm_per_mailbox": per(storm_bytes, mailboxes),
     });
     drop((groups, memberships, queue, scheduler, cache, keys));
     report
