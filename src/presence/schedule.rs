@@ -181,16 +181,25 @@ mod tests {
     use crate::presence::feed::{Changes, Feed};
     use crate::presence::timeline::{Availability, CalendarState, Interval, Mapping, Timeline};
 
-    #[tokio::test(start_paused = true)]
-    async fn transitions_are_published_at_the_meeting_edges() {
-        let t0 = 1_800_000_000;
-        let clock = Clock::following_tokio(Timestamp::from_second(t0).unwrap());
-        let cache = Arc::new(Cache::new(
+    const T0: i64 = 1_800_000_000;
+
+    /// A cache on a paused clock reading `T0` now, whose feed's watchers may lag `lag`
+    /// publications.
+    fn cache_at_t0(lag: usize) -> (Arc<Cache>, Clock) {
+        let clock = Clock::following_tokio(Timestamp::from_second(T0).unwrap());
+        let cache = Cache::new(
             Mapping::default(),
-            Arc::new(Feed::new(16, 16)),
+            Arc::new(Feed::new(16, lag)),
             clock,
             Duration::from_secs(900),
-        ));
+        );
+        (Arc::new(cache), clock)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transitions_are_published_at_the_meeting_edges() {
+        let t0 = T0;
+        let (cache, clock) = cache_at_t0(16);
         let m = Mailbox::parse("a@example.test").unwrap();
         cache.insert(m.clone(), "gw".into());
         cache.subscribed(&m);
@@ -227,15 +236,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_storm_is_published_whole() {
-        let t0 = 1_800_000_000;
-        let clock = Clock::following_tokio(Timestamp::from_second(t0).unwrap());
+        let t0 = T0;
         let mailboxes = 20_001;
-        let cache = Arc::new(Cache::new(
-            Mapping::default(),
-            Arc::new(Feed::new(16, crate::app::feed_lag(mailboxes))),
-            clock,
-            Duration::from_secs(900),
-        ));
+        let (cache, clock) = cache_at_t0(crate::app::feed_lag(mailboxes));
         let scheduler = Arc::new(Scheduler::default());
         let mut feed = Changes::new(cache.feed().watch(None).unwrap().1);
         let meeting = Interval {
@@ -281,14 +284,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_removed_mailbox_is_not_woken() {
-        let t0 = 1_800_000_000;
-        let clock = Clock::following_tokio(Timestamp::from_second(t0).unwrap());
-        let cache = Arc::new(Cache::new(
-            Mapping::default(),
-            Arc::new(Feed::new(16, 16)),
-            clock,
-            Duration::from_secs(900),
-        ));
+        let t0 = T0;
+        let (cache, clock) = cache_at_t0(16);
         let meeting = Interval {
             start: t0 + 60,
             end: t0 + 3600,
