@@ -525,7 +525,7 @@ fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
         }
         Ok((backlog, live)) => {
             let stop = state.stop.clone();
-            tokio::spawn(pump(backlog, live, tx, stop));
+            tokio::spawn(pump(backlog, live, after, tx, stop));
         }
     }
     let stream = ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
@@ -537,20 +537,23 @@ fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
     r
 }
 
-/// Sends a watcher the changes it missed, then live changes, as SSE events. Each
+/// Sends a watcher the changes it missed (after sequence number `seen`), then live
+/// changes, as SSE events. Each
 /// watcher renders into its own chunks: whatever is already queued goes out together,
 /// up to [`SSE_COALESCE_BYTES`] a chunk, so a storm of transitions leaves in few large
 /// writes, not a million small ones.
 async fn pump(
     backlog: Vec<Arc<Batch<Snapshot>>>,
     mut live: broadcast::Receiver<Arc<Batch<Snapshot>>>,
+    seen: Option<u64>,
     tx: mpsc::Sender<Bytes>,
     stop: CancellationToken,
 ) {
     let mut sender = SseSender {
         tx,
         chunk: String::new(),
-        last: 0,
+        // The backlog's first batch may start before what the client saw last.
+        last: seen.unwrap_or(0),
     };
     for batch in backlog {
         if sender.push(&batch).await.is_err() {
@@ -654,5 +657,62 @@ impl SseSender {
             .send(Bytes::from(chunk.into_bytes()))
             .await
             .map_err(|_| Gone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presence::timeline::{Availability, Reading};
+
+    fn snapshot(address: &str) -> Snapshot {
+        Snapshot {
+            mailbox: Mailbox::parse(address).unwrap(),
+            gateway: "gw".into(),
+            reading: Reading {
+                availability: Availability::InAMeeting,
+                calendar: None,
+                out_of_office: false,
+                since: None,
+                until: None,
+            },
+            synced_at: None,
+            stale: false,
+            problem: None,
+        }
+    }
+
+    /// The SSE ids received until `until` appears in the stream.
+    async fn ids_until(rx: &mut mpsc::Receiver<Bytes>, until: &str) -> Vec<u64> {
+        let mut text = String::new();
+        while !text.contains(until) {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a chunk in time")
+                .expect("the pump is running");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        text.lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .map(|id| id.parse().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_resumed_watcher_gets_only_what_it_missed_of_a_batch() {
+        let feed = Feed::new(64, 64);
+        feed.publish_all(vec![
+            snapshot("a@example.test"),
+            snapshot("b@example.test"),
+            snapshot("c@example.test"),
+        ]);
+        let (backlog, live) = feed.watch(Some(1)).unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let stop = CancellationToken::new();
+        tokio::spawn(pump(backlog, live, Some(1), tx, stop.clone()));
+        assert_eq!(ids_until(&mut rx, ": watching").await, [2, 3]);
+        feed.publish_all(vec![snapshot("d@example.test"), snapshot("e@example.test")]);
+        assert_eq!(ids_until(&mut rx, "id: 5").await, [4, 5]);
+        stop.cancel();
     }
 }
