@@ -538,10 +538,9 @@ fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
 }
 
 /// Sends a watcher the changes it missed (after sequence number `seen`), then live
-/// changes, as SSE events. Each
-/// watcher renders into its own chunks: whatever is already queued goes out together,
-/// up to [`SSE_COALESCE_BYTES`] a chunk, so a storm of transitions leaves in few large
-/// writes, not a million small ones.
+/// changes, as SSE events. Each watcher renders into its own chunks: whatever is
+/// already queued goes out together, up to [`SSE_COALESCE_BYTES`] a chunk, so a storm
+/// of transitions leaves in few large writes, not a million small ones.
 async fn pump(
     backlog: Vec<Arc<Batch<Snapshot>>>,
     mut live: broadcast::Receiver<Arc<Batch<Snapshot>>>,
