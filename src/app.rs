@@ -30,9 +30,8 @@ pub const FEED_LAG: usize = 131_072;
 /// How many publications a live watcher may lag with `mailboxes` configured: room for
 /// a top-of-the-hour storm of every mailbox changing at once, twice over. A storm is
 /// published in batches of 1,024 changes, so about one publication per 1,000
-/// mailboxes. The channel's
-/// slots are allocated up front, about 40 bytes each; a batch stays in its slot
-/// until the channel comes round to it again.
+/// mailboxes. The channel's slots are allocated up front, about 40 bytes each; a batch
+/// stays in its slot until the channel comes round to it again.
 pub fn feed_lag(mailboxes: usize) -> usize {
     FEED_LAG.max(mailboxes / 512)
 }

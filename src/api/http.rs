@@ -662,23 +662,10 @@ impl SseSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::presence::timeline::{Availability, Reading};
+    use crate::presence::timeline::Availability;
 
     fn snapshot(address: &str) -> Snapshot {
-        Snapshot {
-            mailbox: Mailbox::parse(address).unwrap(),
-            gateway: "gw".into(),
-            reading: Reading {
-                availability: Availability::InAMeeting,
-                calendar: None,
-                out_of_office: false,
-                since: None,
-                until: None,
-            },
-            synced_at: None,
-            stale: false,
-            problem: None,
-        }
+        Snapshot::bare(address, "gw", Availability::InAMeeting)
     }
 
     /// The SSE ids received until `until` appears in the stream.

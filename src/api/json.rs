@@ -201,7 +201,6 @@ pub fn gateway(r: &GatewayReport, unknown: usize, now: Timestamp) -> Value {
 mod tests {
     use super::*;
 
-    use crate::mailbox::Mailbox;
     use crate::presence::timeline::{Availability, CalendarState, Reading};
 
     #[test]
@@ -228,20 +227,7 @@ mod tests {
 
     #[test]
     fn direct_json_equals_the_value_form() {
-        let mut s = Snapshot {
-            mailbox: Mailbox::parse("a\\b@example.test").unwrap(),
-            gateway: "gw\\1".into(),
-            reading: Reading {
-                availability: Availability::Unknown,
-                calendar: None,
-                out_of_office: false,
-                since: None,
-                until: None,
-            },
-            synced_at: None,
-            stale: false,
-            problem: None,
-        };
+        let mut s = Snapshot::bare("a\\b@example.test", "gw\\1", Availability::Unknown);
         let direct = |s: &Snapshot| {
             let mut out = String::new();
             write_presence(s, &mut out);

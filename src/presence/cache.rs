@@ -211,6 +211,13 @@ impl Cache {
         }
     }
 
+    /// How many entries `matches`.
+    fn count_where(&self, mut matches: impl FnMut(&Entry) -> bool) -> usize {
+        let mut count = 0;
+        self.each_entry(|e| count += usize::from(matches(e)));
+        count
+    }
+
     /// How many mailboxes are configured.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -314,7 +321,8 @@ impl Cache {
         let expected = due.size_hint().0;
         let mut next = Vec::with_capacity(expected);
         let batch_size = expected.clamp(1, PUBLISH_BATCH);
-        let mut batch = Vec::with_capacity(batch_size);
+        // Allocated at the first change it takes: most wake-ups change nothing.
+        let mut batch = Vec::new();
         for (at, slot) in due {
             let Some((changed, edge)) =
                 self.reevaluate_entry(&slot, now, |entry| entry.next_edge == Some(at))
@@ -322,12 +330,12 @@ impl Cache {
                 continue;
             };
             if let Some(snapshot) = changed {
+                if batch.capacity() == 0 {
+                    batch.reserve_exact(batch_size);
+                }
                 batch.push(snapshot);
                 if batch.len() == batch_size {
-                    self.publish(std::mem::replace(
-                        &mut batch,
-                        Vec::with_capacity(batch_size),
-                    ));
+                    self.publish(std::mem::take(&mut batch));
                 }
             }
             if let Some(edge) = edge {
@@ -476,25 +484,14 @@ impl Cache {
 
     /// Mailboxes never synced and with no recorded problem (readiness).
     pub fn pending(&self) -> usize {
-        let mut pending = 0;
-        self.each_entry(|e| {
-            if e.synced_at.is_none() && e.problem.is_none() {
-                pending += 1;
-            }
-        });
-        pending
+        self.count_where(|e| e.synced_at.is_none() && e.problem.is_none())
     }
 
     /// Mailboxes of `gateway` currently unknown.
     pub fn unknown_in(&self, gateway: &str, now: i64) -> usize {
-        let mut unknown = 0;
-        self.each_entry(|e| {
-            if &*e.gateway == gateway && self.reading(e, now).availability == Availability::Unknown
-            {
-                unknown += 1;
-            }
-        });
-        unknown
+        self.count_where(|e| {
+            &*e.gateway == gateway && self.reading(e, now).availability == Availability::Unknown
+        })
     }
 }
 

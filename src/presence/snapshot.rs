@@ -25,3 +25,29 @@ pub struct Snapshot {
     /// Why it cannot be served as live, when something is wrong.
     pub problem: Option<Arc<str>>,
 }
+
+#[cfg(test)]
+impl Snapshot {
+    /// A never-synced snapshot of `address` on `gateway` reading `availability`, with
+    /// nothing else known (tests).
+    pub(crate) fn bare(
+        address: &str,
+        gateway: &str,
+        availability: super::timeline::Availability,
+    ) -> Snapshot {
+        Snapshot {
+            mailbox: Mailbox::parse(address).expect("a test address"),
+            gateway: gateway.into(),
+            reading: Reading {
+                availability,
+                calendar: None,
+                out_of_office: false,
+                since: None,
+                until: None,
+            },
+            synced_at: None,
+            stale: false,
+            problem: None,
+        }
+    }
+}

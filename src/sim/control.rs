@@ -204,13 +204,13 @@ fn dispatch(
     query: Option<&str>,
     body: &[u8],
 ) -> Outcome {
-    let segments: Vec<String> = path
+    let segments: Vec<_> = path
         .trim_start_matches("/sim")
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s).into_owned())
+        .map(percent_decode)
         .collect();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let segments: Vec<&str> = segments.iter().map(AsRef::as_ref).collect();
     match (method, segments.as_slice()) {
         (&Method::GET, ["stats"]) => Ok((StatusCode::OK, stats(sim))),
         (&Method::GET, ["faults"]) => Ok((StatusCode::OK, json!(sim.faults.active()))),
