@@ -102,3 +102,44 @@ proptest! {
         prop_assert_eq!(whole, chunked);
     }
 }
+
+/// Markup that quick-xml and the boundary scanner lex differently (names holding `/`
+/// or not starting like a name, comments and processing instructions that end early,
+/// CDATA holding an end tag). A whole envelope is read in one pass by quick-xml and a
+/// split one by the scanner; both must give the same frames and the same error.
+#[test]
+fn markup_the_two_readers_see_differently_decodes_the_same_whole_and_split() {
+    const OPEN: &str = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:UnsubscribeResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><m:ResponseMessages><m:UnsubscribeResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>"#;
+    const CLOSE: &str = "</m:UnsubscribeResponseMessage></m:ResponseMessages></m:UnsubscribeResponse></s:Body></s:Envelope>";
+    let insides = [
+        "",
+        "<a/b></a/b>",
+        "<a/b/>",
+        "<1/>",
+        "<a></a >",
+        "<a></a b>",
+        "<!--->--></s:Envelope>-->",
+        "<!-- </s:Envelope> -->",
+        "<?>?></s:Envelope>?>",
+        "<?x </s:Envelope> ?>",
+        "<![CDATA[</s:Envelope>]]>",
+        "<a b='</s:Envelope>'/>",
+        "<a\"b>c\"/>",
+        "</s:Envelope>",
+    ];
+    for inside in insides {
+        let envelope = format!("{OPEN}{inside}{CLOSE}");
+        let body = format!("{envelope}\r\n{envelope}{OPEN}");
+        let body = body.as_bytes();
+        let whole = decode_whole(body);
+        for sizes in [&[1usize][..], &[envelope.len() - 1], &[envelope.len() + 1]] {
+            assert_eq!(
+                whole,
+                decode_in_chunks(body, sizes, DEFAULT_MAX_FRAME),
+                "{inside:?} with chunk sizes {sizes:?}"
+            );
+        }
+    }
+    let plain = decode_whole(format!("{OPEN}{CLOSE}").as_bytes());
+    assert_eq!((plain.frames.len(), plain.error), (1, None));
+}

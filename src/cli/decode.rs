@@ -15,8 +15,11 @@ use crate::ews::stream::{Frame, Response, StreamDecoder};
 use crate::ews::types::{EwsDateTime, ObjectId};
 use crate::util::push_json_str;
 
-/// Bytes read from the input per push.
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from the input per push. An envelope split between two reads is found
+/// by the byte-at-a-time scanner and read again afterwards; whole ones are read once.
+/// With 64 KiB reads about one envelope in sixteen of a busy stream was split, and
+/// those cost 9% of the instructions for 5% of the bytes (callgrind on a 2 MB capture).
+const READ_CHUNK: usize = 1024 * 1024;
 /// Bytes of output buffered per write to stdout.
 pub const WRITE_BUFFER: usize = 256 * 1024;
 /// Size asked for the output pipe: Linux's default limit for unprivileged processes.

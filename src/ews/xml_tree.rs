@@ -106,6 +106,24 @@ fn append_text<'a>(node: &mut Node<'a>, piece: Cow<'a, str>) {
 impl<'a> Tree<'a> {
     /// Parses one complete XML document.
     pub fn parse(doc: &'a str) -> Result<Tree<'a>, FrameError> {
+        Tree::build(doc, Extent::Document).map(|(tree, _)| tree)
+    }
+
+    /// Parses the element `doc` starts with and stops where it closes, returning the
+    /// tree and the length of that element's text; whatever follows is not read.
+    ///
+    /// `None` when that element is not complete in `doc`, is not well-formed, or holds
+    /// anything a streaming reader's boundary scanner lexes in its own way (comments,
+    /// processing instructions, CDATA, element names that do not start like an XML
+    /// name or that hold `/`). EWS servers send none of those inside an envelope, and
+    /// a caller that gets `None` reads the element the slow way, so both ways always
+    /// agree on where it ends.
+    pub fn parse_leading_element(doc: &'a str) -> Option<(Tree<'a>, usize)> {
+        Tree::build(doc, Extent::LeadingElement).ok()
+    }
+
+    fn build(doc: &'a str, extent: Extent) -> Result<(Tree<'a>, usize), FrameError> {
+        let leading = extent == Extent::LeadingElement;
         // An EWS element takes some 100 bytes of text, so this is rarely outgrown.
         let expected = (doc.len() / 64).clamp(16, 4096);
         let mut tree = Tree {
@@ -132,6 +150,14 @@ impl<'a> Tree<'a> {
                         Problem::Syntax("more than one root element".into()),
                     ));
                 }
+                Event::Start(ref start) | Event::Empty(ref start)
+                    if leading && !scans_alike(start.name().as_ref().as_bytes()) =>
+                {
+                    return Err(FrameError::at(
+                        offset,
+                        Problem::Syntax(LEFT_TO_SCANNER.into()),
+                    ));
+                }
                 Event::Start(start) => {
                     if stack.len() >= MAX_DEPTH {
                         return Err(FrameError::at(
@@ -147,11 +173,23 @@ impl<'a> Tree<'a> {
                     tree.push_element(doc, &mut scopes, &start, offset, &stack, &mut seen)?;
                     scopes.close();
                     root_closed = stack.is_empty();
+                    if root_closed && leading {
+                        return Ok((tree, reader.buffer_position() as usize));
+                    }
                 }
                 Event::End(_) => {
                     stack.pop();
                     scopes.close();
                     root_closed = stack.is_empty();
+                    if root_closed && leading {
+                        return Ok((tree, reader.buffer_position() as usize));
+                    }
+                }
+                Event::CData(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) if leading => {
+                    return Err(FrameError::at(
+                        offset,
+                        Problem::Syntax(LEFT_TO_SCANNER.into()),
+                    ));
                 }
                 Event::Text(text) => {
                     let content = text.xml10_content();
@@ -195,7 +233,13 @@ impl<'a> Tree<'a> {
         if tree.nodes.is_empty() {
             return Err(FrameError::at(0, Problem::Syntax("no root element".into())));
         }
-        Ok(tree)
+        if leading {
+            return Err(FrameError::at(
+                doc.len(),
+                Problem::Syntax("the leading element is not complete".into()),
+            ));
+        }
+        Ok((tree, doc.len()))
     }
 
     fn push_element(
@@ -217,7 +261,10 @@ impl<'a> Tree<'a> {
             } else if let Some(prefix) = attr.key.strip_prefix("xmlns:") {
                 scopes.bind(reborrow(doc, prefix), &value);
             } else {
-                let local = attr.key.rsplit_once(':').map_or(attr.key, |(_, l)| l);
+                let local = match attr.key.bytes().rposition(|b| b == b':') {
+                    Some(colon) => &attr.key[colon + 1..],
+                    None => attr.key,
+                };
                 self.attrs.push(Attr {
                     local: reborrow(doc, local),
                     value,
@@ -331,6 +378,31 @@ impl<'a> Scopes<'a> {
             .find(|(p, _)| p == prefix)
             .map(|&(_, ns)| ns)
     }
+}
+
+/// How much of the input [`Tree::build`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    /// All of it: one root element, with only white space, comments and processing
+    /// instructions around it.
+    Document,
+    /// The element it starts with, up to its end tag.
+    LeadingElement,
+}
+
+/// Why [`Tree::parse_leading_element`] gave up on input that may be well-formed.
+const LEFT_TO_SCANNER: &str = "left to the boundary scanner";
+
+/// True for a byte that may start an XML name (any non-ASCII byte is let through).
+pub fn is_name_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80
+}
+
+/// True when the boundary scanner and quick-xml see the same element name in a tag
+/// with this raw name: it starts like an XML name (the scanner rejects anything else
+/// after `<`) and holds no `/` (the scanner ends a name there, quick-xml does not).
+fn scans_alike(name: &[u8]) -> bool {
+    name.first().is_some_and(|&b| is_name_start(b)) && !name.contains(&b'/')
 }
 
 /// XML white space (space, tab, CR, LF).

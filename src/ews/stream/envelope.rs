@@ -86,7 +86,21 @@ pub struct Envelope {
 pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, FrameError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| FrameError::at(e.valid_up_to(), Problem::InvalidUtf8))?;
-    let tree = Tree::parse(text)?;
+    decode_tree(&Tree::parse(text)?)
+}
+
+/// Decodes the envelope `text` starts with, reading no further than its end tag, and
+/// returns it with its length. `None` when that envelope is incomplete, does not
+/// decode, or holds markup only the boundary scanner reads
+/// ([`Tree::parse_leading_element`]): the caller then scans it, and
+/// [`decode_envelope`] gives the same envelope or the error to report.
+pub(super) fn decode_leading_envelope(text: &str) -> Option<(Envelope, usize)> {
+    let (tree, len) = Tree::parse_leading_element(text)?;
+    decode_tree(&tree).ok().map(|envelope| (envelope, len))
+}
+
+/// Reads the envelope a parsed tree holds.
+fn decode_tree(tree: &Tree<'_>) -> Result<Envelope, FrameError> {
     let root = tree.root();
     if root.ns() != Ns::Soap || root.local() != "Envelope" {
         return Err(root.error(Problem::UnknownRoot {

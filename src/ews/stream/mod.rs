@@ -17,6 +17,9 @@ mod scanner;
 
 use std::collections::VecDeque;
 
+use memchr::memmem;
+
+use envelope::decode_leading_envelope;
 pub use envelope::{Envelope, Response, decode_envelope};
 
 use crate::ews::decode_error::{DecodeError, Problem};
@@ -43,15 +46,40 @@ pub struct Frame {
     pub response: Response,
 }
 
+/// What an envelope's end tag ends with, whatever its prefix.
+const ENVELOPE_END: &[u8] = b"Envelope>";
+
+/// An envelope found in the buffer and not yet yielded. Not boxed: nearly every entry
+/// is `Decoded`, so a box would only add an allocation per envelope.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Ready {
+    /// Scanned, not yet decoded: it spans `buf[start..end]`.
+    Scanned { start: usize, end: usize },
+    /// Decoded as soon as it arrived whole; it started at this body offset.
+    Decoded { offset: u64, envelope: Envelope },
+}
+
 /// Splits a response body into envelopes and decodes each one.
+///
+/// Every envelope is first offered whole to the XML reader: when it has arrived
+/// complete and is plain EWS (no comments, processing instructions or CDATA), the
+/// reader both finds its end and decodes it, in one pass. Anything else (an envelope
+/// split across pushes, one that does not decode, unusual markup) is found by the
+/// byte-at-a-time [`Scanner`] and decoded afterwards, which also locates every error.
+/// Both ways give the same frames, so the result never depends on chunking.
 #[derive(Debug)]
 pub struct StreamDecoder {
     buf: Vec<u8>,
     /// Body offset of `buf[0]`.
     base: u64,
     scanner: Scanner,
-    /// Complete envelopes not yet decoded, as buffer ranges.
-    ready: VecDeque<(usize, usize)>,
+    /// Largest envelope accepted, in bytes.
+    max_frame: usize,
+    /// Finds where an envelope may end, to bound what is read as its text.
+    envelope_end: memmem::Finder<'static>,
+    /// Envelopes not yet yielded, in body order.
+    ready: VecDeque<Ready>,
     /// Index the next envelope the scanner completes will get.
     scanned: u64,
     /// Index of the next frame to yield.
@@ -75,6 +103,8 @@ impl StreamDecoder {
             buf: Vec::new(),
             base: 0,
             scanner: Scanner::new(max_frame.max(1)),
+            max_frame: max_frame.max(1),
+            envelope_end: memmem::Finder::new(ENVELOPE_END),
             ready: VecDeque::new(),
             scanned: 0,
             yielded: 0,
@@ -93,8 +123,18 @@ impl StreamDecoder {
         self.buf.extend_from_slice(chunk);
         loop {
             match self.scanner.scan(&self.buf, self.base) {
+                Step::EnvelopeStart { start } => {
+                    if let Some((envelope, len)) = self.decode_whole(start) {
+                        self.scanner.skip_envelope(start + len);
+                        self.ready.push_back(Ready::Decoded {
+                            offset: self.base + start as u64,
+                            envelope,
+                        });
+                        self.scanned += 1;
+                    }
+                }
                 Step::Frame { start, end } => {
-                    self.ready.push_back((start, end));
+                    self.ready.push_back(Ready::Scanned { start, end });
                     self.scanned += 1;
                 }
                 Step::NeedMore => return,
@@ -117,9 +157,20 @@ impl StreamDecoder {
         if self.done {
             return Ok(None);
         }
-        if let Some((start, end)) = self.ready.pop_front() {
+        if let Some(ready) = self.ready.pop_front() {
             let index = self.yielded;
             self.yielded += 1;
+            let (start, end) = match ready {
+                Ready::Scanned { start, end } => (start, end),
+                Ready::Decoded { offset, envelope } => {
+                    return Ok(Some(Frame {
+                        index,
+                        offset,
+                        server_version: envelope.server_version,
+                        response: envelope.response,
+                    }));
+                }
+            };
             let offset = self.base + start as u64;
             return match decode_envelope(&self.buf[start..end]) {
                 Ok(envelope) => Ok(Some(Frame {
@@ -179,20 +230,73 @@ impl StreamDecoder {
         e
     }
 
+    /// Reads the envelope starting at `buf[start]` in one pass, when it is all in the
+    /// buffer and plain EWS; returns it and its length. Its text is taken up to the
+    /// first end tag whose name ends in `Envelope`, so that only the envelope's bytes
+    /// are checked as UTF-8; when that is not where it ends, the scanner reads it.
+    fn decode_whole(&self, start: usize) -> Option<(Envelope, usize)> {
+        let limit = self.buf.len().min(start.saturating_add(self.max_frame));
+        let window = &self.buf[start..limit];
+        let end = self
+            .envelope_end
+            .find_iter(window)
+            .map(|at| at + ENVELOPE_END.len())
+            .find(|&end| is_end_tag(&window[..end]))?;
+        let text = std::str::from_utf8(&window[..end]).ok()?;
+        decode_leading_envelope(text).filter(|&(_, len)| len == end)
+    }
+
     fn compact(&mut self) {
-        let keep = match self.ready.front() {
-            Some(&(start, _)) => start,
-            None => self.scanner.keep_from(),
-        };
+        let first_scanned = self.ready.iter().find_map(|r| match r {
+            Ready::Scanned { start, .. } => Some(*start),
+            Ready::Decoded { .. } => None,
+        });
+        let keep = first_scanned.unwrap_or_else(|| self.scanner.keep_from());
         if keep == 0 || (keep < COMPACT_AT && keep * 2 < self.buf.len()) {
             return;
         }
         self.buf.drain(..keep);
         self.base += keep as u64;
         self.scanner.shift(keep);
-        for range in &mut self.ready {
-            range.0 -= keep;
-            range.1 -= keep;
+        for ready in &mut self.ready {
+            if let Ready::Scanned { start, end } = ready {
+                *start -= keep;
+                *end -= keep;
+            }
         }
+    }
+}
+
+/// True when `text` ends with an end tag: the last `<` in it opens `</`.
+fn is_end_tag(text: &[u8]) -> bool {
+    memchr::memrchr(b'<', text).is_some_and(|lt| text.get(lt + 1) == Some(&b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENVELOPE: &[u8] = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:UnsubscribeResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><m:ResponseMessages><m:UnsubscribeResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:UnsubscribeResponseMessage></m:ResponseMessages></m:UnsubscribeResponse></s:Body></s:Envelope>"#;
+
+    /// An envelope that arrives whole is read in one pass as it is pushed; one split
+    /// across pushes is scanned, and decoded when it is asked for. Both give the same.
+    #[test]
+    fn a_whole_envelope_is_read_in_one_pass_and_a_split_one_is_scanned() {
+        let mut whole = StreamDecoder::default();
+        whole.push(b"\r\n");
+        whole.push(ENVELOPE);
+        assert!(matches!(
+            whole.ready.front(),
+            Some(Ready::Decoded { offset: 2, .. })
+        ));
+        let mut split = StreamDecoder::default();
+        split.push(b"\r\n");
+        split.push(&ENVELOPE[..40]);
+        split.push(&ENVELOPE[40..]);
+        assert!(matches!(split.ready.front(), Some(Ready::Scanned { .. })));
+        let frame = whole.next_frame().unwrap().unwrap();
+        assert_eq!(frame.offset, 2);
+        assert_eq!(split.next_frame().unwrap().unwrap(), frame);
+        assert_eq!((whole.finish(), split.finish()), (Ok(()), Ok(())));
     }
 }

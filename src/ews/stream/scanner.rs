@@ -16,7 +16,7 @@
 use memchr::{memchr, memchr3};
 
 use crate::ews::decode_error::{Problem, shorten};
-use crate::ews::xml_tree::MAX_DEPTH;
+use crate::ews::xml_tree::{MAX_DEPTH, is_name_start};
 
 /// Markup declarations that may follow `<!`.
 const COMMENT_OPEN: &[u8] = b"--";
@@ -62,6 +62,13 @@ pub enum Step {
         /// One past its final `>`.
         end: usize,
     },
+    /// An envelope's start tag begins at `buf[start]` (its `<`). Scanning goes on
+    /// inside it on the next call, unless the caller read the envelope itself and
+    /// calls [`Scanner::skip_envelope`].
+    EnvelopeStart {
+        /// Index of its `<`.
+        start: usize,
+    },
     /// Every byte was consumed; more are needed.
     NeedMore,
     /// The body is unusable from `at` on.
@@ -94,10 +101,6 @@ pub struct Scanner {
 
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
-
-fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80
 }
 
 fn syntax(at: usize, what: &str) -> Step {
@@ -133,6 +136,15 @@ impl Scanner {
     /// True when the body may end here (between envelopes).
     pub fn at_boundary(&self) -> bool {
         matches!(self.state, State::Outside)
+    }
+
+    /// The envelope just reported by [`Step::EnvelopeStart`] was read elsewhere and
+    /// ends at `end` (one past its final `>`): go on scanning from there, between
+    /// envelopes.
+    pub fn skip_envelope(&mut self, end: usize) {
+        self.state = State::Outside;
+        self.open.clear();
+        self.pos = end;
     }
 
     /// The buffer lost its first `n` bytes.
@@ -219,6 +231,9 @@ impl Scanner {
                     _ => return Some(syntax(pos, "invalid character after '<'")),
                 };
                 self.pos += 1;
+                if !inside && self.state == State::Tag {
+                    return Some(Step::EnvelopeStart { start: self.start });
+                }
             }
             State::Markup { inside, len } => {
                 let len = len as usize;
@@ -403,6 +418,9 @@ mod tests {
         let mut out = Vec::new();
         loop {
             let step = scanner.scan(body, 0);
+            if matches!(step, Step::EnvelopeStart { .. }) {
+                continue;
+            }
             let stop = !matches!(step, Step::Frame { .. });
             out.push(step);
             if stop {
