@@ -112,9 +112,6 @@ impl App {
             stop: stop.clone(),
             connections: crate::api::connections::Connections::new(config.api.max_connections),
             config: config.clone(),
-            renders: Arc::new(crate::api::sse_renders::SharedRenders::new(
-                http::SSE_SHARED_BYTES,
-            )),
         });
         let api_connections = state.connections.limit();
         tracker.spawn(http::serve(state, listener, tracker.clone()));

@@ -34,7 +34,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connections::{Connection, Connections};
-use super::sse_renders::SharedRenders;
 use super::{json, metrics};
 use crate::engine::status::StatusHandle;
 use crate::mailbox::Mailbox;
@@ -64,11 +63,6 @@ const SSE_COALESCE_BYTES: usize = 64 * 1024;
 const SSE_EVENT_BYTES: usize = 320;
 /// A chunk's room: the coalescing limit and one more event.
 const SSE_CHUNK_CAPACITY: usize = SSE_COALESCE_BYTES + 1024;
-/// A batch of at least this many changes (a storm's) is rendered once for every
-/// watcher; smaller ones are rendered by each watcher into its own chunks.
-const SSE_SHARED_MIN_CHANGES: usize = 64;
-/// Bytes of shared renderings kept: 16 storm batches of 1,024 changes.
-pub const SSE_SHARED_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the API serves from.
 pub struct ApiState {
@@ -88,8 +82,6 @@ pub struct ApiState {
     pub connections: Connections,
     /// The configuration, for the troubleshooter's checks run from the status page.
     pub config: Arc<crate::config::Config>,
-    /// Renderings of large batches, shared by the SSE watchers.
-    pub renders: Arc<SharedRenders>,
 }
 
 fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -497,15 +489,6 @@ fn gateways(state: &ApiState) -> Response<Body> {
     json_response(StatusCode::OK, &json!({"gateways": list}))
 }
 
-/// Every change of `batch` as SSE events.
-fn render_batch(batch: &Batch<Snapshot>) -> String {
-    let mut out = String::with_capacity(batch.len().saturating_mul(SSE_EVENT_BYTES));
-    for (seq, snapshot) in batch.changes() {
-        push_sse(&mut out, seq, snapshot);
-    }
-    out
-}
-
 /// Appends change `seq` as one SSE event to `out`.
 fn push_sse(out: &mut String, seq: u64, snapshot: &Snapshot) {
     use std::fmt::Write as _;
@@ -541,8 +524,8 @@ fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
             drop(tx);
         }
         Ok((backlog, live)) => {
-            let sender = SseSender::new(tx, after, state.renders.clone());
-            tokio::spawn(pump(backlog, live, sender, state.stop.clone()));
+            let stop = state.stop.clone();
+            tokio::spawn(pump(backlog, live, after, tx, stop));
         }
     }
     let stream = ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
@@ -561,9 +544,16 @@ fn watch(state: &ApiState, req: &Request<Incoming>) -> Response<Body> {
 async fn pump(
     backlog: Vec<Arc<Batch<Snapshot>>>,
     mut live: broadcast::Receiver<Arc<Batch<Snapshot>>>,
-    mut sender: SseSender,
+    seen: Option<u64>,
+    tx: mpsc::Sender<Bytes>,
     stop: CancellationToken,
 ) {
+    let mut sender = SseSender {
+        tx,
+        chunk: String::new(),
+        // The backlog's first batch may start before what the client saw last.
+        last: seen.unwrap_or(0),
+    };
     for batch in backlog {
         if sender.push(&batch).await.is_err() {
             return;
@@ -630,36 +620,14 @@ struct SseSender {
     tx: mpsc::Sender<Bytes>,
     chunk: String,
     last: u64,
-    shared: Arc<SharedRenders>,
 }
 
 /// The watcher's connection is gone.
 struct Gone;
 
 impl SseSender {
-    /// A watcher that has seen the changes up to `seen` (none when `None`).
-    fn new(tx: mpsc::Sender<Bytes>, seen: Option<u64>, shared: Arc<SharedRenders>) -> SseSender {
-        SseSender {
-            tx,
-            chunk: String::new(),
-            // The backlog's first batch may start before what the client saw last.
-            last: seen.unwrap_or(0),
-            shared,
-        }
-    }
-
-    /// Sends the changes of `batch` not sent yet: a large batch the watcher wants
-    /// whole as the rendering it shares with the other watchers, anything else
-    /// rendered into its own chunk, sending each full chunk.
+    /// Renders the changes of `batch` not sent yet, sending each full chunk.
     async fn push(&mut self, batch: &Batch<Snapshot>) -> Result<(), Gone> {
-        if batch.len() >= SSE_SHARED_MIN_CHANGES && self.last < batch.first_seq() {
-            self.flush().await?;
-            let rendered = self
-                .shared
-                .get_or_render(batch.first_seq(), || render_batch(batch));
-            self.last = batch.last_seq();
-            return self.tx.send(rendered).await.map_err(|_| Gone);
-        }
         for (seq, snapshot) in batch.changes_after(self.last) {
             if self.chunk.is_empty() {
                 let events = usize::try_from(batch.last_seq() - seq + 1).unwrap_or(usize::MAX);
@@ -716,57 +684,6 @@ mod tests {
             .collect()
     }
 
-    /// The next chunk a pump sends.
-    async fn next_chunk(rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
-        tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .expect("a chunk in time")
-            .expect("the pump is running")
-    }
-
-    #[tokio::test]
-    async fn watchers_of_a_large_batch_send_one_shared_rendering() {
-        let feed = Feed::new(4096, 64);
-        let shared = Arc::new(SharedRenders::new(1 << 20));
-        let stop = CancellationToken::new();
-        let mut watchers = Vec::new();
-        for _ in 0..2 {
-            let (backlog, live) = feed.watch(None).unwrap();
-            let (tx, mut rx) = mpsc::channel(8);
-            let sender = SseSender::new(tx, None, shared.clone());
-            tokio::spawn(pump(backlog, live, sender, stop.clone()));
-            assert_eq!(&next_chunk(&mut rx).await[..], b": watching\n\n");
-            watchers.push(rx);
-        }
-        let n = SSE_SHARED_MIN_CHANGES as u64;
-        feed.publish_all(
-            (1..=n)
-                .map(|i| snapshot(&format!("m{i}@example.test")))
-                .collect(),
-        );
-        let first = next_chunk(&mut watchers[0]).await;
-        let second = next_chunk(&mut watchers[1]).await;
-        assert_eq!(first.as_ptr(), second.as_ptr(), "rendered once, shared");
-        let text = std::str::from_utf8(&first).unwrap();
-        let ids: Vec<u64> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("id: "))
-            .map(|id| id.parse().unwrap())
-            .collect();
-        assert_eq!(ids, (1..=n).collect::<Vec<_>>());
-        assert_eq!(text.matches("\"mailbox\":\"m1@example.test\"").count(), 1);
-        // A watcher resuming inside the batch renders what it missed for itself.
-        let (backlog, live) = feed.watch(Some(3)).unwrap();
-        let (tx, mut rx) = mpsc::channel(8);
-        let sender = SseSender::new(tx, Some(3), shared.clone());
-        tokio::spawn(pump(backlog, live, sender, stop.clone()));
-        assert_eq!(
-            ids_until(&mut rx, ": watching").await,
-            (4..=n).collect::<Vec<_>>()
-        );
-        stop.cancel();
-    }
-
     #[tokio::test]
     async fn a_resumed_watcher_gets_only_what_it_missed_of_a_batch() {
         let feed = Feed::new(64, 64);
@@ -778,8 +695,7 @@ mod tests {
         let (backlog, live) = feed.watch(Some(1)).unwrap();
         let (tx, mut rx) = mpsc::channel(8);
         let stop = CancellationToken::new();
-        let sender = SseSender::new(tx, Some(1), Arc::new(SharedRenders::new(1024)));
-        tokio::spawn(pump(backlog, live, sender, stop.clone()));
+        tokio::spawn(pump(backlog, live, Some(1), tx, stop.clone()));
         assert_eq!(ids_until(&mut rx, ": watching").await, [2, 3]);
         feed.publish_all(vec![snapshot("d@example.test"), snapshot("e@example.test")]);
         assert_eq!(ids_until(&mut rx, "id: 5").await, [4, 5]);

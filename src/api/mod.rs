@@ -1,11 +1,10 @@
 //! The HTTP API: presence reads, batch queries, the SSE change feed, gateway status,
 //! health and metrics ([`http`]), JSON rendering ([`json`]), the bounded client
-//! connections ([`connections`]), the metrics exporter ([`metrics`]), the SSE renderings
-//! shared by watchers ([`sse_renders`]) and the status page ([`status_page`]). It reads the engine only through its status handle.
+//! connections ([`connections`]), the metrics exporter ([`metrics`]) and the status page
+//! ([`status_page`]). It reads the engine only through its status handle.
 
 pub mod connections;
 pub mod http;
 pub mod json;
 pub mod metrics;
-pub mod sse_renders;
 pub mod status_page;
