@@ -4,8 +4,6 @@
 //! logarithm, not a scan of every queued mailbox (at a million mailboxes and a thousand
 //! changes a second the scan was a tenth of the daemon's CPU).
 
-use std::collections::HashMap;
-
 use tokio::time::Instant;
 
 use super::due::DueSet;
@@ -31,51 +29,46 @@ pub struct Taken {
     pub change: bool,
 }
 
-/// The dirty mailboxes of one gateway.
+/// The dirty mailboxes of one gateway: one queue entry each, holding what is owed.
 #[derive(Debug, Default)]
 pub struct DirtySet {
-    due: DueSet,
-    owed: HashMap<Mailbox, Owed>,
+    due: DueSet<Owed>,
 }
 
 impl DirtySet {
     /// A change of `mailbox` at `now`: queue it at `at`, or mark the queued read as
     /// asked for by a change (it keeps its time).
     pub fn change(&mut self, mailbox: &Mailbox, now: Instant, at: Instant) {
-        match self.owed.get_mut(mailbox) {
+        match self.due.get_mut(mailbox) {
             Some(owed) => owed.change = true,
-            None => {
-                self.owed.insert(
-                    mailbox.clone(),
-                    Owed {
-                        first: now,
-                        change: true,
-                    },
-                );
-                self.due.insert_keep(mailbox.clone(), at);
-            }
+            None => self.due.insert_keep_with(
+                mailbox.clone(),
+                at,
+                Owed {
+                    first: now,
+                    change: true,
+                },
+            ),
         }
     }
 
     /// A read no change asked for, due at `at`: queued, or the queued read moved to
     /// `at` when that is later (a server's wait is never shortened).
     pub fn background(&mut self, mailbox: &Mailbox, now: Instant, at: Instant) {
-        match self.owed.get(mailbox) {
-            Some(_) => {
-                if self.due.at(mailbox).is_some_and(|queued| queued < at) {
-                    self.due.set(mailbox.clone(), at);
+        match self.due.at(mailbox) {
+            Some(queued) => {
+                if queued < at {
+                    self.due.reschedule(mailbox, at);
                 }
             }
-            None => {
-                self.owed.insert(
-                    mailbox.clone(),
-                    Owed {
-                        first: now,
-                        change: false,
-                    },
-                );
-                self.due.insert_keep(mailbox.clone(), at);
-            }
+            None => self.due.insert_keep_with(
+                mailbox.clone(),
+                at,
+                Owed {
+                    first: now,
+                    change: false,
+                },
+            ),
         }
     }
 
@@ -84,15 +77,12 @@ impl DirtySet {
     pub fn take_due(&mut self, now: Instant) -> (Vec<Taken>, Option<Instant>) {
         let taken = self
             .due
-            .take_due(now, usize::MAX)
+            .take_due_with(now, usize::MAX)
             .into_iter()
-            .filter_map(|mailbox| {
-                let owed = self.owed.remove(&mailbox)?;
-                Some(Taken {
-                    mailbox,
-                    first: owed.first,
-                    change: owed.change,
-                })
+            .map(|(mailbox, owed)| Taken {
+                mailbox,
+                first: owed.first,
+                change: owed.change,
             })
             .collect();
         (taken, self.due.next_after(now))
@@ -100,19 +90,17 @@ impl DirtySet {
 
     /// Whether a read of `mailbox` is queued.
     pub fn contains(&self, mailbox: &Mailbox) -> bool {
-        self.owed.contains_key(mailbox)
+        self.due.contains(mailbox)
     }
 
     /// Forgets `mailbox`.
     pub fn remove(&mut self, mailbox: &Mailbox) {
-        self.owed.remove(mailbox);
         self.due.remove(mailbox);
     }
 
     /// Forgets everything.
     #[cfg(test)]
     pub fn clear(&mut self) {
-        self.owed.clear();
         self.due.clear();
     }
 }

@@ -10,40 +10,73 @@ use tokio::time::Instant;
 
 use crate::mailbox::Mailbox;
 
-/// Each mailbox at most once, with when it is due. Ordered by (instant, arrival): one
-/// small entry per mailbox in a B-tree, so a million queued at start-up (each at its
-/// own instant) cost tens of bytes each, not a collection each.
-#[derive(Debug, Default)]
-pub struct DueSet {
+/// Each mailbox at most once, with when it is due and a value of the caller's (`V`,
+/// nothing by default). Ordered by (instant, arrival): one small entry per mailbox in a
+/// B-tree, so a million queued at start-up (each at its own instant) cost tens of
+/// bytes each, not a collection each.
+#[derive(Debug)]
+pub struct DueSet<V = ()> {
     by_time: BTreeMap<(Instant, u64), Mailbox>,
-    at: HashMap<Mailbox, (Instant, u64)>,
+    at: HashMap<Mailbox, ((Instant, u64), V)>,
     /// Arrival counter: orders mailboxes due at the same instant first come, first out.
     arrivals: u64,
+}
+
+impl<V> Default for DueSet<V> {
+    fn default() -> Self {
+        DueSet {
+            by_time: BTreeMap::new(),
+            at: HashMap::new(),
+            arrivals: 0,
+        }
+    }
 }
 
 impl DueSet {
     /// Queues `mailbox` at `at`, unless it is queued already (the earlier stays).
     pub fn insert_keep(&mut self, mailbox: Mailbox, at: Instant) {
+        self.insert_keep_with(mailbox, at, ());
+    }
+
+    /// Takes at most `limit` mailboxes due by `now`, earliest first.
+    pub fn take_due(&mut self, now: Instant, limit: usize) -> Vec<Mailbox> {
+        self.take_due_with(now, limit)
+            .into_iter()
+            .map(|(mailbox, ())| mailbox)
+            .collect()
+    }
+}
+
+impl<V> DueSet<V> {
+    /// Queues `mailbox` at `at` with `value`, unless it is queued already (the earlier
+    /// time and value stay).
+    pub fn insert_keep_with(&mut self, mailbox: Mailbox, at: Instant, value: V) {
         if self.at.contains_key(&mailbox) {
             return;
         }
         self.arrivals += 1;
         let key = (at, self.arrivals);
         self.by_time.insert(key, mailbox.clone());
-        self.at.insert(mailbox, key);
+        self.at.insert(mailbox, (key, value));
     }
 
-    /// Queues `mailbox` at `at`, replacing when it was due.
-    pub fn set(&mut self, mailbox: Mailbox, at: Instant) {
-        self.remove(&mailbox);
-        self.insert_keep(mailbox, at);
-    }
-
-    /// Forgets `mailbox`.
-    pub fn remove(&mut self, mailbox: &Mailbox) {
-        if let Some(key) = self.at.remove(mailbox) {
-            self.by_time.remove(&key);
+    /// Moves the queued `mailbox` to `at`, keeping its value; nothing if not queued.
+    pub fn reschedule(&mut self, mailbox: &Mailbox, at: Instant) {
+        let Some((key, _)) = self.at.get_mut(mailbox) else {
+            return;
+        };
+        if let Some(mailbox) = self.by_time.remove(key) {
+            self.arrivals += 1;
+            *key = (at, self.arrivals);
+            self.by_time.insert(*key, mailbox);
         }
+    }
+
+    /// Forgets `mailbox`; returns its value if it was queued.
+    pub fn remove(&mut self, mailbox: &Mailbox) -> Option<V> {
+        let (key, value) = self.at.remove(mailbox)?;
+        self.by_time.remove(&key);
+        Some(value)
     }
 
     /// Forgets everything.
@@ -60,8 +93,8 @@ impl DueSet {
             .map(|((at, _), _)| *at)
     }
 
-    /// Takes at most `limit` mailboxes due by `now`, earliest first.
-    pub fn take_due(&mut self, now: Instant, limit: usize) -> Vec<Mailbox> {
+    /// Takes at most `limit` mailboxes due by `now`, earliest first, with their values.
+    pub fn take_due_with(&mut self, now: Instant, limit: usize) -> Vec<(Mailbox, V)> {
         let mut taken = Vec::new();
         while taken.len() < limit {
             let Some(entry) = self.by_time.first_entry() else {
@@ -71,15 +104,21 @@ impl DueSet {
                 break;
             }
             let mailbox = entry.remove();
-            self.at.remove(&mailbox);
-            taken.push(mailbox);
+            if let Some((_, value)) = self.at.remove(&mailbox) {
+                taken.push((mailbox, value));
+            }
         }
         taken
     }
 
     /// When `mailbox` is due, if queued.
     pub fn at(&self, mailbox: &Mailbox) -> Option<Instant> {
-        self.at.get(mailbox).map(|(at, _)| *at)
+        self.at.get(mailbox).map(|((at, _), _)| *at)
+    }
+
+    /// The value queued with `mailbox`.
+    pub fn get_mut(&mut self, mailbox: &Mailbox) -> Option<&mut V> {
+        self.at.get_mut(mailbox).map(|(_, value)| value)
     }
 
     /// Whether `mailbox` is queued.
@@ -120,7 +159,7 @@ mod tests {
         assert_eq!(due.take_due(t0, 1), [m(1)]);
         assert_eq!(due.take_due(t0, 5), [m(2)]);
         assert!(due.take_due(t0, 5).is_empty(), "m3 is not due yet");
-        due.set(m(3), t0);
+        due.reschedule(&m(3), t0);
         assert_eq!(due.next_after(t0), None);
         assert_eq!(due.take_due(t0, 5), [m(3)]);
         assert!(due.is_empty());
