@@ -98,6 +98,12 @@ impl fmt::Display for Mailbox {
     }
 }
 
+/// `user{n}@example.test`: the mailbox tests call number `n`.
+#[cfg(test)]
+pub fn numbered(n: usize) -> Mailbox {
+    Mailbox::parse(&format!("user{n}@example.test")).expect("a valid address")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,9 +110,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn m(n: u32) -> Mailbox {
-        Mailbox::parse(&format!("user{n}@example.test")).unwrap()
-    }
+    use crate::mailbox::numbered as m;
 
     #[test]
     fn takes_what_is_due_in_order_and_tells_the_next() {

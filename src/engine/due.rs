@@ -142,9 +142,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn m(n: u32) -> Mailbox {
-        Mailbox::parse(&format!("user{n}@example.test")).unwrap()
-    }
+    use crate::mailbox::numbered as m;
 
     #[test]
     fn takes_in_time_order_within_the_limit() {

@@ -604,9 +604,7 @@ fn apply(
 mod tests {
     use super::*;
 
-    fn mailbox(n: u32) -> Mailbox {
-        Mailbox::parse(&format!("user{n}@example.test")).unwrap()
-    }
+    use crate::mailbox::numbered as mailbox;
 
     fn queue() -> RefreshQueue {
         RefreshQueue::new(Clock::System, Duration::from_millis(100))
@@ -702,7 +700,7 @@ mod tests {
     async fn only_recent_reads_are_remembered() {
         let queue = queue();
         // Waves of changes to different mailboxes, each wave after the quiet period.
-        for wave in 0..8u32 {
+        for wave in 0..8usize {
             for n in 0..1000 {
                 queue.mark(&mailbox(wave * 1000 + n));
             }

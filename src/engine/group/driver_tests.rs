@@ -33,9 +33,7 @@ const HEARTBEAT: Duration = Duration::from_secs(45);
 /// Deadline for anything the driver should do (virtual time: it costs nothing).
 const SOON: Duration = Duration::from_secs(600);
 
-fn m(n: usize) -> Mailbox {
-    Mailbox::parse(&format!("user{n}@example.test")).unwrap()
-}
+use crate::mailbox::numbered as m;
 
 /// A stream the test feeds.
 struct FakeStream(mpsc::Receiver<StreamItem>);

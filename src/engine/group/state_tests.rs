@@ -23,9 +23,7 @@ impl Random for NoJitter {
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
-fn m(n: usize) -> Mailbox {
-    Mailbox::parse(&format!("user{n}@example.test")).unwrap()
-}
+use crate::mailbox::numbered as m;
 
 fn id_of(n: usize) -> SubscriptionId {
     SubscriptionId::new(format!("id-user{n}")).unwrap()
