@@ -515,7 +515,7 @@ async fn storm(mailboxes: usize, lead: u64, watchers: usize) -> Value {
     };
     // Received: every mailbox's in-a-meeting event on each watcher's stream.
     let mut publish = Vec::with_capacity(watchers);
-    for _ in 0..watchers.max(1) {
+    for _ in 0..watchers {
         publish.push(
             watch_counting(
                 api,
@@ -897,7 +897,7 @@ fn main() {
     let report = runtime.block_on(async {
         match scenario {
             "latency" => latency(number(1, 10_000), number(2, 200) as u64, number(3, 20) as u64).await,
-            "storm" => storm(number(1, 100_000), number(2, 120) as u64, number(3, 1)).await,
+            "storm" => storm(number(1, 100_000), number(2, 120) as u64, number(3, 1).max(1)).await,
             "scale" => scale(number(1, 100_000), number(2, 1000) as u64, number(3, 30) as u64).await,
             "query" => query(number(1, 10) as u64).await,
             "load" => {

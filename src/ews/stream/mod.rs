@@ -46,6 +46,18 @@ pub struct Frame {
     pub response: Response,
 }
 
+impl Frame {
+    /// Envelope number `index`, which started at body offset `offset`.
+    fn of(index: u64, offset: u64, envelope: Envelope) -> Frame {
+        Frame {
+            index,
+            offset,
+            server_version: envelope.server_version,
+            response: envelope.response,
+        }
+    }
+}
+
 /// What an envelope's end tag ends with, whatever its prefix.
 const ENVELOPE_END: &[u8] = b"Envelope>";
 
@@ -74,8 +86,6 @@ pub struct StreamDecoder {
     /// Body offset of `buf[0]`.
     base: u64,
     scanner: Scanner,
-    /// Largest envelope accepted, in bytes.
-    max_frame: usize,
     /// Finds where an envelope may end, to bound what is read as its text.
     envelope_end: memmem::Finder<'static>,
     /// Envelopes not yet yielded, in body order.
@@ -103,7 +113,6 @@ impl StreamDecoder {
             buf: Vec::new(),
             base: 0,
             scanner: Scanner::new(max_frame.max(1)),
-            max_frame: max_frame.max(1),
             envelope_end: memmem::Finder::new(ENVELOPE_END),
             ready: VecDeque::new(),
             scanned: 0,
@@ -163,22 +172,12 @@ impl StreamDecoder {
             let (start, end) = match ready {
                 Ready::Scanned { start, end } => (start, end),
                 Ready::Decoded { offset, envelope } => {
-                    return Ok(Some(Frame {
-                        index,
-                        offset,
-                        server_version: envelope.server_version,
-                        response: envelope.response,
-                    }));
+                    return Ok(Some(Frame::of(index, offset, envelope)));
                 }
             };
             let offset = self.base + start as u64;
             return match decode_envelope(&self.buf[start..end]) {
-                Ok(envelope) => Ok(Some(Frame {
-                    index,
-                    offset,
-                    server_version: envelope.server_version,
-                    response: envelope.response,
-                })),
+                Ok(envelope) => Ok(Some(Frame::of(index, offset, envelope))),
                 Err(e) => Err(self.fail(DecodeError {
                     frame: index,
                     offset: offset + e.offset as u64,
@@ -234,8 +233,10 @@ impl StreamDecoder {
     /// buffer and plain EWS; returns it and its length. Its text is taken up to the
     /// first end tag whose name ends in `Envelope`, so that only the envelope's bytes
     /// are checked as UTF-8; when that is not where it ends, the scanner reads it.
+    /// Called on [`Step::EnvelopeStart`], so the scanner's size limit counts from
+    /// `start`.
     fn decode_whole(&self, start: usize) -> Option<(Envelope, usize)> {
-        let limit = self.buf.len().min(start.saturating_add(self.max_frame));
+        let limit = self.scanner.frame_end_limit(self.buf.len());
         let window = &self.buf[start..limit];
         let end = self
             .envelope_end

@@ -138,6 +138,12 @@ impl Scanner {
         matches!(self.state, State::Outside)
     }
 
+    /// Where the current envelope must have ended, in a buffer of `len` bytes: its
+    /// start plus the size limit, or the buffer's end.
+    pub fn frame_end_limit(&self, len: usize) -> usize {
+        len.min(self.start.saturating_add(self.max_frame))
+    }
+
     /// The envelope just reported by [`Step::EnvelopeStart`] was read elsewhere and
     /// ends at `end` (one past its final `>`): go on scanning from there, between
     /// envelopes.
@@ -160,7 +166,7 @@ impl Scanner {
         loop {
             let limit = match self.state {
                 State::Outside | State::ByteOrderMark(_) => buf.len(),
-                _ => buf.len().min(self.start.saturating_add(self.max_frame)),
+                _ => self.frame_end_limit(buf.len()),
             };
             if self.pos >= limit {
                 if self.pos < buf.len() {
