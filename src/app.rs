@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::http::{self, ApiState};
 use crate::api::metrics;
+use crate::api::tls::ApiTls;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, ReloadSummary, Shared};
 use crate::presence::cache::Cache;
@@ -63,6 +64,7 @@ pub struct App {
     /// The engine.
     pub engine: Arc<Engine>,
     config: Arc<Config>,
+    api_tls: Option<Arc<ApiTls>>,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -114,7 +116,23 @@ impl App {
             config: config.clone(),
         });
         let api_connections = state.connections.limit();
-        tracker.spawn(http::serve(state, listener, tracker.clone()));
+        let api_tls = match &config.api.tls {
+            None => None,
+            Some(files) => {
+                let tls = Arc::new(
+                    ApiTls::load(files.clone())
+                        .map_err(|e| StartError::Tls(format!("[api] TLS: {e}")))?,
+                );
+                tracker.spawn(tls.clone().watch(stop.clone()));
+                Some(tls)
+            }
+        };
+        tracker.spawn(http::serve(
+            state,
+            listener,
+            api_tls.clone(),
+            tracker.clone(),
+        ));
         for gateway in &config.gateways {
             if gateway
                 .url
@@ -126,6 +144,7 @@ impl App {
         }
         tracing::info!(
             api = %api_addr,
+            https = api_tls.is_some(),
             api_connections,
             mailboxes = config.mailboxes.len(),
             gateways = config.gateways.len(),
@@ -136,9 +155,19 @@ impl App {
             cache,
             engine,
             config,
+            api_tls,
             stop,
             tracker,
         })
+    }
+
+    /// Re-reads the API's TLS files (when it serves HTTPS); on failure the ones in use
+    /// stay, and the error says which file.
+    pub fn reload_tls(&self) -> Result<(), String> {
+        match &self.api_tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
     }
 
     /// Re-reads the mailbox list and applies it.
@@ -177,7 +206,8 @@ impl App {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the mailbox list.
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the mailbox list and the
+/// API's TLS files.
 pub async fn run(config: Config) -> Result<(), StartError> {
     use tokio::signal::unix::{SignalKind, signal};
     let app = App::start(config).await?;
@@ -197,6 +227,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 match app.reload() {
                     Ok(summary) => crate::service::reloaded(summary.total),
                     Err(e) => tracing::error!(error = %e, "reload failed; keeping the current mailbox list"),
+                }
+                if let Err(e) = app.reload_tls() {
+                    crate::api::metrics::tls_reloaded("failed");
+                    tracing::error!(error = %e, "API certificate reload failed; keeping the ones in use");
                 }
             }
         }

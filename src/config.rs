@@ -74,6 +74,9 @@ struct RawApi {
     listen: Option<String>,
     token_file: Option<PathBuf>,
     max_connections: Option<u64>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -126,6 +129,19 @@ pub struct ApiConfig {
     pub tokens: Option<Vec<String>>,
     /// Client connections held at once; None: derived from the descriptor limit.
     pub max_connections: Option<usize>,
+    /// Serve HTTPS with these files (None: plain HTTP).
+    pub tls: Option<ApiTlsFiles>,
+}
+
+/// The API's TLS material: PEM files, re-read on SIGHUP and when they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// With it, every client must present a certificate this CA signed.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// Presence policy and timing.
@@ -469,6 +485,36 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// `[api] tls_cert_file`, `tls_key_file` and `client_ca_file`: both of the first two
+/// or neither; a client CA only with them.
+fn api_tls(
+    base: &Path,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+) -> Result<Option<ApiTlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(ApiTlsFiles {
+            cert_file: resolve(base, &cert),
+            key_file: resolve(base, &key),
+            client_ca_file: client_ca.map(|p| resolve(base, &p)),
+        })),
+        (None, None) if client_ca.is_some() => Err(error(
+            "api.client_ca_file",
+            "needs tls_cert_file and tls_key_file: client certificates are asked for over TLS",
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(error(
+            "api.tls_key_file",
+            "tls_cert_file is set: set tls_key_file to the certificate's private key (PEM)",
+        )),
+        (None, Some(_)) => Err(error(
+            "api.tls_cert_file",
+            "tls_key_file is set: set tls_cert_file to the certificate chain (PEM)",
+        )),
+    }
+}
+
 fn read_secret(key: &str, path: &Path) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| error(key, format!("cannot read {}: {e}", path.display())))?;
@@ -749,6 +795,12 @@ impl Config {
                     })
                     .transpose()?
                     .map(|v| v as usize),
+                tls: api_tls(
+                    base,
+                    raw.api.tls_cert_file,
+                    raw.api.tls_key_file,
+                    raw.api.client_ca_file,
+                )?,
             },
             presence,
             gateways,

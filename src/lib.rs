@@ -37,6 +37,7 @@
 //!   and fault injection. It may use `ews` types; nothing else depends on it.
 //! - [`cli`]: the command-line subcommands, each rendering library results for an
 //!   operator; `main.rs` only parses arguments and maps errors to exit codes.
+//! - [`pem`]: certificate chains and private keys read from PEM files.
 //! - [`util`]: two small helpers with nothing else in common.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -49,6 +50,7 @@ pub mod config;
 pub mod engine;
 pub mod ews;
 pub mod mailbox;
+pub mod pem;
 pub mod presence;
 pub mod service;
 pub mod sim;

@@ -284,9 +284,11 @@ fn check(path: &std::path::Path, mailbox: Option<&str>, json: bool) -> ExitCode 
         Ok(r) => r,
         Err(code) => return code,
     };
+    // Outside the daemon: no credential gate to pass.
     let checks = runtime.block_on(ews_presence::cli::check::check_all(
         &config,
         mailbox.as_ref(),
+        &Default::default(),
     ));
     let mut stdout = io::stdout().lock();
     if let Err(e) = ews_presence::cli::check::render(&checks, json, &mut stdout)

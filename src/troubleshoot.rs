@@ -1,10 +1,17 @@
-//! The troubleshooter behind `ews-presence check`: for one gateway, each step of
-//! reaching Exchange as the daemon does, with a timeout, what it took, and for a
-//! failure one line saying what to change. Steps: DNS, TCP, TLS (certificate names,
-//! trust, validity), authentication (the schemes offered, the one used, why it
-//! failed), the server version, Subscribe + Unsubscribe for a test mailbox (proves
-//! impersonation rights), GetUserAvailability and GetUserOofSettings. With
-//! Autodiscover and no `url`, the test mailbox's EWS URL is discovered first.
+//! The troubleshooter behind `ews-presence check` and `POST /v1/checks`: for one
+//! gateway, each step of reaching Exchange as the daemon does, with a timeout, what it
+//! took, and for a failure one line saying what to change. Steps: DNS, TCP, TLS
+//! (certificate names, trust, validity), authentication (the schemes offered, the one
+//! used, why it failed), the server version, Subscribe + Unsubscribe for a test
+//! mailbox (proves impersonation rights), GetUserAvailability and GetUserOofSettings.
+//! With Autodiscover and no `url`, the test mailbox's EWS URL is discovered first.
+//!
+//! Without a test mailbox, every step that needs none still runs (authentication is
+//! then proved with GetServiceConfiguration, which names no mailbox), and the mailbox
+//! steps are `skipped` with the reason and the fix; a skipped step is not a failure.
+//! Inside the daemon, the checks pass the gateway's credential gate like every other
+//! request: while the credentials are refused, the check says when the next attempt
+//! is instead of logging in.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,8 +23,11 @@ use serde::Serialize;
 
 use crate::autodiscover::client::Discoverer;
 use crate::config::{Config, GatewayConfig};
+use crate::engine::credentials::CredentialGate;
 use crate::ews::error::EwsError;
-use crate::ews::ops::{get_user_availability, get_user_oof_settings, subscribe, unsubscribe};
+use crate::ews::ops::{
+    get_service_configuration, get_user_availability, get_user_oof_settings, subscribe, unsubscribe,
+};
 use crate::ews::soap::{RequestHeader, envelope};
 use crate::ews::stream::Response;
 use crate::ews::transport::{Auth, Lane, Route, Transport, client_tls};
@@ -27,12 +37,26 @@ use tokio::task::JoinSet;
 /// Time each step may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It passed.
+    Pass,
+    /// It failed: `fix` says what to change.
+    Fail,
+    /// It could not run (it needs something not given): `fix` says how to run it.
+    Skipped,
+}
+
 /// One step's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
     /// The step (`dns`, `tcp`, `tls`, `auth`, …).
     pub step: &'static str,
-    /// Whether it passed.
+    /// How it ended.
+    pub result: Outcome,
+    /// Whether it did not fail (passed or skipped).
     pub ok: bool,
     /// What it took, in milliseconds.
     pub millis: u64,
@@ -48,11 +72,30 @@ impl Steps {
     fn pass(&mut self, step: &'static str, started: Instant, detail: impl Into<String>) {
         self.0.push(Step {
             step,
+            result: Outcome::Pass,
             ok: true,
             millis: started.elapsed().as_millis() as u64,
             detail: detail.into(),
             fix: None,
         });
+    }
+
+    /// Marks `names` skipped for want of a test mailbox; returns every step.
+    fn skip_mailbox_steps(mut self, names: &[&'static str]) -> Vec<Step> {
+        for step in names {
+            self.0.push(Step {
+                step,
+                result: Outcome::Skipped,
+                ok: true,
+                millis: 0,
+                detail: "needs a test mailbox; none is configured on this gateway".into(),
+                fix: Some(
+                    "pass --mailbox ADDRESS, or assign a mailbox to this gateway in [mailboxes]"
+                        .into(),
+                ),
+            });
+        }
+        self.0
     }
 
     fn fail(
@@ -64,6 +107,7 @@ impl Steps {
     ) -> Vec<Step> {
         self.0.push(Step {
             step,
+            result: Outcome::Fail,
             ok: false,
             millis: started.elapsed().as_millis() as u64,
             detail: detail.into(),
@@ -77,9 +121,40 @@ async fn timed<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
     tokio::time::timeout(STEP_TIMEOUT, future).await.ok()
 }
 
-/// Runs every step for `gateway` with `mailbox` as the test mailbox; stops at the
-/// first failure (later steps need the earlier ones).
-pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox) -> Vec<Step> {
+/// The steps that need a test mailbox, in order.
+const MAILBOX_STEPS: [&str; 3] = ["subscribe", "availability", "automatic replies"];
+
+/// Sends through a gateway's credential gate when there is one (inside the daemon).
+#[derive(Clone, Copy)]
+struct Gate<'a>(Option<&'a CredentialGate>);
+
+impl Gate<'_> {
+    /// Runs `request` unless the gate is closed (then its refusal, nothing sent), and
+    /// tells the gate how it went.
+    async fn send<T>(
+        self,
+        request: impl std::future::Future<Output = Result<T, EwsError>>,
+    ) -> Result<T, EwsError> {
+        let Some(gate) = self.0 else {
+            return request.await;
+        };
+        gate.pass().await?;
+        let result = request.await;
+        gate.outcome(result.as_ref().map(|_| ()), tokio::time::Instant::now());
+        result
+    }
+}
+
+/// Runs every step for `gateway` with `mailbox` as the test mailbox (without one, the
+/// mailbox steps are skipped); stops at the first failure (later steps need the
+/// earlier ones). With `gate`, every request passes that credential gate.
+pub async fn check(
+    gateway: &GatewayConfig,
+    certs_dir: &Path,
+    mailbox: Option<&Mailbox>,
+    gate: Option<&CredentialGate>,
+) -> Vec<Step> {
+    let gate = Gate(gate);
     let mut steps = Steps(Vec::new());
     let tls = match client_tls(gateway.ca_file.as_deref(), certs_dir) {
         Ok(tls) => tls,
@@ -97,6 +172,17 @@ pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox)
         (Some(url), _) => url.clone(),
         (None, Some(discovery)) => {
             let started = Instant::now();
+            let Some(mailbox) = mailbox else {
+                steps.0.push(Step {
+                    step: "autodiscover",
+                    result: Outcome::Skipped,
+                    ok: true,
+                    millis: 0,
+                    detail: "Autodiscover finds the EWS URL of a mailbox, and no url is configured; every later step needs that URL".into(),
+                    fix: Some("pass --mailbox ADDRESS, or assign a mailbox to this gateway in [mailboxes], or set url".into()),
+                });
+                return steps.0;
+            };
             let outcome = Discoverer::new(discovery, tls.clone())
                 .discover(std::slice::from_ref(mailbox))
                 .await
@@ -229,17 +315,18 @@ pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox)
             impersonate,
         }
     }
-    let impersonate = gateway.impersonation.then_some(mailbox);
+    // The first request with credentials: Subscribe for the test mailbox, or without
+    // one GetServiceConfiguration, which names no mailbox.
+    let impersonate = mailbox.filter(|_| gateway.impersonation);
     let route = Route {
-        anchor: Some(mailbox),
+        anchor: mailbox,
         cookie: None,
     };
-    let subscribed = timed(transport.call(
-        envelope(&header(gateway, impersonate), &subscribe::body()),
-        &route,
-        Lane::Normal,
-    ))
-    .await;
+    let first = match mailbox {
+        Some(_) => envelope(&header(gateway, impersonate), &subscribe::body()),
+        None => envelope(&header(gateway, None), &get_service_configuration::body()),
+    };
+    let subscribed = timed(gate.send(transport.call(first, &route, Lane::Normal))).await;
     let used = gateway.auth.scheme();
     let answer = match subscribed {
         None => {
@@ -279,14 +366,22 @@ pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox)
     };
 
     let started = Instant::now();
-    let answer = match answer {
-        Ok(a) => a,
-        Err(e) => {
+    let answer = match (answer, mailbox) {
+        (Ok(a), _) => a,
+        (Err(e), Some(mailbox)) => {
             return steps.fail(
                 "subscribe",
                 started,
                 e.to_string(),
                 subscribe_fix(&e, mailbox),
+            );
+        }
+        (Err(e), None) => {
+            return steps.fail(
+                "server version",
+                started,
+                format!("GetServiceConfiguration: {e}"),
+                "see the error; the server's EWS logs say more",
             );
         }
     };
@@ -307,6 +402,9 @@ pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox)
         ),
         None => steps.pass("server version", started, "not reported"),
     }
+    let Some(mailbox) = mailbox else {
+        return steps.skip_mailbox_steps(&MAILBOX_STEPS);
+    };
     let id = match answer.envelope.response {
         Response::Subscribe(r) => match (r.status.into_result(), r.subscription_id) {
             (Ok(()), Some(id)) => id,
@@ -341,11 +439,11 @@ pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox)
         anchor: Some(mailbox),
         cookie: cookie.as_deref(),
     };
-    let unsubscribed = timed(transport.call(
+    let unsubscribed = timed(gate.send(transport.call(
         envelope(&header(gateway, impersonate), &unsubscribe::body(&id)),
         &route,
         Lane::Teardown,
-    ))
+    )))
     .await;
     match unsubscribed {
         Some(Ok(a)) => match a.envelope.response {
@@ -408,7 +506,7 @@ pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox)
             );
         }
     };
-    match timed(transport.call(envelope(&header(gateway, None), &body), &Route::default(), Lane::Normal)).await {
+    match timed(gate.send(transport.call(envelope(&header(gateway, None), &body), &Route::default(), Lane::Normal))).await {
         Some(Ok(a)) => match a.envelope.response {
             Response::GetUserAvailability(r) => match r.mailboxes.first() {
                 Some(m) if m.status.code.is_success() => steps.pass("availability", started, format!("{} event(s) in the next 24 h", m.events.len())),
@@ -426,14 +524,14 @@ pub async fn check(gateway: &GatewayConfig, certs_dir: &Path, mailbox: &Mailbox)
         &header(gateway, impersonate),
         &get_user_oof_settings::body(mailbox),
     );
-    match timed(transport.call(
+    match timed(gate.send(transport.call(
         oof,
         &Route {
             anchor: Some(mailbox),
             cookie: None,
         },
         Lane::Normal,
-    ))
+    )))
     .await
     {
         Some(Ok(a)) => match a.envelope.response {
@@ -485,15 +583,32 @@ pub struct GatewayCheck {
 }
 
 impl GatewayCheck {
-    /// Whether every step passed.
+    /// Whether no step failed (skipped steps are not failures).
     pub fn ok(&self) -> bool {
-        !self.steps.is_empty() && self.steps.iter().all(|s| s.ok)
+        !self.steps.is_empty() && self.steps.iter().all(|s| s.result != Outcome::Fail)
+    }
+
+    /// How many steps failed.
+    pub fn failures(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.result == Outcome::Fail)
+            .count()
     }
 }
 
+/// The daemon's credential gate of each gateway, by name (empty for the CLI, which
+/// runs outside the daemon).
+pub type Gates = std::collections::HashMap<String, Arc<crate::engine::gateway::Gateway>>;
+
 /// Checks every gateway of `config` in parallel, with `mailbox` (else each gateway's
-/// first configured mailbox) as the test mailbox; in configuration order.
-pub async fn check_all(config: &Config, mailbox: Option<&Mailbox>) -> Vec<GatewayCheck> {
+/// first configured mailbox, else none: the mailbox steps are skipped) as the test
+/// mailbox; in configuration order. A gateway in `gates` sends through its gate.
+pub async fn check_all(
+    config: &Config,
+    mailbox: Option<&Mailbox>,
+    gates: &Gates,
+) -> Vec<GatewayCheck> {
     let mut running = JoinSet::new();
     for (index, gateway) in config.gateways.iter().enumerate() {
         let test_mailbox = mailbox.cloned().or_else(|| {
@@ -503,19 +618,12 @@ pub async fn check_all(config: &Config, mailbox: Option<&Mailbox>) -> Vec<Gatewa
                 .find(|(_, g)| *g == index)
                 .map(|(m, _)| m.clone())
         });
+        let running_gateway = gates.get(&gateway.name).cloned();
         let gateway = gateway.clone();
         let certs = config.certs_dir.clone();
         running.spawn(async move {
-            let steps = match test_mailbox {
-                Some(m) => check(&gateway, &certs, &m).await,
-                None => vec![Step {
-                    step: "mailbox",
-                    ok: false,
-                    millis: 0,
-                    detail: "no mailbox is configured on this gateway".into(),
-                    fix: Some("pass --mailbox ADDRESS".into()),
-                }],
-            };
+            let gate = running_gateway.as_ref().map(|g| &g.credentials);
+            let steps = check(&gateway, &certs, test_mailbox.as_ref(), gate).await;
             (
                 index,
                 GatewayCheck {

@@ -190,3 +190,94 @@ async fn each_failure_names_its_step_and_what_to_change() {
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_a_mailbox_is_checked_up_to_the_mailbox_steps() {
+    let dir = std::env::temp_dir().join(format!("ews-check-nomailbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sim, cert) = sim(&dir).await;
+    std::fs::write(dir.join("right.pw"), "right\n").unwrap();
+    std::fs::write(dir.join("wrong.pw"), "wrong\n").unwrap();
+    // One mailbox, on the first gateway only.
+    std::fs::write(
+        dir.join("mailboxes.txt"),
+        "user3@example.test with-mailbox\n",
+    )
+    .unwrap();
+    let port = sim.addr.port();
+    let healthy = format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\n{}{}[mailboxes]\nfile = \"mailboxes.txt\"\n",
+        gateway("with-mailbox", "localhost", port, "right.pw", &cert),
+        gateway("without", "localhost", port, "right.pw", &cert),
+    );
+    std::fs::write(dir.join("healthy.toml"), &healthy).unwrap();
+    let output = run_check(&dir.join("healthy.toml"), &["--json"]).await;
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "skipped is not failed: {report}"
+    );
+    let without = &report["gateways"][1];
+    assert_eq!(without["gateway"], "without");
+    let results: Vec<(&str, &str)> = without["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("dns", "pass"),
+            ("tcp", "pass"),
+            ("tls", "pass"),
+            ("auth", "pass"),
+            ("server version", "pass"),
+            ("subscribe", "skipped"),
+            ("availability", "skipped"),
+            ("automatic replies", "skipped"),
+        ],
+        "{without}"
+    );
+    assert!(
+        without["steps"][5]["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("--mailbox ADDRESS")),
+        "{without}"
+    );
+    // The table says skip, with the fix.
+    let output = run_check(&dir.join("healthy.toml"), &[]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.starts_with("without") && l.contains(" skip "))
+            .count(),
+        3,
+        "{table}"
+    );
+
+    // A wrong password on the gateway without a mailbox is found.
+    let wrong = format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\n{}{}[mailboxes]\nfile = \"mailboxes.txt\"\n",
+        gateway("with-mailbox", "localhost", port, "right.pw", &cert),
+        gateway("without", "localhost", port, "wrong.pw", &cert),
+    );
+    std::fs::write(dir.join("wrong.toml"), &wrong).unwrap();
+    let output = run_check(&dir.join("wrong.toml"), &["--json"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let auth = &report["gateways"][1]["steps"][3];
+    assert_eq!(auth["step"], "auth", "{report}");
+    assert_eq!(auth["result"], "fail", "{report}");
+    assert!(
+        auth["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("credentials for svc@example.test refused")),
+        "{auth}"
+    );
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,7 +3,8 @@
 //! NTLM password reported and tried once per back-off step, bearer tokens rotated by
 //! rewriting their file, and streams that come back on a new, re-authenticated
 //! connection after the old one dropped, and a login without a channel binding refused
-//! where Extended Protection is required and accepted where it is allowed.
+//! where Extended Protection is required and accepted where it is allowed. The
+//! troubleshooter behind the status page's button passes the same credential gate.
 
 mod support;
 
@@ -120,6 +121,30 @@ async fn a_wrong_ntlm_password_is_named_and_tried_once_per_back_off_step() {
     assert_eq!(count(&stats, "rejected", "unauthorized"), 1, "{stats}");
     assert_eq!(count(&stats, "logins", "ntlm"), 0);
     assert_eq!(rig.requests("GetUserOofSettings").await, 0);
+
+    // The status page's check button goes through the same gate: it says when the
+    // next attempt is instead of logging in.
+    let checks = support::client::request(&rig.api, "POST", "/v1/checks", &[], "")
+        .await
+        .json();
+    let steps = checks["gateways"][0]["steps"].as_array().unwrap().clone();
+    let auth = steps
+        .iter()
+        .find(|s| s["step"] == "auth")
+        .unwrap_or_else(|| panic!("an auth step: {checks}"));
+    assert_eq!(auth["result"], "fail", "{checks}");
+    assert!(
+        auth["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("waiting for the credential back-off, next attempt at")),
+        "{auth}"
+    );
+    let stats = rig.sim_stats().await;
+    assert_eq!(
+        count(&stats, "rejected", "unauthorized"),
+        1,
+        "the check sent no login: {stats}"
+    );
     rig.stop().await;
 }
 

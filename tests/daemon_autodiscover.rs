@@ -95,7 +95,7 @@ async fn mailboxes_autodiscover_cannot_place_read_unknown_with_the_reason() {
     assert!(
         unknown["problem"]
             .as_str()
-            .is_some_and(|p| p.starts_with("autodiscover:")),
+            .is_some_and(|p| p.starts_with(&format!("{}: autodiscover:", rig.gateway))),
         "{unknown}"
     );
     eventually("the others agree", WITHIN, || async {

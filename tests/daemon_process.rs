@@ -326,3 +326,113 @@ async fn tells_systemd_when_ready_and_stopping_and_logs_json_lines() {
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gateway_down_still_gets_ready_1_and_names_the_dead_gateway() {
+    let (sim, _target) = sim::start(sim::config()).await;
+    let dir = std::env::temp_dir().join(format!("ews-presence-halfdown-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A server that accepts connections and never answers: each request times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let mut list = String::new();
+    for n in 1..=3 {
+        list.push_str(&format!("user{n}@example.test up\n"));
+    }
+    for n in 4..=6 {
+        list.push_str(&format!("user{n}@example.test silent\n"));
+    }
+    std::fs::write(dir.join("mailboxes.txt"), list).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let request_timeout = 3;
+    std::fs::write(
+        dir.join("ews-presence.toml"),
+        format!(
+            "[api]\nlisten = \"127.0.0.1:{port}\"\n\
+             [[gateway]]\nname = \"up\"\nurl = \"http://{}/EWS/Exchange.asmx\"\nauth = \"none\"\n\
+             [[gateway]]\nname = \"silent\"\nurl = \"http://{silent_addr}/EWS/Exchange.asmx\"\nauth = \"none\"\nrequest_timeout_secs = {request_timeout}\n\
+             [mailboxes]\nfile = \"mailboxes.txt\"\n",
+            sim.addr
+        ),
+    )
+    .unwrap();
+    let socket_path = dir.join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ews-presence"))
+        .args(["run", "--config"])
+        .arg(dir.join("ews-presence.toml"))
+        .env_remove("RUST_LOG")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(request_timeout + 7);
+    while !seen.contains("READY=1") {
+        let n = tokio::time::timeout_at(deadline, socket.recv(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("READY=1 within the request timeout and a few seconds: {seen}")
+            })
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    let ready = seen
+        .split('\n')
+        .skip_while(|l| *l != "READY=1")
+        .find(|l| l.starts_with("STATUS="))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        ready.starts_with("STATUS=serving 6 mailboxes, 3 failing"),
+        "{seen}"
+    );
+    let api = Target {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        tls: None,
+    };
+    for n in 4..=6 {
+        let p = client::request(
+            &api,
+            "GET",
+            &format!("/v1/presence/user{n}@example.test"),
+            &[],
+            "",
+        )
+        .await
+        .json();
+        assert_eq!(p["availability"], "unknown");
+        assert!(
+            p["problem"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("silent: ")
+                    && t.contains(&format!("no answer within {request_timeout}"))),
+            "{p}"
+        );
+    }
+    for n in 1..=3 {
+        let p = client::request(
+            &api,
+            "GET",
+            &format!("/v1/presence/user{n}@example.test"),
+            &[],
+            "",
+        )
+        .await
+        .json();
+        assert!(p["problem"].is_null(), "{p}");
+    }
+    signal(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    drop(silent);
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connections::{Connection, Connections};
+use super::tls::ApiTls;
 use super::{json, metrics};
 use crate::engine::status::StatusHandle;
 use crate::mailbox::Mailbox;
@@ -100,8 +101,13 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &json!({"error": message}))
 }
 
-/// Serves the API on `listener` until `state.stop`.
-pub async fn serve(state: Arc<ApiState>, listener: TcpListener, tracker: TaskTracker) {
+/// Serves the API on `listener` (over TLS with `tls`) until `state.stop`.
+pub async fn serve(
+    state: Arc<ApiState>,
+    listener: TcpListener,
+    tls: Option<Arc<ApiTls>>,
+    tracker: TaskTracker,
+) {
     loop {
         let stream = tokio::select! {
             _ = state.stop.cancelled() => return,
@@ -120,26 +126,46 @@ pub async fn serve(state: Arc<ApiState>, listener: TcpListener, tracker: TaskTra
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let tls = tls.clone();
         tracker.spawn(async move {
-            let stop = state.stop.clone();
-            let shed = client.shed.clone();
-            let (service_state, service_client) = (state.clone(), client.clone());
-            let service = service_fn(move |req| {
-                let (state, client) = (service_state.clone(), service_client.clone());
-                async move { Ok::<_, Infallible>(route(&state, &client, req).await) }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = stop.cancelled() => {}
-                _ = shed.cancelled() => {}
+            match tls {
+                None => serve_connection(&state, &client, stream).await,
+                Some(tls) => {
+                    let handshake = tokio::select! {
+                        tls = tls.accept(stream) => tls,
+                        _ = state.stop.cancelled() => None,
+                        _ = client.shed.cancelled() => None,
+                    };
+                    if let Some(stream) = handshake {
+                        serve_connection(&state, &client, stream).await;
+                    }
+                }
             }
             state.connections.close(&client);
         });
+    }
+}
+
+/// Serves HTTP/1.1 requests on one connection (plain or TLS) until it ends, the
+/// daemon stops, or the connection is shed to make room.
+async fn serve_connection<S>(state: &Arc<ApiState>, client: &Arc<Connection>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (service_state, service_client) = (state.clone(), client.clone());
+    let service = service_fn(move |req| {
+        let (state, client) = (service_state.clone(), service_client.clone());
+        async move { Ok::<_, Infallible>(route(&state, &client, req).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = state.stop.cancelled() => {}
+        _ = client.shed.cancelled() => {}
     }
 }
 
@@ -174,7 +200,7 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
             ),
         ),
         (Method::GET, "/livez") => ("livez", full(StatusCode::OK, "text/plain", "ok\n")),
-        (Method::GET, "/readyz") => ("readyz", readyz(state)),
+        (Method::GET, "/readyz") => ("readyz", readyz(state, uri.query())),
         (Method::GET, "/metrics") => ("metrics", render_metrics(state)),
         (_, p) if p.starts_with("/v1/") && !authorized(state, &req) => {
             let mut r = error(
@@ -395,16 +421,31 @@ fn presence_list<'a>(
     full(StatusCode::OK, "application/json", out)
 }
 
-fn readyz(state: &ApiState) -> Response<Body> {
-    let pending = state.cache.pending();
-    if pending == 0 {
-        json_response(StatusCode::OK, &json!({"ready": true}))
+/// Ready once start-up has ended: every mailbox synced or failing with a reason (the
+/// failing ones carry their problem; a load balancer keeps sending to a daemon that
+/// serves what it can). `?strict` also wants no mailbox failing (503 while any does).
+fn readyz(state: &ApiState, query: Option<&str>) -> Response<Body> {
+    let strict = query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| matches!(pair, "strict" | "strict=1" | "strict=true"))
+    });
+    let r = state.cache.readiness();
+    let ready = r.ready() && !(strict && r.failing > 0);
+    let status = if ready {
+        StatusCode::OK
     } else {
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"ready": false, "mailboxes_not_yet_synced": pending}),
-        )
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(
+        status,
+        &json!({
+            "ready": ready,
+            "strict": strict,
+            "synced": r.synced,
+            "failing": r.failing,
+            "syncing": r.syncing,
+        }),
+    )
 }
 
 fn render_metrics(state: &ApiState) -> Response<Body> {
@@ -465,7 +506,9 @@ fn today(state: &ApiState, raw: &str) -> Response<Body> {
 
 /// Runs the troubleshooter's checks for every gateway now.
 async fn checks(state: &ApiState) -> Response<Body> {
-    let results = crate::troubleshoot::check_all(&state.config, None).await;
+    // Through the running gateways' credential gates: no login the daemon would not send.
+    let gates = state.status.gates();
+    let results = crate::troubleshoot::check_all(&state.config, None, &gates).await;
     let body = serde_json::json!({
         "ok": results.iter().all(crate::troubleshoot::GatewayCheck::ok),
         "gateways": results.iter().map(|c| serde_json::json!({
@@ -475,6 +518,9 @@ async fn checks(state: &ApiState) -> Response<Body> {
     full(StatusCode::OK, "application/json", body.to_string())
 }
 
+/// Distinct mailbox problems listed per gateway on `/v1/gateways`, the most common first.
+const MAX_PROBLEMS_LISTED: usize = 10;
+
 fn gateways(state: &ApiState) -> Response<Body> {
     let now = state.cache.now();
     let list: Vec<Value> = state
@@ -483,7 +529,8 @@ fn gateways(state: &ApiState) -> Response<Body> {
         .iter()
         .map(|report| {
             let unknown = state.cache.unknown_in(&report.name, now.as_second());
-            json::gateway(report, unknown, now)
+            let problems = state.cache.problems_in(&report.name, MAX_PROBLEMS_LISTED);
+            json::gateway(report, unknown, &problems, now)
         })
         .collect();
     json_response(StatusCode::OK, &json!({"gateways": list}))

@@ -165,8 +165,14 @@ pub fn presence(s: &Snapshot) -> Value {
     })
 }
 
-/// One `/v1/gateways` entry; `unknown` is how many of its mailboxes read unknown.
-pub fn gateway(r: &GatewayReport, unknown: usize, now: Timestamp) -> Value {
+/// One `/v1/gateways` entry; `unknown` is how many of its mailboxes read unknown,
+/// `problems` the most common problems its mailboxes carry, with how many carry each.
+pub fn gateway(
+    r: &GatewayReport,
+    unknown: usize,
+    problems: &[(std::sync::Arc<str>, usize)],
+    now: Timestamp,
+) -> Value {
     let h = &r.health;
     json!({
         "name": r.name,
@@ -185,6 +191,8 @@ pub fn gateway(r: &GatewayReport, unknown: usize, now: Timestamp) -> Value {
         "subscriptions_failed": r.subscriptions_failed,
         "mailboxes": r.mailboxes,
         "mailboxes_unknown": unknown,
+        // The same words each mailbox's presence carries.
+        "problems": problems.iter().map(|(text, n)| json!({"problem": &**text, "mailboxes": n})).collect::<Vec<_>>(),
         "mailboxes_over_capacity": r.mailboxes_over_capacity,
         "events_received": r.events_received,
         "one_mailbox_per_stream": r.one_mailbox_per_stream,

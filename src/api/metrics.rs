@@ -17,6 +17,11 @@ pub const API_REQUESTS: &str = "ews_presence_api_requests_total";
 pub const API_DURATION: &str = "ews_presence_api_request_duration_seconds";
 /// Build information.
 pub const BUILD_INFO: &str = "ews_presence_build_info";
+/// Reloads of the API's TLS files, by result (`ok`, `failed`).
+pub const API_TLS_RELOADS: &str = "ews_presence_api_tls_reloads_total";
+/// Connections to the HTTPS API that never completed a handshake, by reason
+/// (`plain_http`, `handshake`, `timeout`).
+pub const API_TLS_HANDSHAKE_FAILURES: &str = "ews_presence_api_tls_handshake_failures_total";
 
 const API_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -37,7 +42,13 @@ const PROCESS_NAMES: &[&str] = &[
 /// Every metric family `/metrics` can carry (histograms add `_bucket`, `_sum` and
 /// `_count` series), for dashboards and alerts to be checked against.
 pub fn exported_names() -> Vec<&'static str> {
-    let mut names = vec![API_REQUESTS, API_DURATION, BUILD_INFO];
+    let mut names = vec![
+        API_REQUESTS,
+        API_DURATION,
+        BUILD_INFO,
+        API_TLS_RELOADS,
+        API_TLS_HANDSHAKE_FAILURES,
+    ];
     names.extend_from_slice(crate::engine::metrics::NAMES);
     names.extend_from_slice(crate::presence::metrics::NAMES);
     names.extend_from_slice(PROCESS_NAMES);
@@ -92,6 +103,24 @@ fn describe() {
         "HTTP API request duration, by route."
     );
     describe_gauge!(BUILD_INFO, "Build information.");
+    describe_counter!(
+        API_TLS_RELOADS,
+        "Reloads of the API's TLS certificate files, by result."
+    );
+    describe_counter!(
+        API_TLS_HANDSHAKE_FAILURES,
+        "HTTPS API connections that never completed a TLS handshake, by reason."
+    );
+}
+
+/// The API's TLS files were read again (`ok`) or failed to load (`failed`).
+pub fn tls_reloaded(result: &'static str) {
+    counter!(API_TLS_RELOADS, "result" => result).increment(1);
+}
+
+/// A connection to the HTTPS API ended before its handshake completed.
+pub fn tls_handshake_failed(reason: &'static str) {
+    counter!(API_TLS_HANDSHAKE_FAILURES, "reason" => reason).increment(1);
 }
 
 /// One API request. The counter and histogram of each (route, status) are resolved

@@ -1,10 +1,11 @@
 //! The HTTP API: presence reads, batch queries, the SSE change feed, gateway status,
 //! health and metrics ([`http`]), JSON rendering ([`json`]), the bounded client
-//! connections ([`connections`]), the metrics exporter ([`metrics`]) and the status page
-//! ([`status_page`]). It reads the engine only through its status handle.
+//! connections ([`connections`]), the metrics exporter ([`metrics`]), the status page
+//! ([`status_page`]) and HTTPS with reloadable certificates ([`tls`]). It reads the engine only through its status handle.
 
 pub mod connections;
 pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod status_page;
+pub mod tls;

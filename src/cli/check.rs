@@ -1,13 +1,15 @@
 //! `ews-presence check --config FILE [--mailbox ADDR] [--json]`: the troubleshooter's
 //! rendering. Every configured gateway (no cap) is checked in parallel, step by step
 //! ([`crate::troubleshoot`]); the answer is a table, one row per gateway and step with
-//! pass/fail and the time it took, and for each failure one line saying what to
-//! change, or JSON for machines.
+//! pass, FAIL or skip and the time it took, and for each failure or skipped step one
+//! line saying what to change, or JSON for machines. The exit code counts failures
+//! only.
 
 use std::io::Write;
 
 use serde_json::json;
 
+use crate::troubleshoot::Outcome;
 pub use crate::troubleshoot::{GatewayCheck, check_all};
 
 /// Prints `checks` as a table or JSON.
@@ -41,7 +43,11 @@ pub fn render(checks: &[GatewayCheck], as_json: bool, out: &mut impl Write) -> s
                 "{:width$}  {:17}  {:6}  {:>5}ms  {}",
                 check.gateway,
                 step.step,
-                if step.ok { "pass" } else { "FAIL" },
+                match step.result {
+                    Outcome::Pass => "pass",
+                    Outcome::Fail => "FAIL",
+                    Outcome::Skipped => "skip",
+                },
                 step.millis,
                 step.detail
             )?;

@@ -2,13 +2,18 @@
 //! credentials (HTTP 401/403), no request goes out until the slow retry time, and then
 //! exactly one (the probe) does; the others wait for its answer. An account lockout
 //! policy therefore sees at most one failed login per back-off step, whatever the
-//! number of mailboxes, streams and refreshes. The refusal is logged once at `warn`,
-//! the recovery once at `info`.
+//! number of mailboxes, streams and refreshes. A request that may not go out fails
+//! at once with the refusal and the time of the next attempt (so that its mailboxes
+//! show why they are not served instead of waiting in silence); one that arrives
+//! while the probe is in flight waits for the probe's answer. The refusal is logged
+//! once at `warn`, the recovery once at `info`; [`CredentialGate::watch`] tells
+//! whoever backed off that the credentials are accepted again.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use jiff::Timestamp;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
@@ -29,18 +34,27 @@ enum State {
         retry_at: Instant,
         probing: bool,
         since: Instant,
+        /// The refusal, as the server's answer was described.
+        cause: String,
     },
 }
 
 /// What a caller may do now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Send the request.
     Go,
     /// Send it: it is the one probe of the credentials; report its outcome.
     Probe,
-    /// Do not send before this long has passed.
+    /// The probe is in flight: wait for its answer (or this long).
     Wait(Duration),
+    /// Refused: do not send before this long has passed.
+    Refused {
+        /// Until the next probe.
+        retry_in: Duration,
+        /// The refusal.
+        cause: String,
+    },
 }
 
 /// One gateway's credential gate.
@@ -49,6 +63,8 @@ pub struct CredentialGate {
     gateway: String,
     state: Mutex<(State, Backoff)>,
     changed: Notify,
+    /// `true` while refused.
+    refused_tx: watch::Sender<bool>,
 }
 
 impl CredentialGate {
@@ -61,6 +77,7 @@ impl CredentialGate {
             gateway: gateway.to_owned(),
             state: Mutex::new((State::Open, backoff)),
             changed: Notify::new(),
+            refused_tx: watch::channel(false).0,
         }
     }
 
@@ -70,7 +87,10 @@ impl CredentialGate {
         match &mut guard.0 {
             State::Open => Admission::Go,
             State::Refused {
-                retry_at, probing, ..
+                retry_at,
+                probing,
+                cause,
+                ..
             } => {
                 if *probing {
                     // Wait for the probe's answer (it wakes us); look again now and then.
@@ -79,19 +99,33 @@ impl CredentialGate {
                     *probing = true;
                     Admission::Probe
                 } else {
-                    Admission::Wait(*retry_at - now)
+                    Admission::Refused {
+                        retry_in: *retry_at - now,
+                        cause: cause.clone(),
+                    }
                 }
             }
         }
     }
 
-    /// Waits until a request may go out; `true` when it is the probe.
-    pub async fn pass(&self) -> bool {
+    /// Whether a request may go out: `Ok(true)` when it is the probe, `Ok(false)` for
+    /// an ordinary request, and the refusal with the time of the next attempt while
+    /// the gate is closed. Waits only while the probe is in flight.
+    pub async fn pass(&self) -> Result<bool, EwsError> {
         loop {
             let notified = self.changed.notified();
             match self.admit(Instant::now()) {
-                Admission::Go => return false,
-                Admission::Probe => return true,
+                Admission::Go => return Ok(false),
+                Admission::Probe => return Ok(true),
+                Admission::Refused { retry_in, cause } => {
+                    let at = Timestamp::now()
+                        .checked_add(retry_in)
+                        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+                        .unwrap_or_else(|_| format!("in {} s", retry_in.as_secs()));
+                    return Err(EwsError::Unauthorized(format!(
+                        "{cause}; waiting for the credential back-off, next attempt at {at}"
+                    )));
+                }
                 Admission::Wait(wait) => {
                     tokio::select! {
                         _ = notified => {}
@@ -122,7 +156,13 @@ impl CredentialGate {
         let mut guard = lock(&self.state);
         let (state, backoff) = &mut *guard;
         if refused {
+            if let State::Refused { probing: false, .. } = state {
+                // A request that went out before the gate closed: the step it would
+                // lengthen was already taken by the refusal that closed the gate.
+                return;
+            }
             let wait = backoff.next_delay();
+            let cause = result.err().map(EwsError::cause).unwrap_or_default();
             let since = match state {
                 State::Refused { since, .. } => *since,
                 State::Open => {
@@ -139,7 +179,9 @@ impl CredentialGate {
                 retry_at: now + wait,
                 probing: false,
                 since,
+                cause,
             };
+            self.refused_tx.send_replace(true);
         } else if answered {
             if let State::Refused { since, .. } = state {
                 tracing::info!(
@@ -150,6 +192,7 @@ impl CredentialGate {
             }
             *state = State::Open;
             backoff.reset();
+            self.refused_tx.send_replace(false);
         } else if let State::Refused { probing, .. } = state {
             // The probe did not reach the server: it proved nothing; another may try.
             *probing = false;
@@ -161,6 +204,11 @@ impl CredentialGate {
     /// Whether the gate is closed now.
     pub fn refused(&self) -> bool {
         matches!(lock(&self.state).0, State::Refused { .. })
+    }
+
+    /// Follows the gate: `true` while the credentials are refused.
+    pub fn watch(&self) -> watch::Receiver<bool> {
+        self.refused_tx.subscribe()
     }
 }
 
@@ -179,7 +227,7 @@ mod tests {
         assert_eq!(gate.admit(t0), Admission::Go);
         gate.outcome(Err(&unauthorized()), t0);
         assert!(gate.refused());
-        let Admission::Wait(wait) = gate.admit(t0) else {
+        let Admission::Refused { retry_in: wait, .. } = gate.admit(t0) else {
             panic!("closed after a refusal")
         };
         assert!(wait >= REFUSED_MIN.mul_f64(0.75) && wait <= REFUSED_MIN.mul_f64(1.25));
@@ -191,7 +239,10 @@ mod tests {
         );
         // Refused again: the next step is longer.
         gate.outcome(Err(&unauthorized()), later);
-        let Admission::Wait(second) = gate.admit(later) else {
+        let Admission::Refused {
+            retry_in: second, ..
+        } = gate.admit(later)
+        else {
             panic!()
         };
         assert!(second > wait, "{second:?} after {wait:?}");
@@ -211,7 +262,10 @@ mod tests {
         let gate = std::sync::Arc::new(CredentialGate::new("gw"));
         gate.outcome(Err(&unauthorized()), Instant::now());
         tokio::time::advance(REFUSED_MAX).await;
-        assert!(gate.pass().await, "the first caller after the wait probes");
+        assert!(
+            gate.pass().await.unwrap(),
+            "the first caller after the wait probes"
+        );
         let waiter = {
             let gate = gate.clone();
             tokio::spawn(async move { gate.pass().await })
@@ -219,6 +273,50 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished(), "waits for the probe's answer");
         gate.outcome(Ok(()), Instant::now());
-        assert!(!waiter.await.unwrap(), "then goes as an ordinary request");
+        assert!(
+            !waiter.await.unwrap().unwrap(),
+            "then goes as an ordinary request"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_gate_fails_at_once_with_the_refusal_and_the_next_attempt() {
+        let gate = CredentialGate::new("gw");
+        let mut refused = gate.watch();
+        let error = EwsError::Unauthorized(
+            "credentials for svc@example.test refused (NTLM, HTTP 401): wrong password".into(),
+        );
+        gate.outcome(Err(&error), Instant::now());
+        assert!(*refused.borrow_and_update());
+        let err = gate.pass().await.expect_err("refused without a request");
+        assert!(err.is_refused_credentials());
+        let text = err.cause();
+        assert!(
+            text.starts_with("credentials for svc@example.test refused (NTLM, HTTP 401)")
+                && text.contains("waiting for the credential back-off, next attempt at "),
+            "{text}"
+        );
+        // A request that went out before the gate closed, refused too, does not
+        // lengthen the step.
+        let Admission::Refused {
+            retry_in: before, ..
+        } = gate.admit(Instant::now())
+        else {
+            panic!("closed")
+        };
+        gate.outcome(Err(&error), Instant::now());
+        let Admission::Refused {
+            retry_in: after, ..
+        } = gate.admit(Instant::now())
+        else {
+            panic!("closed")
+        };
+        assert_eq!(before, after);
+        // Accepted again: watchers hear it.
+        tokio::time::advance(before).await;
+        assert!(gate.pass().await.unwrap(), "the probe");
+        gate.outcome(Ok(()), Instant::now());
+        assert!(refused.has_changed().unwrap());
+        assert!(!*refused.borrow_and_update());
     }
 }

@@ -128,7 +128,8 @@ impl Engine {
                     if config.url.is_some() {
                         fallback += 1;
                     } else {
-                        let problem: Arc<str> = format!("autodiscover: {error}").into();
+                        let problem: Arc<str> =
+                            format!("{}: autodiscover: {error}", config.name).into();
                         self.shared.cache.set_problem(&mailbox, Some(problem));
                         lock(&discovery.failed).insert(mailbox, error.to_string());
                         continue;

@@ -170,12 +170,13 @@ impl Gateway {
         self.gated(transport.open_stream(xml, route)).await
     }
 
-    /// Runs `request` once the credential gate lets it, and tells the gate how it went.
+    /// Runs `request` once the credential gate lets it, and tells the gate how it went;
+    /// while the gate is closed, fails at once with the refusal (nothing is sent).
     async fn gated<T>(
         &self,
         request: impl Future<Output = Result<T, EwsError>>,
     ) -> Result<T, EwsError> {
-        self.credentials.pass().await;
+        self.credentials.pass().await?;
         let result = request.await;
         self.credentials
             .outcome(result.as_ref().map(|_| ()), tokio::time::Instant::now());

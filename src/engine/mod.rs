@@ -251,7 +251,7 @@ impl Engine {
             );
         }
         let problem: Arc<str> = format!(
-            "not subscribed: gateway {} is at its limit of {} connections x {} subscriptions",
+            "{}: not subscribed: the gateway is at its limit of {} connections x {} subscriptions",
             config.name, cap, config.max_subscriptions_per_connection
         )
         .into();

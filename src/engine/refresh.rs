@@ -445,7 +445,7 @@ pub(super) fn failed(
     server_wait: Option<Duration>,
 ) {
     metrics::refresh_failed(&gateway.config.name, read.operation(), mailboxes.len());
-    let shown: Arc<str> = problem.into();
+    let shown: Arc<str> = format!("{}: {problem}", gateway.config.name).into();
     let mut wait = Duration::ZERO;
     for m in mailboxes {
         // A failed calendar read makes the data stale (which can end in unknown: the

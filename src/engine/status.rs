@@ -54,6 +54,14 @@ pub struct StatusHandle {
 }
 
 impl StatusHandle {
+    /// The running gateways by name (their credential gates, for the checks).
+    pub fn gates(&self) -> crate::troubleshoot::Gates {
+        self.gateways
+            .iter()
+            .map(|runtime| (runtime.gateway.config.name.clone(), runtime.gateway.clone()))
+            .collect()
+    }
+
     /// Every gateway's status, in configuration order.
     pub fn gateways(&self) -> Vec<GatewayReport> {
         self.gateways

@@ -93,6 +93,20 @@ pub fn classify(e: &(dyn std::error::Error + 'static)) -> EwsError {
     EwsError::Transport(message)
 }
 
+/// Why a TCP connection could not be made, in the words an operator searches for.
+fn connect_failure(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::TimedOut => "timed out".into(),
+        io::ErrorKind::HostUnreachable => "host unreachable".into(),
+        io::ErrorKind::NetworkUnreachable => "network unreachable".into(),
+        io::ErrorKind::ConnectionReset => "connection reset".into(),
+        io::ErrorKind::AddrNotAvailable => "address not available".into(),
+        // Name resolution failures come as other kinds, with the resolver's words.
+        _ => e.to_string(),
+    }
+}
+
 impl Connector {
     /// Connections to `url`'s host, over TLS with `tls` when the scheme is https.
     pub fn new(url: &Uri, tls: Arc<rustls::ClientConfig>) -> Result<Connector, EwsError> {
@@ -124,7 +138,12 @@ impl Connector {
     /// Opens a connection: TCP, then TLS when configured, then HTTP/1.1.
     pub async fn connect(&self) -> Result<Connection, EwsError> {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.open()).await {
-            Err(_) => Err(EwsError::Timeout(CONNECT_TIMEOUT)),
+            Err(_) => Err(EwsError::Transport(format!(
+                "cannot connect to {}:{} (no answer within {} s)",
+                self.host,
+                self.port,
+                CONNECT_TIMEOUT.as_secs()
+            ))),
             Ok(result) => result,
         }
     }
@@ -133,7 +152,12 @@ impl Connector {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| {
-                EwsError::Transport(format!("connecting to {}:{}: {e}", self.host, self.port))
+                EwsError::Transport(format!(
+                    "cannot connect to {}:{} ({})",
+                    self.host,
+                    self.port,
+                    connect_failure(&e)
+                ))
             })?;
         let _ = tcp.set_nodelay(true);
         let watch = Arc::new(Watch::default());

@@ -67,6 +67,25 @@ pub enum EwsError {
 }
 
 impl EwsError {
+    /// What went wrong in the words shown to an operator beside a mailbox or a
+    /// gateway: like the `Display` text, without a category prefix where the message
+    /// already says what failed ("cannot connect to …", "credentials for … refused").
+    pub fn cause(&self) -> String {
+        match self {
+            EwsError::Transport(message) if message.starts_with("cannot connect") => {
+                message.clone()
+            }
+            EwsError::Unauthorized(message) if message.starts_with("credentials for") => {
+                message.clone()
+            }
+            EwsError::Unauthorized(message) => format!("credentials refused: {message}"),
+            EwsError::Tls(message) => {
+                format!("TLS failed (is the server's CA in certs/?): {message}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the server refused our credentials (or they could not be used).
     pub fn is_refused_credentials(&self) -> bool {
         matches!(

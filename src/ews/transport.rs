@@ -20,8 +20,6 @@ use hyper::header::{
     AUTHORIZATION, CONNECTION, CONTENT_TYPE, COOKIE, HOST, HeaderValue, SET_COOKIE,
 };
 use hyper::{Request, StatusCode, Uri};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use super::auth::bearer::{BearerToken, TokenError};
 use super::auth::challenge::{self, Scheme};
@@ -71,14 +69,7 @@ pub fn client_tls(
 ) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     let mut add_pem = |path: &Path| -> Result<(), String> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
-        if certs.is_empty() {
-            return Err(format!("no certificate in {}", path.display()));
-        }
-        for cert in certs {
+        for cert in crate::pem::certificates(path)? {
             roots
                 .add(cert)
                 .map_err(|e| format!("unusable CA in {}: {e}", path.display()))?;
@@ -449,13 +440,20 @@ impl Transport {
         let inner = &self.inner;
         let status = response.status().as_u16();
         let offered = challenge::describe(&challenge::offers(response.headers()));
-        let hint = match &inner.auth {
-            Authenticator::None => format!("the server asks for credentials (it offers {offered}); configure auth"),
-            Authenticator::Basic(_) => format!("Basic credentials refused (the server offers {offered}): wrong password, locked account, or Basic disabled"),
-            Authenticator::Bearer(_) => "the bearer token was refused, also after re-reading its file".into(),
-            Authenticator::Ntlm { .. } => "NTLM credentials refused: wrong password or locked account, or Extended Protection refused our channel binding (a TLS-inspecting proxy in between changes the certificate)".into(),
+        let (scheme, hint) = match &inner.auth {
+            Authenticator::None => {
+                return EwsError::Unauthorized(format!(
+                    "the server asks for credentials (HTTP {status}; it offers {offered}); configure auth"
+                ));
+            }
+            Authenticator::Basic(_) => ("Basic", format!("wrong password, locked account, or Basic disabled (the server offers {offered})")),
+            Authenticator::Bearer(_) => ("bearer", "the token was refused, also after re-reading its file".into()),
+            Authenticator::Ntlm { .. } => ("NTLM", "wrong password or locked account, or Extended Protection refused our channel binding (a TLS-inspecting proxy in between changes the certificate)".into()),
         };
-        EwsError::Unauthorized(format!("HTTP {status} for {}: {hint}", inner.account))
+        EwsError::Unauthorized(format!(
+            "credentials for {} refused ({scheme}, HTTP {status}): {hint}",
+            inner.account
+        ))
     }
 
     /// An idle connection, or a new one; `true` when it was idle (kept alive).

@@ -487,11 +487,63 @@ impl Cache {
         self.count_where(|e| e.synced_at.is_none() && e.problem.is_none())
     }
 
+    /// Every mailbox counted once: served, failing (with a problem), or not yet
+    /// synced without a problem.
+    pub fn readiness(&self) -> Readiness {
+        let mut r = Readiness::default();
+        self.each_entry(|e| {
+            if e.problem.is_some() {
+                r.failing += 1;
+            } else if e.synced_at.is_none() {
+                r.syncing += 1;
+            } else {
+                r.synced += 1;
+            }
+        });
+        r
+    }
+
+    /// The distinct problems of `gateway`'s mailboxes with how many carry each, the
+    /// most common first (at most `limit`).
+    pub fn problems_in(&self, gateway: &str, limit: usize) -> Vec<(Arc<str>, usize)> {
+        let mut counts: std::collections::HashMap<Arc<str>, usize> =
+            std::collections::HashMap::new();
+        self.each_entry(|e| {
+            if &*e.gateway == gateway
+                && let Some(problem) = &e.problem
+            {
+                *counts.entry(problem.clone()).or_default() += 1;
+            }
+        });
+        let mut counts: Vec<(Arc<str>, usize)> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts.truncate(limit);
+        counts
+    }
+
     /// Mailboxes of `gateway` currently unknown.
     pub fn unknown_in(&self, gateway: &str, now: i64) -> usize {
         self.count_where(|e| {
             &*e.gateway == gateway && self.reading(e, now).availability == Availability::Unknown
         })
+    }
+}
+
+/// Where start-up stands: every mailbox is in exactly one count.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// Served with data read since its subscription, and no problem.
+    pub synced: usize,
+    /// Carrying a problem that says why it is not served fresh.
+    pub failing: usize,
+    /// Neither yet: its first attempt has not ended.
+    pub syncing: usize,
+}
+
+impl Readiness {
+    /// Start-up has ended: every mailbox was synced or failed with a reason.
+    pub fn ready(&self) -> bool {
+        self.syncing == 0
     }
 }
 

@@ -127,11 +127,20 @@ pub async fn run<P: Port>(
         reported: false,
         last_status: None,
     };
+    // The gateway's credential gate: its reopening ends a credentials wait at once.
+    let mut refused = driver.context.gateway.credentials.watch();
     let outputs = state.on(Instant::now(), Input::Start);
     let mut finished = driver.execute(&state, outputs);
     let mut stopping = false;
     while !finished {
         let input = tokio::select! {
+            // The gateway (and so the gate's sender) outlives the group.
+            Ok(()) = refused.changed(), if !stopping => {
+                if *refused.borrow_and_update() {
+                    continue;
+                }
+                Input::CredentialsAccepted
+            }
             _ = stop.cancelled(), if !stopping => {
                 stopping = true;
                 Input::Stop
@@ -293,7 +302,8 @@ impl<P: Port> Driver<P> {
                     shared.scheduler.refresh(&shared.cache, &mailbox);
                 }
                 Output::Problem(mailbox, problem) => {
-                    shared.cache.set_problem(&mailbox, problem.map(Into::into));
+                    let problem = problem.map(|p| format!("{gateway_name}: {p}").into());
+                    shared.cache.set_problem(&mailbox, problem);
                     shared.scheduler.refresh(&shared.cache, &mailbox);
                 }
                 Output::SleepUntil(at) => self.timer = Some(at),

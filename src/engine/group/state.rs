@@ -55,7 +55,15 @@
 //!   mailboxes are refreshed in full.
 //! - *Throttled*: wait what the server asked.
 //! - *Refused credentials* (HTTP 401/403, TLS): wait on the slow credentials backoff;
-//!   one attempt per step.
+//!   one attempt per step. When the gateway's credential gate opens again
+//!   ([`Input::CredentialsAccepted`]), the wait ends at once.
+//! - *Problems*: every member not served with fresh data carries a problem saying
+//!   why. When the group waits after a failure, each member without a subscription
+//!   is given the failure's cause (refused credentials: every member, since no event
+//!   reaches even the subscribed ones); a lost subscription gives its mailbox the
+//!   loss. A fresh subscription's refresh clears it (in the presence cache); a
+//!   member that kept its subscription through refused credentials is refreshed on
+//!   the next healthy frame, which clears it.
 //! - *Refused mailbox* (Subscribe answered a permanent error for it): reported on the
 //!   mailbox, retried after [`REFUSED_RETRY`]; the others go on.
 //! - *Add* / *Remove*: membership changes reopen the stream with the new ids; a removed
@@ -182,6 +190,8 @@ pub enum Input {
     StreamEnded(StreamEnd),
     /// A timer the group asked for fired.
     Timer,
+    /// The gateway's credential gate opened again: a credentials wait ends now.
+    CredentialsAccepted,
     /// A mailbox joined.
     Add(Mailbox),
     /// A mailbox left.
@@ -240,7 +250,8 @@ pub enum Output {
     /// The mailbox lost its subscription: its data is stale until resubscribed and
     /// refreshed.
     Lost(Mailbox),
-    /// Why a mailbox cannot be served (`None`: no problem).
+    /// Why a mailbox cannot be served (`None`: no problem), in an operator's words
+    /// (the driver prefixes the gateway's name).
     Problem(Mailbox, Option<String>),
     /// Feed [`Input::Timer`] at this instant.
     SleepUntil(Instant),
@@ -292,6 +303,8 @@ pub struct GroupState {
     by_mailbox: HashMap<Mailbox, SubscriptionId>,
     refused: HashMap<Mailbox, Instant>,
     unproven: HashSet<SubscriptionId>,
+    /// Members given the group's failure as their problem, and the text given.
+    flagged: HashMap<Mailbox, String>,
     phase: Phase,
     backoff: Backoff,
     credentials: Backoff,
@@ -317,6 +330,7 @@ impl GroupState {
             by_mailbox: HashMap::new(),
             refused: HashMap::new(),
             unproven: HashSet::new(),
+            flagged: HashMap::new(),
             phase: Phase::Idle,
             backoff,
             credentials,
@@ -381,6 +395,15 @@ impl GroupState {
         } else {
             match input {
                 Input::Start | Input::Timer => self.on_timer(now, &mut out),
+                Input::CredentialsAccepted => {
+                    if let Phase::Waiting {
+                        reason: WaitReason::Credentials,
+                        ..
+                    } = self.phase
+                    {
+                        self.next_step(now, &mut out);
+                    }
+                }
                 Input::Subscribed { mailbox, result } => {
                     self.on_subscribed(now, mailbox, result, &mut out)
                 }
@@ -462,6 +485,49 @@ impl GroupState {
         self.last_error = Some(message);
     }
 
+    /// Gives `cause` as their problem to the members without a subscription (with
+    /// `every`, to all members), except those refused one by one, which carry their
+    /// own. A member is told again only when the cause changes.
+    fn flag(&mut self, cause: &str, every: bool, out: &mut Vec<Output>) {
+        for mailbox in &self.members {
+            if (!every && self.by_mailbox.contains_key(mailbox))
+                || self.refused.contains_key(mailbox)
+                || self
+                    .flagged
+                    .get(mailbox)
+                    .is_some_and(|given| given == cause)
+            {
+                continue;
+            }
+            self.flagged.insert(mailbox.clone(), cause.to_owned());
+            out.push(Output::Problem(mailbox.clone(), Some(cause.to_owned())));
+        }
+    }
+
+    /// A healthy frame: members that kept their subscription while flagged (refused
+    /// credentials) are refreshed, which ends their problem and staleness.
+    fn unflag_subscribed(&mut self, out: &mut Vec<Output>) {
+        if self.flagged.is_empty() {
+            return;
+        }
+        let by_mailbox = &self.by_mailbox;
+        let mut recovered: Vec<Mailbox> = Vec::new();
+        self.flagged.retain(|mailbox, _| {
+            let subscribed = by_mailbox.contains_key(mailbox);
+            if subscribed {
+                recovered.push(mailbox.clone());
+            }
+            !subscribed
+        });
+        recovered.sort();
+        for mailbox in recovered {
+            out.push(Output::Refresh {
+                mailbox,
+                full: false,
+            });
+        }
+    }
+
     fn on_subscribed(
         &mut self,
         now: Instant,
@@ -488,6 +554,8 @@ impl GroupState {
                     if self.refused.remove(&mailbox).is_some() {
                         out.push(Output::Problem(mailbox.clone(), None));
                     }
+                    // Its refresh clears the problem it carries.
+                    self.flagged.remove(&mailbox);
                     self.subscriptions.insert(id.clone(), mailbox.clone());
                     self.by_mailbox.insert(mailbox.clone(), id.clone());
                     self.unproven.insert(id);
@@ -503,24 +571,28 @@ impl GroupState {
                 if response_code(&error).is_some_and(ResponseCode::suggests_move) {
                     out.push(Output::Moved(mailbox.clone()));
                 }
-                let message = format!("Subscribe for {mailbox} failed: {error}");
+                let cause = error.cause();
+                let message = format!("Subscribe for {mailbox} failed: {cause}");
                 match error.disposition() {
                     Disposition::Throttled(wait) => {
                         out.push(Output::Count(Count::Throttled(wait)));
                         self.fail(message, out);
+                        self.flag(&throttled(&cause, wait), false, out);
                         self.wait(now, wait, WaitReason::Throttled, out);
                     }
                     Disposition::Fatal if refuses_credentials(&error) => {
                         self.fail(message, out);
+                        self.flag(&cause, true, out);
                         let wait = self.credentials.next_delay();
                         self.wait(now, wait, WaitReason::Credentials, out);
                     }
                     Disposition::Fatal => {
                         // This mailbox cannot be subscribed (unknown, no rights): the
                         // others go on.
+                        self.flagged.remove(&mailbox);
                         out.push(Output::Problem(
                             mailbox.clone(),
-                            Some(format!("subscribe refused: {error}")),
+                            Some(format!("Subscribe refused: {cause}")),
                         ));
                         out.push(Output::Report(message));
                         self.refused.insert(mailbox, now + REFUSED_RETRY);
@@ -528,6 +600,7 @@ impl GroupState {
                     }
                     Disposition::Retry | Disposition::Resubscribe => {
                         self.fail(message, out);
+                        self.flag(&cause, false, out);
                         let wait = self.backoff.next_delay();
                         self.wait(now, wait, WaitReason::Unreachable, out);
                     }
@@ -597,6 +670,7 @@ impl GroupState {
             self.credentials.reset();
             self.unproven.clear();
             self.last_error = None;
+            self.unflag_subscribed(out);
         }
         if frame.closed {
             out.push(Output::CloseStream);
@@ -680,13 +754,20 @@ impl GroupState {
         } else {
             self.last_error = Some(format!("{} subscription(s) lost: {reason}", dropped.len()));
         }
+        let cause = match release {
+            Release::Unsubscribe => format!("subscription lost ({reason}); subscribing again"),
+            // The reason already says that the server could not be reached.
+            Release::Forget => reason.to_owned(),
+        };
+        self.flag(&cause, false, out);
         let wait = self.backoff.next_delay();
         self.wait(now, wait, WaitReason::Resubscribe, out);
     }
 
     fn stream_failed(&mut self, now: Instant, error: EwsError, out: &mut Vec<Output>) {
         out.push(Output::CloseStream);
-        let message = format!("stream failed: {error}");
+        let cause = error.cause();
+        let message = format!("stream failed: {cause}");
         let never_opened = matches!(self.phase, Phase::Streaming { open: false, .. });
         if never_opened && matches!(error, EwsError::Transport(_) | EwsError::Timeout(_)) {
             // We could not reach the server: it may have restarted, and some servers
@@ -695,7 +776,7 @@ impl GroupState {
             let ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
             out.push(Output::Count(Count::Reconnect("error")));
             self.fail(message.clone(), out);
-            self.drop_ids(now, &ids, &message, Release::Forget, out);
+            self.drop_ids(now, &ids, &cause, Release::Forget, out);
             self.last_error = Some(message);
             return;
         }
@@ -704,21 +785,24 @@ impl GroupState {
                 out.push(Output::Count(Count::Reconnect("throttled")));
                 out.push(Output::Count(Count::Throttled(wait)));
                 self.fail(message, out);
+                self.flag(&throttled(&cause, wait), false, out);
                 self.wait(now, wait, WaitReason::Throttled, out);
             }
             Disposition::Fatal if refuses_credentials(&error) => {
                 out.push(Output::Count(Count::Reconnect("refused")));
                 self.fail(message, out);
+                self.flag(&cause, true, out);
                 let wait = self.credentials.next_delay();
                 self.wait(now, wait, WaitReason::Credentials, out);
             }
             Disposition::Resubscribe => {
                 let ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
-                self.lose(now, &ids, &error.to_string(), out);
+                self.lose(now, &ids, &cause, out);
             }
             Disposition::Fatal | Disposition::Retry => {
                 out.push(Output::Count(Count::Reconnect("error")));
                 self.fail(message, out);
+                self.flag(&cause, false, out);
                 let wait = self.backoff.next_delay();
                 self.wait(now, wait, WaitReason::Unreachable, out);
             }
@@ -802,6 +886,7 @@ impl GroupState {
             return;
         }
         self.refused.remove(&mailbox);
+        self.flagged.remove(&mailbox);
         let Some(id) = self.by_mailbox.remove(&mailbox) else {
             return;
         };
@@ -828,6 +913,14 @@ impl GroupState {
         self.phase = Phase::Draining;
         out.push(Output::Drain(held));
     }
+}
+
+/// A throttling wait, as a mailbox's problem.
+fn throttled(cause: &str, wait: Duration) -> String {
+    format!(
+        "throttled by the server ({cause}); next attempt in {} s",
+        wait.as_secs().max(1)
+    )
 }
 
 /// Whether an error means our credentials (or the server's certificate) are refused,

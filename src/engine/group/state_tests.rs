@@ -699,3 +699,139 @@ fn a_server_refusing_all_fresh_ids_but_the_anchors_is_told_apart() {
     let out = proven.on(t0, Input::Frame(rejecting(vec![id_of(2), id_of(3)])));
     assert!(!out.contains(&Output::OwnerBound), "{out:?}");
 }
+
+/// The problems given in `outputs`, by member number.
+fn problems(outputs: &[Output]) -> Vec<(usize, Option<String>)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Problem(mailbox, problem) => Some((n_of(mailbox), problem.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_gives_every_unsubscribed_member_the_cause() {
+    let now = Instant::now();
+    let mut state = group(&[1, 2, 3]);
+    state.on(now, Input::Start);
+    let cause = "cannot connect to exch1.example.test:443 (connection refused)";
+    let out = state.on(
+        now,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Err(EwsError::Transport(cause.into())),
+        },
+    );
+    assert_eq!(
+        problems(&out),
+        [1, 2, 3].map(|n| (n, Some(cause.to_owned()))),
+        "every member, at the first failure"
+    );
+    // The same cause again tells nobody again.
+    let later = now + Duration::from_secs(1);
+    state.on(later, Input::Timer);
+    let out = state.on(
+        later,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Err(EwsError::Transport(cause.into())),
+        },
+    );
+    assert!(problems(&out).is_empty(), "{out:?}");
+}
+
+#[test]
+fn refused_credentials_give_every_member_the_refusal_even_the_subscribed_ones() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let refusal = "credentials for svc@example.test refused (NTLM, HTTP 401): wrong password";
+    let out = state.on(
+        now,
+        Input::StreamEnded(StreamEnd::Failed(EwsError::Unauthorized(refusal.into()))),
+    );
+    assert_eq!(
+        problems(&out),
+        [1, 2].map(|n| (n, Some(refusal.to_owned())))
+    );
+    assert_eq!(state.status().waiting, Some(WaitReason::Credentials));
+    // The gate opens again: the wait ends at once, the same ids stream again, and
+    // the first healthy frame refreshes both (which clears their problem).
+    let out = without_status(state.on(now, Input::CredentialsAccepted));
+    assert_eq!(out, [Output::OpenStream(vec![id_of(1), id_of(2)])]);
+    state.on(now, Input::StreamOpened);
+    let out = without_status(state.on(now, Input::Frame(Frame::default())));
+    assert_eq!(
+        out,
+        [1, 2].map(|n| Output::Refresh {
+            mailbox: m(n),
+            full: false
+        })
+    );
+}
+
+#[test]
+fn credentials_accepted_outside_a_credentials_wait_changes_nothing() {
+    let now = Instant::now();
+    let mut state = streaming(&[1], now);
+    assert!(without_status(state.on(now, Input::CredentialsAccepted)).is_empty());
+    let out = state.on(
+        now,
+        Input::StreamEnded(StreamEnd::Failed(EwsError::Transport("reset".into()))),
+    );
+    assert!(!waits(&out).is_empty());
+    assert!(without_status(state.on(now, Input::CredentialsAccepted)).is_empty());
+}
+
+#[test]
+fn lost_subscriptions_give_their_mailboxes_the_loss() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let out = state.on(
+        now,
+        Input::Frame(Frame {
+            error_ids: vec![id_of(2)],
+            error: Some(EwsError::Response(Box::new(status(
+                ResponseCode::ErrorSubscriptionNotFound,
+            )))),
+            ..Frame::default()
+        }),
+    );
+    let given = problems(&out);
+    assert_eq!(given.len(), 1, "{out:?}");
+    assert_eq!(given[0].0, 2);
+    assert!(
+        given[0]
+            .1
+            .as_deref()
+            .is_some_and(|p| p.starts_with("subscription lost (ErrorSubscriptionNotFound")),
+        "{given:?}"
+    );
+}
+
+#[test]
+fn throttling_before_a_subscription_says_when_the_next_attempt_is() {
+    let now = Instant::now();
+    let mut state = group(&[1]);
+    state.on(now, Input::Start);
+    let mut busy = status(ResponseCode::ErrorServerBusy);
+    busy.back_off_ms = Some(30_000);
+    let out = state.on(
+        now,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Err(EwsError::Response(Box::new(busy))),
+        },
+    );
+    let given = problems(&out);
+    assert!(
+        given.len() == 1
+            && given[0]
+                .1
+                .as_deref()
+                .is_some_and(|p| p.starts_with("throttled by the server")
+                    && p.ends_with("next attempt in 30 s")),
+        "{given:?}"
+    );
+}
