@@ -974,6 +974,42 @@ file = "mailboxes.txt"
     }
 
     #[test]
+    fn api_tls_needs_a_certificate_and_its_key_and_a_client_ca_needs_both() {
+        let d = dir("api-tls");
+        let with = |lines: &str| {
+            GOOD.replace(
+                "listen = \"127.0.0.1:9000\"",
+                &format!("listen = \"127.0.0.1:9000\"\n{lines}"),
+            )
+        };
+        let c = load(
+            &d,
+            &with("tls_cert_file = \"api.pem\"\ntls_key_file = \"api.key\"\nclient_ca_file = \"clients.pem\""),
+            "a@example.test",
+            &[],
+        )
+        .unwrap();
+        let tls = c.api.tls.expect("TLS configured");
+        assert_eq!(tls.cert_file, d.0.join("api.pem"), "relative to the file");
+        assert_eq!(tls.client_ca_file, Some(d.0.join("clients.pem")));
+        for (lines, key) in [
+            ("tls_cert_file = \"api.pem\"", "api.tls_key_file"),
+            ("tls_key_file = \"api.key\"", "api.tls_cert_file"),
+            ("client_ca_file = \"clients.pem\"", "api.client_ca_file"),
+        ] {
+            let e = load(&d, &with(lines), "a@example.test", &[]).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
+        assert!(
+            load(&d, GOOD, "a@example.test", &[])
+                .unwrap()
+                .api
+                .tls
+                .is_none()
+        );
+    }
+
+    #[test]
     fn autodiscover_makes_url_optional_and_its_keys_need_it() {
         let d = dir("autodiscover");
         let lab = |lines: &str| {

@@ -38,6 +38,8 @@ pub struct Options {
     /// Find EWS with Autodiscover (at the simulator's `autodiscover.svc`) instead of a
     /// configured `url`.
     pub autodiscover: bool,
+    /// More lines for `[api]` (paths relative to the rig's directory).
+    pub api_extra: String,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             auth: "basic",
             https: false,
             autodiscover: false,
+            api_extra: String::new(),
         }
     }
 }
@@ -154,7 +157,7 @@ pub async fn rig(options: Options) -> Rig {
         r#"
 [api]
 listen = "127.0.0.1:0"
-{token}{api_connections}
+{token}{api_connections}{api_extra}
 [presence]
 debounce_ms = {debounce}
 heartbeat_secs = 1
@@ -173,6 +176,7 @@ token_file = "bearer-token"
 file = "mailboxes.txt"
 "#,
         debounce = options.debounce_ms,
+        api_extra = options.api_extra,
         oof = options.oof_refresh_secs,
         verify = options.oof_verify_secs,
         auth = options.auth,
