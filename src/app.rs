@@ -16,10 +16,12 @@ use crate::api::metrics;
 use crate::api::tls::ApiTls;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, ReloadSummary, Shared};
+use crate::opt_out_store::OptOutStore;
 use crate::presence::cache::Cache;
 use crate::presence::clock::Clock;
 use crate::presence::feed::Feed;
 use crate::presence::schedule::Scheduler;
+use crate::roster::Roster;
 
 /// Changes kept for SSE resumption (a client that missed more re-queries).
 pub const FEED_REPLAY: usize = 32_768;
@@ -53,6 +55,9 @@ pub enum StartError {
     /// TLS material is unusable.
     #[error("{0}")]
     Tls(String),
+    /// The state directory's store cannot be used.
+    #[error("{0}")]
+    State(#[from] crate::opt_out_store::StoreError),
 }
 
 /// A running daemon.
@@ -64,6 +69,7 @@ pub struct App {
     /// The engine.
     pub engine: Arc<Engine>,
     config: Arc<Config>,
+    roster: Arc<Roster>,
     api_tls: Option<Arc<ApiTls>>,
     stop: CancellationToken,
     tracker: TaskTracker,
@@ -101,14 +107,24 @@ impl App {
             scheduler,
             presence: config.presence.clone(),
         });
+        let roster = Arc::new(Roster::new(&config, OptOutStore::open(&config.state_dir)?)?);
         let engine = Arc::new(
-            Engine::start(&config, shared, stop.clone(), tracker.clone())
-                .map_err(StartError::Tls)?,
+            Engine::start(
+                &config,
+                &roster.served(),
+                shared,
+                stop.clone(),
+                tracker.clone(),
+            )
+            .map_err(StartError::Tls)?,
         );
+        roster.mark_opted_out(&cache);
         let state = Arc::new(ApiState {
             cache: cache.clone(),
             feed,
             status: engine.status(),
+            engine: engine.clone(),
+            roster: roster.clone(),
             tokens: config.api.tokens.clone(),
             metrics: handle,
             stop: stop.clone(),
@@ -155,6 +171,7 @@ impl App {
             cache,
             engine,
             config,
+            roster,
             api_tls,
             stop,
             tracker,
@@ -172,8 +189,8 @@ impl App {
 
     /// Re-reads the mailbox list and applies it.
     pub fn reload(&self) -> Result<ReloadSummary, ConfigError> {
-        let mailboxes = self.config.load_mailboxes()?;
-        let summary = self.engine.apply_mailboxes(&mailboxes);
+        let list = self.config.load_mailboxes()?;
+        let summary = self.roster.apply(list, &self.engine, &self.cache);
         if summary.total == 0 && summary.removed > 0 {
             tracing::warn!(
                 removed = summary.removed,

@@ -2,7 +2,7 @@
 //! environment overrides. Secrets come only from files. Every error names the key (or
 //! the file and line) that is wrong; `main` turns them into exit code 2.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,6 +57,14 @@ struct RawConfig {
     #[serde(default)]
     gateway: Vec<RawGateway>,
     mailboxes: RawMailboxes,
+    #[serde(default)]
+    state: RawState,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    dir: Option<PathBuf>,
 }
 
 /// Streams an account may hold without impersonation: Exchange 2016/2019/SE's
@@ -270,9 +278,28 @@ pub struct Config {
     pub mailbox_source: MailboxSource,
     /// Mailboxes with the index of their gateway.
     pub mailboxes: Vec<(Mailbox, usize)>,
+    /// Mailboxes the administrators opted out of calendar presence (`opt-out` in the
+    /// mailbox list).
+    pub opted_out: BTreeSet<Mailbox>,
     /// Directory holding the default CA bundle (`certs/`).
     pub certs_dir: PathBuf,
+    /// Where what the daemon keeps across restarts lives (`[state] dir`, default
+    /// `state` beside the configuration file): the users' opt-out choices.
+    pub state_dir: PathBuf,
 }
+
+/// The mailbox list as read: each mailbox with its gateway's index, and those the
+/// administrators opted out of calendar presence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxList {
+    /// Every listed mailbox, in list order.
+    pub entries: Vec<(Mailbox, usize)>,
+    /// Those flagged `opt-out`.
+    pub opted_out: BTreeSet<Mailbox>,
+}
+
+/// The word that opts a mailbox out in the mailbox list (`address [gateway] opt-out`).
+pub const OPT_OUT_FLAG: &str = "opt-out";
 
 /// An http(s) URL with a host and no credentials in it (the error never quotes a
 /// URL that may carry a password).
@@ -668,6 +695,15 @@ impl Config {
                     format!("{:?} is empty or used twice", g.name),
                 ));
             }
+            if g.name == OPT_OUT_FLAG || g.name.contains(char::is_whitespace) {
+                return Err(error(
+                    key("name"),
+                    format!(
+                        "{:?} cannot name a gateway in the mailbox list: pick a word without spaces other than {OPT_OUT_FLAG:?}",
+                        g.name
+                    ),
+                ));
+            }
             let url = match &g.url {
                 Some(text) => Some(web_url(&key("url"), text)?),
                 None => None,
@@ -806,17 +842,22 @@ impl Config {
             gateways,
             mailbox_source,
             mailboxes: Vec::new(),
+            opted_out: BTreeSet::new(),
             certs_dir: base.join("certs"),
+            state_dir: resolve(base, &raw.state.dir.unwrap_or_else(|| "state".into())),
         };
-        config.mailboxes = config.load_mailboxes()?;
+        let list = config.load_mailboxes()?;
+        config.mailboxes = list.entries;
+        config.opted_out = list.opted_out;
         Ok(config)
     }
 
     /// Reads the mailbox list (again, on SIGHUP).
-    pub fn load_mailboxes(&self) -> Result<Vec<(Mailbox, usize)>, ConfigError> {
+    pub fn load_mailboxes(&self) -> Result<MailboxList, ConfigError> {
         let gateway_index = |name: &str| self.gateways.iter().position(|g| g.name == name);
         let mut seen = HashSet::new();
         let mut out = Vec::new();
+        let mut opted_out = BTreeSet::new();
         match &self.mailbox_source {
             MailboxSource::List(list) => {
                 for (i, address) in list.iter().enumerate() {
@@ -846,25 +887,38 @@ impl Config {
                     let address = parts.next().unwrap_or_default();
                     let mailbox =
                         Mailbox::parse(address).map_err(|e| error(&key, e.to_string()))?;
-                    let gateway = match parts.next() {
-                        None => 0,
-                        Some(name) => gateway_index(name)
-                            .ok_or_else(|| error(&key, format!("unknown gateway {name:?}")))?,
-                    };
-                    if let Some(extra) = parts.next() {
-                        return Err(error(
-                            &key,
-                            format!("unexpected {extra:?}: lines are \"address [gateway]\""),
-                        ));
+                    let (mut gateway, mut opt_out) = (None, false);
+                    for word in parts {
+                        if word == OPT_OUT_FLAG && !opt_out {
+                            opt_out = true;
+                        } else if gateway.is_none() && !opt_out {
+                            gateway =
+                                Some(gateway_index(word).ok_or_else(|| {
+                                    error(&key, format!("unknown gateway {word:?}"))
+                                })?);
+                        } else {
+                            return Err(error(
+                                &key,
+                                format!(
+                                    "unexpected {word:?}: lines are \"address [gateway] [{OPT_OUT_FLAG}]\""
+                                ),
+                            ));
+                        }
                     }
                     if !seen.insert(mailbox.clone()) {
                         return Err(error(&key, format!("duplicate mailbox {mailbox}")));
                     }
-                    out.push((mailbox, gateway));
+                    if opt_out {
+                        opted_out.insert(mailbox.clone());
+                    }
+                    out.push((mailbox, gateway.unwrap_or(0)));
                 }
             }
         }
-        Ok(out)
+        Ok(MailboxList {
+            entries: out,
+            opted_out,
+        })
     }
 }
 

@@ -30,6 +30,8 @@
 //! - [`api`]: the HTTP API, its JSON rendering, its bounded client connections and the
 //!   metrics exporter.
 //! - [`config`]: the typed configuration; every error names its key.
+//! - [`roster`]: which configured mailboxes are served (the list less those opted out
+//!   of calendar presence); [`opt_out_store`]: the users' choices, kept on disk.
 //! - [`app`]: wiring, reload and shutdown; [`service`]: systemd notifications.
 //! - [`troubleshoot`]: the steps of `ews-presence check`, one gateway at a time.
 //! - [`sim`]: the simulated Exchange (`ews-presence simulate`): ground truth, an EWS
@@ -50,8 +52,10 @@ pub mod config;
 pub mod engine;
 pub mod ews;
 pub mod mailbox;
+pub mod opt_out_store;
 pub mod pem;
 pub mod presence;
+pub mod roster;
 pub mod service;
 pub mod sim;
 pub mod troubleshoot;

@@ -1,8 +1,11 @@
 //! The status page in a real headless Chromium, driven over WebDriver (chromedriver):
 //! it loads with no errors, shows the gateway and the counts, a transition made in the
 //! simulator appears on it within a second, and the mailbox search shows the meeting
-//! just created, on the bar as well. With `EWS_PRESENCE_SCREENSHOT=FILE` it also saves
-//! a screenshot of the page.
+//! just created, on the bar as well; a mailbox that cannot be served says why, on the
+//! gateway and when searched. At 390, 1280, 1400 and 1920 px wide nothing scrolls
+//! sideways and no label is clipped, and the browser logs nothing (no missing
+//! favicon). With `EWS_PRESENCE_SCREENSHOT=FILE` it also saves a screenshot of the
+//! page (`FILE` with the width before the extension, for each width).
 
 mod support;
 
@@ -56,7 +59,8 @@ impl Browser {
                          "--disable-component-update", "--disable-sync",
                          "--window-size=1280,900",
                          format!("--user-data-dir={}", profile.display())],
-            }
+            },
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let reply = client::request(
             &target,
@@ -130,6 +134,25 @@ impl Browser {
         .to_owned()
     }
 
+    /// What the page logged to the browser's console since last asked.
+    async fn console(&self) -> Vec<Value> {
+        self.command("POST", "/se/log", json!({"type": "browser"}))
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Resizes the window so that the page is `width` CSS pixels wide.
+    async fn width(&self, width: u32) {
+        self.command(
+            "POST",
+            "/window/rect",
+            json!({"width": width, "height": 900}),
+        )
+        .await;
+    }
+
     async fn close(mut self) {
         let _ = client::request(
             &self.target,
@@ -157,6 +180,9 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
         ..Options::default()
     })
     .await;
+    // One mailbox the server does not know: it cannot be served, and must say why.
+    support::daemon::write_mailboxes(&rig.dir, (1..=20).chain([99]));
+    rig.app.reload().expect("the list reloads");
     rig.ready().await;
     let browser = Browser::start().await;
     let page = format!("http://{}/", rig.api.addr);
@@ -180,7 +206,7 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
         let counts = browser
             .run("return ['available','in-a-meeting','away','unknown'].map(k => Number(document.getElementById('count-' + k).textContent) || 0).reduce((a, b) => a + b, 0);")
             .await;
-        counts == 20
+        counts == 21
     })
     .await;
     // Let the page's change feed connect, then make a transition in the simulator.
@@ -206,7 +232,7 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
             browser
                 .text_of("transitions")
                 .await
-                .contains("user7@example.test → in-a-meeting")
+                .contains("user7@example.test: available → in-a-meeting")
         },
     )
     .await;
@@ -247,16 +273,72 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
         browser.text_of("checks-state").await == "no step failed"
     })
     .await;
+    // The mailbox that cannot be served says why, on its gateway and when searched.
+    eventually(
+        "the gateway shows the problem",
+        Duration::from_secs(10),
+        || async {
+            let gateways = browser.text_of("gateways").await;
+            gateways.contains("1 mailbox: ") && gateways.contains("Subscribe refused")
+        },
+    )
+    .await;
+    browser
+        .run("document.getElementById('search-input').value = 'user99@example.test'; document.getElementById('search-button').click(); return true;")
+        .await;
+    eventually(
+        "the searched mailbox says why",
+        Duration::from_secs(10),
+        || async {
+            let shown = browser.text_of("mailbox").await;
+            shown.starts_with("user99@example.test: unknown") && shown.contains("Subscribe refused")
+        },
+    )
+    .await;
+    // Every width: nothing scrolls sideways, no label is clipped.
+    for width in [390, 1280, 1400, 1920] {
+        browser.width(width).await;
+        let layout = browser
+            .run(
+                "const clipped = [...document.querySelectorAll('.count, .gateway, .check, li, section, h2, header')]
+                   .filter(e => e.scrollWidth > e.clientWidth + 1)
+                   .map(e => e.id || e.className || e.tagName);
+                 return {inner: window.innerWidth, scroll: document.documentElement.scrollWidth, clipped};",
+            )
+            .await;
+        let inner = layout["inner"].as_f64().unwrap_or(0.0);
+        assert!(
+            (inner - f64::from(width)).abs() <= 20.0,
+            "the window is {width} px wide: {layout}"
+        );
+        assert!(
+            layout["scroll"].as_f64().unwrap_or(f64::MAX) <= inner,
+            "scrolls sideways at {width} px: {layout}"
+        );
+        assert_eq!(
+            layout["clipped"],
+            json!([]),
+            "clipped at {width} px: {layout}"
+        );
+        if let Ok(path) = std::env::var("EWS_PRESENCE_SCREENSHOT") {
+            let png = browser.command("GET", "/screenshot", Value::Null).await;
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(png.as_str().unwrap())
+                .unwrap();
+            let path = std::path::Path::new(&path);
+            let named = path.with_file_name(format!(
+                "{}-{width}.{}",
+                path.file_stem().and_then(|s| s.to_str()).unwrap_or("page"),
+                path.extension().and_then(|s| s.to_str()).unwrap_or("png")
+            ));
+            std::fs::write(named, bytes).unwrap();
+        }
+    }
     let errors = browser.run("return window.__errors;").await;
     assert_eq!(errors, json!([]), "no errors in the page");
-    if let Ok(path) = std::env::var("EWS_PRESENCE_SCREENSHOT") {
-        let png = browser.command("GET", "/screenshot", Value::Null).await;
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap())
-            .unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
+    let console = browser.console().await;
+    assert_eq!(console, Vec::<Value>::new(), "nothing on the console");
     browser.close().await;
     rig.stop().await;
 }

@@ -33,6 +33,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::calendar_presence::{self, CALENDAR_PRESENCE_SUFFIX};
 use super::connections::{Connection, Connections};
 use super::tls::ApiTls;
 use super::{json, metrics};
@@ -42,7 +43,7 @@ use crate::presence::cache::Cache;
 use crate::presence::feed::{Batch, Feed};
 use crate::presence::snapshot::Snapshot;
 
-type Body = BoxBody<Bytes, Infallible>;
+pub(super) type Body = BoxBody<Bytes, Infallible>;
 
 /// Most mailboxes one batch query may name.
 pub const MAX_QUERY_MAILBOXES: usize = 10_000;
@@ -73,6 +74,10 @@ pub struct ApiState {
     pub feed: Arc<Feed<Snapshot>>,
     /// Gateways (read only).
     pub status: StatusHandle,
+    /// The engine, for the mailboxes opted in or out.
+    pub engine: Arc<crate::engine::Engine>,
+    /// Which mailboxes are served; the opt-out settings.
+    pub roster: Arc<crate::roster::Roster>,
     /// Accepted bearer tokens.
     pub tokens: Option<Vec<String>>,
     /// Metrics renderer.
@@ -93,11 +98,11 @@ fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
     r
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     full(status, "application/json", format!("{value}\n"))
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Body> {
+pub(super) fn error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &json!({"error": message}))
 }
 
@@ -200,6 +205,14 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
             ),
         ),
         (Method::GET, "/livez") => ("livez", full(StatusCode::OK, "text/plain", "ok\n")),
+        // Open: tells the status page whether to ask for a token before calling /v1/*.
+        (Method::GET, "/api-access") => (
+            "api_access",
+            json_response(
+                StatusCode::OK,
+                &json!({"token_required": state.tokens.is_some()}),
+            ),
+        ),
         (Method::GET, "/readyz") => ("readyz", readyz(state, uri.query())),
         (Method::GET, "/metrics") => ("metrics", render_metrics(state)),
         (_, p) if p.starts_with("/v1/") && !authorized(state, &req) => {
@@ -214,6 +227,20 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
         (Method::GET, "/v1/gateways") => ("gateways", gateways(state)),
         (Method::GET, "/v1/summary") => ("summary", summary(state)),
         (Method::POST, "/v1/checks") => ("checks", checks(state).await),
+        (method, p) if p.starts_with("/v1/mailboxes/") && p.ends_with(CALENDAR_PRESENCE_SUFFIX) => {
+            let address = &p["/v1/mailboxes/".len()..p.len() - CALENDAR_PRESENCE_SUFFIX.len()];
+            match method {
+                Method::GET => ("calendar_presence", calendar_presence::get(state, address)),
+                Method::PUT => (
+                    "calendar_presence_set",
+                    calendar_presence::put(state, address, req).await,
+                ),
+                _ => (
+                    "method",
+                    error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+                ),
+            }
+        }
         (Method::GET, p) if p.starts_with("/v1/presence/") && p.ends_with("/today") => (
             "today",
             today(state, &p["/v1/presence/".len()..p.len() - "/today".len()]),
@@ -228,8 +255,8 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
         }
         (
             _,
-            "/" | "/livez" | "/readyz" | "/metrics" | "/v1/gateways" | "/v1/presence/watch"
-            | "/v1/presence/query" | "/v1/summary" | "/v1/checks",
+            "/" | "/livez" | "/readyz" | "/api-access" | "/metrics" | "/v1/gateways"
+            | "/v1/presence/watch" | "/v1/presence/query" | "/v1/summary" | "/v1/checks",
         ) => (
             "method",
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
@@ -333,24 +360,30 @@ async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, BodyError> {
     }
 }
 
+/// The answer to a body that could not be read.
+fn body_error(e: BodyError) -> Response<Body> {
+    match e {
+        BodyError::TooLarge => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than 2 MiB",
+        ),
+        BodyError::TooSlow => error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the body did not arrive within 10 seconds",
+        ),
+        BodyError::Broken => error(StatusCode::BAD_REQUEST, "the body could not be read"),
+    }
+}
+
+/// Reads a request body within the bounds, or the answer saying why it could not be.
+pub(super) async fn body_of(req: Request<Incoming>) -> Result<Vec<u8>, Box<Response<Body>>> {
+    read_body(req).await.map_err(|e| Box::new(body_error(e)))
+}
+
 async fn query(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
-    let body = match read_body(req).await {
+    let body = match body_of(req).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the body is larger than 2 MiB",
-            );
-        }
-        Err(BodyError::TooSlow) => {
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                "the body did not arrive within 10 seconds",
-            );
-        }
-        Err(BodyError::Broken) => {
-            return error(StatusCode::BAD_REQUEST, "the body could not be read");
-        }
+        Err(answer) => return *answer,
     };
     // The usual body, read without building a value tree; anything else goes the
     // slower way below, which says what is wrong with it.
@@ -444,6 +477,7 @@ fn readyz(state: &ApiState, query: Option<&str>) -> Response<Body> {
             "synced": r.synced,
             "failing": r.failing,
             "syncing": r.syncing,
+            "opted_out": r.opted_out,
         }),
     )
 }

@@ -146,12 +146,19 @@ pub fn write_presence(s: &Snapshot, out: &mut String) {
     }
     out.push_str(",\"gateway\":");
     push_json_str(out, &s.gateway);
+    out.push_str(",\"calendar_presence\":");
+    out.push_str(if s.calendar_presence { "true" } else { "false" });
+    if let Some(previous) = s.previous {
+        out.push_str(",\"previous\":\"");
+        out.push_str(previous.as_str());
+        out.push('"');
+    }
     out.push('}');
 }
 
 /// The presence object of `s`.
 pub fn presence(s: &Snapshot) -> Value {
-    json!({
+    let mut value = json!({
         "mailbox": s.mailbox.as_str(),
         "availability": s.reading.availability.as_str(),
         "calendar": s.reading.calendar.map(|c| c.as_str()),
@@ -162,7 +169,12 @@ pub fn presence(s: &Snapshot) -> Value {
         "stale": s.stale,
         "problem": s.problem.as_deref(),
         "gateway": &*s.gateway,
-    })
+        "calendar_presence": s.calendar_presence,
+    });
+    if let (Some(previous), Value::Object(map)) = (s.previous, &mut value) {
+        map.insert("previous".into(), previous.as_str().into());
+    }
+    value
 }
 
 /// One `/v1/gateways` entry; `unknown` is how many of its mailboxes read unknown,
@@ -255,5 +267,9 @@ mod tests {
         assert_eq!(direct(&s), presence(&s), "synced, stale");
         assert_eq!(direct(&s)["availability"], "in-a-meeting");
         assert_eq!(direct(&s)["problem"], "a \"quoted\" problem");
+        s.previous = Some(Availability::Available);
+        s.calendar_presence = false;
+        assert_eq!(direct(&s), presence(&s), "on the feed, opted out");
+        assert_eq!(direct(&s)["previous"], "available");
     }
 }

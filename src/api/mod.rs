@@ -1,8 +1,10 @@
 //! The HTTP API: presence reads, batch queries, the SSE change feed, gateway status,
 //! health and metrics ([`http`]), JSON rendering ([`json`]), the bounded client
 //! connections ([`connections`]), the metrics exporter ([`metrics`]), the status page
-//! ([`status_page`]) and HTTPS with reloadable certificates ([`tls`]). It reads the engine only through its status handle.
+//! ([`status_page`]), HTTPS with reloadable certificates ([`tls`]) and the users'
+//! calendar-presence setting ([`calendar_presence`]). It reads the engine only through its status handle.
 
+pub mod calendar_presence;
 pub mod connections;
 pub mod http;
 pub mod json;

@@ -140,6 +140,7 @@ impl Engine {
     /// and refresh loops. Fails only on unusable TLS material.
     pub fn start(
         config: &Config,
+        served: &[(Mailbox, usize)],
         shared: Arc<Shared>,
         stop: CancellationToken,
         tracker: TaskTracker,
@@ -184,7 +185,7 @@ impl Engine {
             tracker,
         };
         let mut per_gateway: BTreeMap<usize, Vec<Mailbox>> = BTreeMap::new();
-        for (mailbox, g) in &config.mailboxes {
+        for (mailbox, g) in served {
             per_gateway.entry(*g).or_default().push(mailbox.clone());
         }
         for (g, mailboxes) in per_gateway {
@@ -388,6 +389,41 @@ impl Engine {
     }
 
     fn remove(&self, runtime: &GatewayRuntime, mailbox: &Mailbox) {
+        self.release(runtime, mailbox);
+        self.shared.cache.remove(mailbox);
+    }
+
+    /// Stops serving `mailbox` of gateway `g` (its subscription is dropped and
+    /// unsubscribed, nothing of it is read again) and keeps its cache entry.
+    pub fn stop_serving(&self, mailbox: &Mailbox, g: usize) {
+        if let Some(runtime) = self.gateways.get(g) {
+            self.release(runtime, mailbox);
+        }
+    }
+
+    /// Serves `mailbox` on gateway `g`: subscribed (after Autodiscover, when the
+    /// gateway uses it) and synced, as a mailbox added to the list is.
+    pub fn serve(&self, mailbox: &Mailbox, g: usize) {
+        let Some(runtime) = self.gateways.get(g) else {
+            return;
+        };
+        self.shared
+            .cache
+            .insert(mailbox.clone(), runtime.gateway.config.name.as_str().into());
+        if runtime.discovery.is_some() {
+            self.discover_in_background(g, vec![mailbox.clone()], false);
+        } else if !self.place(runtime, mailbox.clone()) {
+            let mut waiting: Vec<Mailbox> = std::mem::take(&mut *lock(&runtime.overflow))
+                .into_iter()
+                .collect();
+            waiting.push(mailbox.clone());
+            self.set_overflow(runtime, waiting);
+        }
+    }
+
+    /// Takes `mailbox` out of every group and queue of `runtime` (its subscription is
+    /// unsubscribed by its group).
+    fn release(&self, runtime: &GatewayRuntime, mailbox: &Mailbox) {
         for handle in lock(&runtime.groups).iter() {
             handle.members.send_if_modified(|m| m.remove(mailbox));
         }
@@ -397,7 +433,6 @@ impl Engine {
         }
         runtime.gateway.endpoints.forget(mailbox);
         runtime.refresh.remove_member(mailbox);
-        self.shared.cache.remove(mailbox);
     }
 
     /// Puts a mailbox into a running group with room, or a new group; false when the

@@ -76,6 +76,8 @@ struct Entry {
     published: Availability,
     /// The next instant its availability may change, when scheduled.
     next_edge: Option<i64>,
+    /// Opted out of calendar presence: nothing is read, it reads unknown.
+    opted_out: bool,
 }
 
 /// One configured mailbox's place in the cache, shared by the map and the scheduler's
@@ -170,6 +172,7 @@ impl Cache {
                     problem: None,
                     published: Availability::Unknown,
                     next_edge: None,
+                    opted_out: false,
                 }),
             })
         });
@@ -261,6 +264,8 @@ impl Cache {
             synced_at: entry.synced_at.get(),
             stale: entry.stale_since.is_some() && entry.timeline.is_some(),
             problem: entry.problem.clone(),
+            calendar_presence: !entry.opted_out,
+            previous: None,
         }
     }
 
@@ -359,7 +364,8 @@ impl Cache {
             return None;
         }
         let reading = self.reading(&entry, now);
-        let changed = reading.availability != entry.published;
+        let previous = entry.published;
+        let changed = reading.availability != previous;
         entry.published = reading.availability;
         // Wake at the next change, or where the fetched window runs out (unknown from
         // then on unless a refresh extends it).
@@ -372,7 +378,10 @@ impl Cache {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let snapshot = changed.then(|| self.snapshot(&slot.mailbox, &entry, reading));
+        let snapshot = changed.then(|| Snapshot {
+            previous: Some(previous),
+            ..self.snapshot(&slot.mailbox, &entry, reading)
+        });
         Some((snapshot, entry.next_edge))
     }
 
@@ -396,10 +405,12 @@ impl Cache {
     /// staleness if the mailbox had its subscription when the request was sent.
     pub fn set_timeline(&self, mailbox: &Mailbox, timeline: Timeline, requested_at: Timestamp) {
         self.with_entry(mailbox.as_str(), |_, entry| {
-            if entry
-                .synced_at
-                .get()
-                .is_some_and(|newer| newer > requested_at)
+            // A read that was in flight when the user opted out is dropped.
+            if entry.opted_out
+                || entry
+                    .synced_at
+                    .get()
+                    .is_some_and(|newer| newer > requested_at)
             {
                 return;
             }
@@ -421,10 +432,11 @@ impl Cache {
         requested_at: Timestamp,
     ) {
         self.with_entry(mailbox.as_str(), |_, entry| {
-            if entry
-                .auto_reply_at
-                .get()
-                .is_some_and(|newer| newer > requested_at)
+            if entry.opted_out
+                || entry
+                    .auto_reply_at
+                    .get()
+                    .is_some_and(|newer| newer > requested_at)
             {
                 return;
             }
@@ -438,11 +450,49 @@ impl Cache {
     pub fn set_problem(&self, mailbox: &Mailbox, problem: Option<Arc<str>>) {
         let now = self.clock.now();
         self.with_entry(mailbox.as_str(), |_, entry| {
+            if entry.opted_out {
+                return;
+            }
             if problem.is_some() && entry.stale_since.is_none() {
                 entry.stale_since = Stamp::of(now);
             }
             entry.problem = problem;
         });
+    }
+
+    /// Opts `mailbox` out of calendar presence (`enabled` false): what was read is
+    /// dropped and it reads unknown with `calendar_presence` false; or back in (it
+    /// reads unknown until synced again). A change is published on the feed. `false`
+    /// when the mailbox is not configured.
+    pub fn set_calendar_presence(&self, mailbox: &Mailbox, enabled: bool) -> bool {
+        let changed = self.with_entry(mailbox.as_str(), |mailbox, entry| {
+            if entry.opted_out != enabled {
+                return None;
+            }
+            entry.opted_out = !enabled;
+            let previous = entry.published;
+            entry.timeline = None;
+            entry.auto_reply = AutoReply::Off;
+            entry.auto_reply_at = Stamp::NONE;
+            entry.synced_at = Stamp::NONE;
+            entry.subscribed_at = Stamp::NONE;
+            entry.stale_since = Stamp::NONE;
+            entry.problem = None;
+            entry.next_edge = None;
+            entry.published = Availability::Unknown;
+            Some(Snapshot {
+                previous: Some(previous),
+                ..self.snapshot(mailbox, entry, UNKNOWN)
+            })
+        });
+        match changed {
+            None => false,
+            Some(Some(snapshot)) => {
+                self.publish(vec![snapshot]);
+                true
+            }
+            Some(None) => true,
+        }
     }
 
     /// The mailbox holds a subscription (again) from now.
@@ -482,17 +532,14 @@ impl Cache {
         metrics::mailbox_counts(&self.counts(self.clock.now_secs()));
     }
 
-    /// Mailboxes never synced and with no recorded problem (readiness).
-    pub fn pending(&self) -> usize {
-        self.count_where(|e| e.synced_at.is_none() && e.problem.is_none())
-    }
-
-    /// Every mailbox counted once: served, failing (with a problem), or not yet
-    /// synced without a problem.
+    /// Every mailbox counted once: opted out, served, failing (with a problem), or
+    /// not yet synced without a problem.
     pub fn readiness(&self) -> Readiness {
         let mut r = Readiness::default();
         self.each_entry(|e| {
-            if e.problem.is_some() {
+            if e.opted_out {
+                r.opted_out += 1;
+            } else if e.problem.is_some() {
                 r.failing += 1;
             } else if e.synced_at.is_none() {
                 r.syncing += 1;
@@ -538,6 +585,8 @@ pub struct Readiness {
     pub failing: usize,
     /// Neither yet: its first attempt has not ended.
     pub syncing: usize,
+    /// Opted out of calendar presence: never read, nothing to wait for.
+    pub opted_out: usize,
 }
 
 impl Readiness {

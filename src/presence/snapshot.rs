@@ -24,6 +24,11 @@ pub struct Snapshot {
     pub stale: bool,
     /// Why it cannot be served as live, when something is wrong.
     pub problem: Option<Arc<str>>,
+    /// The user lets their calendar be shown (false: opted out, read unknown, so that
+    /// the presence server falls back to the user's own state).
+    pub calendar_presence: bool,
+    /// On the change feed: the availability it changed from (None on a read).
+    pub previous: Option<super::timeline::Availability>,
 }
 
 #[cfg(test)]
@@ -48,6 +53,8 @@ impl Snapshot {
             synced_at: None,
             stale: false,
             problem: None,
+            calendar_presence: true,
+            previous: None,
         }
     }
 }
