@@ -320,8 +320,17 @@ async fn chaos(plan: Plan) -> Value {
     let mut next_fault = Instant::now();
     let mut next_reload = Instant::now() + step * 5;
     let mut restarted = false;
+    // Resources once a minute: they must level off over a long run.
+    let mut resources: Vec<Value> = Vec::new();
+    let mut next_sample = Instant::now();
     while run.elapsed() < Duration::from_secs(seconds) {
         let now = Instant::now();
+        if now >= next_sample {
+            let sample = resources_now(&app, run.elapsed());
+            eprintln!("{sample}");
+            resources.push(sample);
+            next_sample += Duration::from_secs(60);
+        }
         if now >= next_fault {
             sim.control("DELETE", "/faults", None).await;
             let fault = pick_fault(&mut rng, mailboxes, faults.values().sum(), &order);
@@ -446,11 +455,29 @@ async fn chaos(plan: Plan) -> Value {
         "simulator_rejected_before_restart": rejected_before_restart,
         "simulator_rejected_after_restart": sim.control("GET", "/stats", None).await.map(|s| s["rejected"].clone()),
         "gateway_last_error": gateway.map(|g| g["gateways"][0]["last_error"].clone()),
+        "resources_first": resources.first(),
+        "resources_last": resources.last(),
+        "resources_per_minute": if seconds >= 600 { json!(resources) } else { Value::Null },
     });
     app.shutdown(Duration::from_secs(10)).await;
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
     report
+}
+
+/// The process's resident memory and open descriptors (the daemon runs in it), and
+/// what the change feed keeps for resumption.
+fn resources_now(app: &App, elapsed: Duration) -> Value {
+    let usage = common::usage("self");
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let feed = app.cache.feed();
+    json!({
+        "minute": elapsed.as_secs() / 60,
+        "rss_mib": (usage.rss as f64 / 1_048_576.0 * 10.0).round() / 10.0,
+        "open_fds": fds,
+        "feed_kept_changes": feed.kept_changes(),
+        "feed_published": feed.last_seq(),
+    })
 }
 
 fn main() {

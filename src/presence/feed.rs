@@ -136,6 +136,11 @@ impl<T> Feed<T> {
         self.lock().next - 1
     }
 
+    /// Changes kept for resumption now (at most the replay size and one batch).
+    pub fn kept_changes(&self) -> usize {
+        self.lock().kept_changes
+    }
+
     /// Starts watching. With `after`, the changes since that sequence number come
     /// first; `Reset` when they are no longer kept.
     pub fn watch(&self, after: Option<u64>) -> Result<Watch<T>, Reset> {
