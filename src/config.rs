@@ -40,6 +40,69 @@ fn one_line(e: &toml::de::Error) -> String {
         .join(": ")
 }
 
+/// Keys that hold a secret in other programs' configurations, and where ours reads it.
+const SECRET_KEYS: &[(&str, &str)] = &[
+    ("password", "password_file"),
+    ("token", "token_file"),
+    ("tokens", "token_file"),
+];
+
+/// Adds what to do to a TOML error: the known key closest to an unknown one (or the
+/// file a secret is read from), single quotes for a Windows `DOMAIN\user`.
+fn with_hint(message: String) -> String {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("escape") {
+        return format!(
+            "{message}; a backslash in \"double quotes\" starts an escape: write a Windows account in single quotes, username = 'CONTOSO\\svc-presence'"
+        );
+    }
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return message;
+    };
+    let unknown = rest.split('`').next().unwrap_or_default();
+    if let Some((_, file_key)) = SECRET_KEYS.iter().find(|(k, _)| *k == unknown) {
+        return format!(
+            "{message}; secrets are never written in the configuration: put it alone in a file readable only by the service and name that file with {file_key} = \"path\""
+        );
+    }
+    let known: Vec<&str> = rest
+        .split("expected one of ")
+        .nth(1)
+        .or_else(|| rest.split("expected ").nth(1))
+        .unwrap_or_default()
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    let closest = known
+        .iter()
+        .map(|k| (edit_distance(unknown, k), *k))
+        .min()
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2));
+    match closest {
+        Some((_, key)) => format!("{message}; did you mean `{key}`?"),
+        None => message,
+    }
+}
+
+/// Levenshtein distance of two short keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 fn error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
@@ -396,7 +459,7 @@ fn apply_env(
     names.sort();
     for name in names {
         let rest = &name["EWS_PRESENCE_".len()..];
-        let (section, key) = ["API", "PRESENCE", "GATEWAY", "MAILBOXES"]
+        let (section, key) = ["API", "PRESENCE", "GATEWAY", "MAILBOXES", "STATE"]
             .iter()
             .find_map(|s| {
                 rest.strip_prefix(s)
@@ -406,7 +469,7 @@ fn apply_env(
             .ok_or_else(|| {
                 error(
                     name.as_str(),
-                    "unknown section; expected API, PRESENCE, GATEWAY or MAILBOXES",
+                    "unknown section; expected API, PRESENCE, GATEWAY, MAILBOXES or STATE",
                 )
             })?;
         if key.is_empty() {
@@ -581,19 +644,25 @@ impl Config {
             std::fs::read_to_string(path).map_err(|e| error(&file, format!("cannot read: {e}")))?;
         let mut table: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| error(&file, one_line(&e)))?;
+            .map_err(|e: toml::de::Error| error(&file, with_hint(one_line(&e))))?;
         let origins = apply_env(&mut table, env)?;
         let raw: RawConfig =
             toml::Value::Table(table)
                 .try_into()
                 .map_err(|e: toml::de::Error| {
-                    blame_environment(error(&file, one_line(&e)), &origins)
+                    blame_environment(error(&file, with_hint(one_line(&e))), &origins)
                 })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::from_raw(raw, &base).map_err(|e| blame_environment(e, &origins))
+        // Under systemd, StateDirectory= names the state directory unless the file does.
+        let systemd_state = env.get("STATE_DIRECTORY").map(PathBuf::from);
+        Config::from_raw(raw, &base, systemd_state).map_err(|e| blame_environment(e, &origins))
     }
 
-    fn from_raw(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
+    fn from_raw(
+        raw: RawConfig,
+        base: &Path,
+        systemd_state: Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
         let listen = raw.api.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen
             .parse()
@@ -765,8 +834,14 @@ impl Config {
                 None => None,
             };
             let server_version = match g.server_version {
-                Some(v) => RequestServerVersion::parse(&v)
-                    .map_err(|e| error(key("server_version"), e.to_string()))?,
+                Some(v) => RequestServerVersion::parse(&v).map_err(|e| {
+                    error(
+                        key("server_version"),
+                        format!(
+                            "{e}: it is a schema name, not a product; Exchange 2016, 2019 and Subscription Edition all take \"Exchange2016\" (the default), older servers their own (\"Exchange2013_SP1\", \"Exchange2010_SP2\")"
+                        ),
+                    )
+                })?,
                 None => RequestServerVersion::default(),
             };
             let per_connection = ranged(
@@ -844,7 +919,15 @@ impl Config {
             mailboxes: Vec::new(),
             opted_out: BTreeSet::new(),
             certs_dir: base.join("certs"),
-            state_dir: resolve(base, &raw.state.dir.unwrap_or_else(|| "state".into())),
+            state_dir: match (raw.state.dir, systemd_state) {
+                (Some(dir), _) => resolve(base, &dir),
+                // systemd may list several, separated by colons: ours is the first.
+                (None, Some(dirs)) => dirs
+                    .to_str()
+                    .and_then(|d| d.split(':').next())
+                    .map_or(dirs.clone(), PathBuf::from),
+                (None, None) => base.join("state"),
+            },
         };
         let list = config.load_mailboxes()?;
         config.mailboxes = list.entries;
@@ -1025,6 +1108,117 @@ file = "mailboxes.txt"
                 .collect::<Vec<_>>(),
             [("a@example.test", 0), ("b@example.test", 1)]
         );
+    }
+
+    #[test]
+    fn errors_say_what_to_write_instead() {
+        let d = dir("hints");
+        let typo = load(
+            &d,
+            &GOOD.replace("debounce_ms = 0", "debounse_ms = 0"),
+            "a@example.test",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            typo.message.contains("did you mean `debounce_ms`?"),
+            "{typo}"
+        );
+        let password = load(
+            &d,
+            &GOOD.replace("password_file = \"pw\"", "password = \"hunter2\""),
+            "a@example.test",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            password.message.contains("password_file = \"path\""),
+            "{password}"
+        );
+        assert!(
+            !password.to_string().contains("hunter2"),
+            "the secret is not repeated"
+        );
+        let escape = load(
+            &d,
+            &GOOD.replace(
+                "username = \"svc@example.test\"",
+                "username = \"CONTOSO\\svc\"",
+            ),
+            "a@example.test",
+            &[],
+        )
+        .unwrap_err();
+        assert!(escape.message.contains("single quotes"), "{escape}");
+        let version = load(
+            &d,
+            &GOOD.replace(
+                "password_file = \"pw\"",
+                "password_file = \"pw\"\nserver_version = \"Exchange2019\"",
+            ),
+            "a@example.test",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(version.key, "gateway[0].server_version");
+        assert!(version.message.contains("\"Exchange2016\""), "{version}");
+        assert!(
+            version.message.contains("Subscription Edition"),
+            "{version}"
+        );
+        assert_eq!(edit_distance("debounse_ms", "debounce_ms"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn the_state_directory_defaults_beside_the_file_or_to_systemds() {
+        let d = dir("state");
+        let beside = load(&d, GOOD, "a@example.test", &[]).unwrap();
+        assert_eq!(beside.state_dir, d.0.join("state"));
+        let systemd = load(
+            &d,
+            GOOD,
+            "a@example.test",
+            &[("STATE_DIRECTORY", "/var/lib/ews-presence")],
+        )
+        .unwrap();
+        assert_eq!(systemd.state_dir, PathBuf::from("/var/lib/ews-presence"));
+        let set = load(
+            &d,
+            GOOD,
+            "a@example.test",
+            &[
+                ("STATE_DIRECTORY", "/var/lib/x"),
+                ("EWS_PRESENCE_STATE_DIR", "kept"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(set.state_dir, d.0.join("kept"), "the configuration wins");
+    }
+
+    #[test]
+    fn the_mailbox_list_takes_an_opt_out_flag() {
+        let d = dir("opt-out-flag");
+        let c = load(
+            &d,
+            GOOD,
+            "a@example.test opt-out\nb@example.test lab opt-out\nc@example.test lab\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.mailboxes.len(), 3);
+        assert_eq!(
+            c.opted_out.iter().map(Mailbox::as_str).collect::<Vec<_>>(),
+            ["a@example.test", "b@example.test"]
+        );
+        for bad in [
+            "a@example.test opt-out lab",
+            "a@example.test lab lab",
+            "a@example.test opt-out opt-out",
+        ] {
+            let e = load(&d, GOOD, bad, &[]).unwrap_err();
+            assert!(e.message.contains("[opt-out]"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// mimalloc keeps the resident size of a daemon holding 100,000 small entries low;
-/// glibc's per-thread arenas fragmented after start-up bursts (see README, Performance).
+/// glibc's per-thread arenas fragmented after start-up bursts (see docs/performance.md).
 /// It is built without transparent huge pages (feature `no_thp`): with them, the first
 /// touch of fresh heap makes the kernel zero a whole 2 MiB page, which took 2% to 31%
 /// of an `ews-presence decode` run from one run to the next (`perf record`).
@@ -28,6 +28,10 @@ use ews_presence::sim::SimConfig;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text (for people) or JSON objects, one per line (for collectors:
+    /// journald, Kubernetes). Logs go to standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,10 +54,6 @@ enum Command {
         /// The TOML configuration file.
         #[arg(long)]
         config: PathBuf,
-        /// Log lines as text (for people) or JSON objects, one per line (for
-        /// collectors: journald, Kubernetes).
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
     },
     /// Troubleshoot every configured gateway, in parallel: DNS, TCP, TLS and the
     /// certificate, authentication, the server version, Subscribe + Unsubscribe,
@@ -101,6 +101,23 @@ enum Command {
     /// Run a simulated Exchange server (EWS endpoint plus a JSON control API under
     /// /sim/) with known ground truth, for tests, the demo and benchmarks.
     Simulate(SimulateArgs),
+    /// Print shell completions or the man page, made from this command line's own
+    /// definition (packagers install them; deploy/ holds copies).
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Generate {
+    /// Completions for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// The man page, ews-presence(1), in roff.
+    Man,
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,13 +200,8 @@ enum LogFormat {
     Json,
 }
 
-/// Logs to stderr, at `default` level unless `RUST_LOG` says otherwise.
-fn init_logging(default: &str) {
-    init_logging_as(default, LogFormat::Text);
-}
-
 /// Logs to stderr in `format`, at `default` level unless `RUST_LOG` says otherwise.
-fn init_logging_as(default: &str, format: LogFormat) {
+fn init_logging(default: &str, format: LogFormat) {
     use std::io::IsTerminal;
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -256,7 +268,7 @@ fn block_on<E: std::fmt::Display>(
 }
 
 fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
-    init_logging_as("info", log_format);
+    init_logging("info", log_format);
     let config = match load_config("run", path) {
         Ok(c) => c,
         Err(code) => return code,
@@ -264,8 +276,13 @@ fn run(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
     block_on("run", ews_presence::app::run(config))
 }
 
-fn check(path: &std::path::Path, mailbox: Option<&str>, json: bool) -> ExitCode {
-    init_logging("error");
+fn check(
+    path: &std::path::Path,
+    mailbox: Option<&str>,
+    json: bool,
+    log_format: LogFormat,
+) -> ExitCode {
+    init_logging("error", log_format);
     let config = match load_config("check", path) {
         Ok(c) => c,
         Err(code) => return code,
@@ -306,8 +323,13 @@ fn check(path: &std::path::Path, mailbox: Option<&str>, json: bool) -> ExitCode 
     }
 }
 
-fn discover(path: &std::path::Path, mailboxes: &[String], json: bool) -> ExitCode {
-    init_logging("warn");
+fn discover(
+    path: &std::path::Path,
+    mailboxes: &[String],
+    json: bool,
+    log_format: LogFormat,
+) -> ExitCode {
+    init_logging("warn", log_format);
     let config = match load_config("discover", path) {
         Ok(c) => c,
         Err(code) => return code,
@@ -342,15 +364,21 @@ fn discover(path: &std::path::Path, mailboxes: &[String], json: bool) -> ExitCod
     }
 }
 
-fn demo(mailboxes: usize, listen: std::net::SocketAddr, churn: f64) -> ExitCode {
-    init_logging("warn");
+fn demo(
+    mailboxes: usize,
+    listen: std::net::SocketAddr,
+    churn: f64,
+    log_format: LogFormat,
+) -> ExitCode {
+    init_logging("warn", log_format);
     block_on(
         "demo",
         ews_presence::cli::demo::run(mailboxes, listen, churn),
     )
 }
 
-fn simulate(args: SimulateArgs) -> ExitCode {
+fn simulate(args: SimulateArgs, log_format: LogFormat) -> ExitCode {
+    init_logging("warn", log_format);
     let auth = match simulate::auth(
         args.auth.as_deref(),
         args.password_file.as_ref(),
@@ -400,26 +428,49 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     block_on("simulate", simulate::run(config))
 }
 
+/// Prints completions or the man page to standard output.
+fn generate(what: Generate) -> ExitCode {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut out = io::stdout().lock();
+    let written = match what {
+        Generate::Completions { shell } => {
+            clap_complete::generate(shell, &mut command, "ews-presence", &mut out);
+            Ok(())
+        }
+        Generate::Man => clap_mangen::Man::new(command).render(&mut out),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ews-presence generate: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let log_format = cli.log_format;
     match cli.command {
-        Command::Simulate(args) => simulate(args),
-        Command::Run { config, log_format } => run(&config, log_format),
+        Command::Simulate(args) => simulate(args, log_format),
+        Command::Run { config } => run(&config, log_format),
         Command::Check {
             config,
             mailbox,
             json,
-        } => check(&config, mailbox.as_deref(), json),
+        } => check(&config, mailbox.as_deref(), json, log_format),
         Command::Discover {
             config,
             json,
             mailboxes,
-        } => discover(&config, &mailboxes, json),
+        } => discover(&config, &mailboxes, json, log_format),
         Command::Demo {
             mailboxes,
             listen,
             churn,
-        } => demo(mailboxes, listen, churn),
+        } => demo(mailboxes, listen, churn, log_format),
+        Command::Generate { what } => generate(what),
         Command::Decode {
             file,
             max_frame_bytes,

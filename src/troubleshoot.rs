@@ -542,7 +542,7 @@ pub async fn check(
                 "automatic replies",
                 started,
                 r.status.code.to_string(),
-                "grant ApplicationImpersonation for the mailbox (README: Granting impersonation)",
+                "grant ApplicationImpersonation for the mailbox (docs/configuration.md: Granting impersonation)",
             ),
             other => {
                 return steps.fail(
@@ -558,7 +558,7 @@ pub async fn check(
                 "automatic replies",
                 started,
                 e.to_string(),
-                "grant ApplicationImpersonation for the mailbox (README: Granting impersonation)",
+                "grant ApplicationImpersonation for the mailbox (docs/configuration.md: Granting impersonation)",
             );
         }
         None => {
@@ -646,7 +646,7 @@ pub async fn check_all(
 fn subscribe_fix(error: &EwsError, mailbox: &Mailbox) -> String {
     let text = error.to_string();
     if text.contains("Impersonat") {
-        "grant the service account ApplicationImpersonation over this mailbox (README: Granting impersonation)".into()
+        "grant the service account ApplicationImpersonation over this mailbox (docs/configuration.md: Granting impersonation)".into()
     } else if text.contains("NonExistentMailbox") || text.contains("InvalidSmtpAddress") {
         format!("{mailbox} has no mailbox on this server: test with --mailbox ADDRESS")
     } else if text.contains("ExceededConnectionCount") || text.contains("ServerBusy") {

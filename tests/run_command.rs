@@ -16,7 +16,7 @@ fn scratch(name: &str) -> PathBuf {
 
 fn example() -> String {
     std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ews-presence.example.toml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ews-presence.example.toml"),
     )
     .unwrap()
 }

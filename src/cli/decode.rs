@@ -1,6 +1,6 @@
 //! `ews-presence decode [FILE]`: decodes a captured EWS response body and prints one
 //! JSON object per frame, one per line, so an operator can inspect what a real server
-//! sent. The field names are part of the interface (see README).
+//! sent. The field names are part of the interface (see docs/protocol.md).
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};

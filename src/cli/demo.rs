@@ -110,7 +110,18 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
             ca = ca_file.display(),
         ),
     )?;
+    // The same account with Autodiscover instead of a url, for `discover` to try.
+    let discover_file = write(
+        dir,
+        "discover.toml",
+        &format!(
+            "[[gateway]]\nname = \"demo-exchange\"\nautodiscover = true\nautodiscover_url = \"https://{sim}/autodiscover/autodiscover.svc\"\nauth = \"ntlm\"\nusername = \"svc@example.test\"\npassword_file = \"svc.password\"\nca_file = \"{ca}\"\n[mailboxes]\nlist = [\"user1@example.test\", \"user2@example.test\"]\n",
+            sim = sim.addr,
+            ca = ca_file.display(),
+        ),
+    )?;
     let config = Config::load(&config_file, &HashMap::new()).map_err(|e| e.to_string())?;
+    let sweep = config.presence.oof_refresh;
     let app = App::start(config).await.map_err(|e| e.to_string())?;
     let api = format!("http://{}", app.api_addr);
     println!("Status page: {api}/   (open it in a browser; Ctrl-C stops the demo)\n");
@@ -130,6 +141,22 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
         "  curl -s --cacert {} {}/sim/mailboxes/user1@example.test/truth   # the simulator's ground truth\n",
         ca_file.display(),
         sim.base_url()
+    );
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "ews-presence".into());
+    println!(
+        "Configuration: {} (and everything it names, removed when the demo stops)",
+        config_file.display()
+    );
+    println!("  {program} check --config {}", config_file.display());
+    println!(
+        "  {program} discover --config {}   # Autodiscover against the simulator\n",
+        discover_file.display()
+    );
+    println!(
+        "Automatic replies raise no event (on Exchange as here): they are read by a sweep every {} s, so within one sweep the simulator's truth can already say away while the daemon does not yet.\n",
+        sweep.as_secs()
     );
 
     let mut ticker = tokio::time::interval(SUMMARY_EVERY);
