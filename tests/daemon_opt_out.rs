@@ -13,7 +13,7 @@ use ews_presence::app::App;
 use ews_presence::config::Config;
 use serde_json::Value;
 use support::client::{self, Target};
-use support::daemon::{Options, Rig, address, eventually, rig};
+use support::daemon::{Options, address, eventually, rig};
 
 const WITHIN: Duration = Duration::from_secs(15);
 
@@ -88,32 +88,8 @@ async fn a_user_opts_out_and_back_in_and_the_choice_survives_a_restart() {
     assert_eq!(presence(&rig.api, 2).await["availability"], "unknown");
 
     // A restart keeps the choice.
-    let config_file = rig.dir.join("ews-presence.toml");
     drop(feed);
-    let config = Config::load(&config_file, &HashMap::new()).expect("valid config");
-    let Rig {
-        sim,
-        sim_target,
-        app,
-        api,
-        dir,
-        gateway,
-    } = rig;
-    app.shutdown(Duration::from_secs(5)).await;
-    let app = App::start(config)
-        .await
-        .unwrap_or_else(|e| panic!("the daemon restarts: {e}"));
-    let rig = Rig {
-        api: Target {
-            addr: app.api_addr,
-            ..api
-        },
-        sim,
-        sim_target,
-        app,
-        dir,
-        gateway,
-    };
+    let rig = rig.restart().await;
     let p = presence(&rig.api, 2).await;
     assert_eq!(p["calendar_presence"], false, "after a restart: {p}");
 

@@ -399,16 +399,22 @@ async fn one_gateway_down_still_gets_ready_1_and_names_the_dead_gateway() {
         addr: format!("127.0.0.1:{port}").parse().unwrap(),
         tls: None,
     };
+    let presence = |n: usize| {
+        let api = api.clone();
+        async move {
+            client::request(
+                &api,
+                "GET",
+                &format!("/v1/presence/user{n}@example.test"),
+                &[],
+                "",
+            )
+            .await
+            .json()
+        }
+    };
     for n in 4..=6 {
-        let p = client::request(
-            &api,
-            "GET",
-            &format!("/v1/presence/user{n}@example.test"),
-            &[],
-            "",
-        )
-        .await
-        .json();
+        let p = presence(n).await;
         assert_eq!(p["availability"], "unknown");
         assert!(
             p["problem"]
@@ -419,15 +425,7 @@ async fn one_gateway_down_still_gets_ready_1_and_names_the_dead_gateway() {
         );
     }
     for n in 1..=3 {
-        let p = client::request(
-            &api,
-            "GET",
-            &format!("/v1/presence/user{n}@example.test"),
-            &[],
-            "",
-        )
-        .await
-        .json();
+        let p = presence(n).await;
         assert!(p["problem"].is_null(), "{p}");
     }
     signal(child.id(), "TERM");

@@ -101,13 +101,16 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
         .map(|n| format!("user{n}@example.test\n"))
         .collect();
     write(dir, "mailboxes.txt", &list)?;
+    let account = format!(
+        "auth = \"ntlm\"\nusername = \"svc@example.test\"\npassword_file = \"svc.password\"\nca_file = \"{}\"\n",
+        ca_file.display()
+    );
     let config_file = write(
         dir,
         "ews-presence.toml",
         &format!(
-            "[api]\nlisten = \"{listen}\"\n[presence]\ndebounce_ms = 500\n[[gateway]]\nname = \"demo-exchange\"\nurl = \"https://{sim}/EWS/Exchange.asmx\"\nauth = \"ntlm\"\nusername = \"svc@example.test\"\npassword_file = \"svc.password\"\nca_file = \"{ca}\"\nmax_connections = {groups}\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
-            sim = sim.addr,
-            ca = ca_file.display(),
+            "[api]\nlisten = \"{listen}\"\n[presence]\ndebounce_ms = 500\n[[gateway]]\nname = \"demo-exchange\"\nurl = \"https://{}/EWS/Exchange.asmx\"\n{account}max_connections = {groups}\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            sim.addr,
         ),
     )?;
     // The same account with Autodiscover instead of a url, for `discover` to try.
@@ -115,9 +118,8 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
         dir,
         "discover.toml",
         &format!(
-            "[[gateway]]\nname = \"demo-exchange\"\nautodiscover = true\nautodiscover_url = \"https://{sim}/autodiscover/autodiscover.svc\"\nauth = \"ntlm\"\nusername = \"svc@example.test\"\npassword_file = \"svc.password\"\nca_file = \"{ca}\"\n[mailboxes]\nlist = [\"user1@example.test\", \"user2@example.test\"]\n",
-            sim = sim.addr,
-            ca = ca_file.display(),
+            "[[gateway]]\nname = \"demo-exchange\"\nautodiscover = true\nautodiscover_url = \"https://{}/autodiscover/autodiscover.svc\"\n{account}[mailboxes]\nlist = [\"user1@example.test\", \"user2@example.test\"]\n",
+            sim.addr,
         ),
     )?;
     let config = Config::load(&config_file, &HashMap::new()).map_err(|e| e.to_string())?;

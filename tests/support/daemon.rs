@@ -386,6 +386,36 @@ impl Rig {
         .await;
     }
 
+    /// Stops the daemon and starts it again on the same configuration (and state
+    /// directory); the API moves to the new instance's address.
+    pub async fn restart(self) -> Rig {
+        let Rig {
+            sim,
+            sim_target,
+            app,
+            api,
+            dir,
+            gateway,
+        } = self;
+        app.shutdown(Duration::from_secs(5)).await;
+        let config =
+            Config::load(&dir.join("ews-presence.toml"), &HashMap::new()).expect("valid config");
+        let app = App::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("the daemon restarts: {e}"));
+        Rig {
+            api: Target {
+                addr: app.api_addr,
+                ..api
+            },
+            sim,
+            sim_target,
+            app,
+            dir,
+            gateway,
+        }
+    }
+
     pub async fn stop(self) {
         let Rig { sim, app, dir, .. } = self;
         app.shutdown(Duration::from_secs(5)).await;
