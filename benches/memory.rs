@@ -11,7 +11,8 @@
 //! mailboxes per group, an id of Exchange's length per mailbox, and the engine's
 //! membership of each group), the refresh queue's membership, and the change feed
 //! (its replay ring is fixed; its live channel has room for every mailbox changing at
-//! once).
+//! once). Apart, what the replay ring holds once full of single-change publications,
+//! which is where a long-running daemon's memory goes on growing until it levels off.
 //!
 //! Run: `cargo bench --bench memory -- [MAILBOXES]` (default 1,000,000). Prints one
 //! JSON line. Without `--bench` (as `cargo test --all-targets` runs it) a small pass
@@ -226,6 +227,19 @@ fn measure(mailboxes: usize) -> Value {
     let storm_bytes = live() - before;
     drop(watcher);
 
+    // The replay ring of a daemon that has run long enough: every change kept is a
+    // batch of its own (edges and refreshes publish one change at a time), until the
+    // ring holds FEED_REPLAY of them. No watcher: nothing stays in the live channel.
+    let ring = Feed::new(FEED_REPLAY, ews_presence::app::feed_lag(mailboxes));
+    let before = live();
+    for m in keys.iter().cycle().take(FEED_REPLAY) {
+        if let Some(snapshot) = cache.read(m, now) {
+            ring.publish(snapshot);
+        }
+    }
+    let ring_full = live() - before;
+    drop(ring);
+
     let total: f64 = rows.values().filter_map(Value::as_f64).sum();
     let report = json!({
         "bench": "memory", "mailboxes": mailboxes, "group": GROUP,
@@ -234,6 +248,8 @@ fn measure(mailboxes: usize) -> Value {
         "feed_mib": (feed_fixed as f64 / 1048576.0 * 10.0).round() / 10.0,
         "feed_per_mailbox": (feed_fixed as f64 / mailboxes as f64 * 10.0).round() / 10.0,
         "feed_after_storm_per_mailbox": per(storm_bytes, mailboxes),
+        "feed_replay_full_mib": (ring_full as f64 / 1048576.0 * 100.0).round() / 100.0,
+        "feed_replay_bytes_per_change": per(ring_full, FEED_REPLAY),
     });
     drop((groups, memberships, queue, scheduler, cache, keys));
     report

@@ -102,6 +102,9 @@ impl App {
             source,
         })?;
         tracker.spawn(scheduler.clone().run(cache.clone(), stop.clone()));
+        if let Some(handle) = &handle {
+            tracker.spawn(metrics::upkeep(handle.clone(), stop.clone()));
+        }
         let shared = Arc::new(Shared {
             cache: cache.clone(),
             scheduler,

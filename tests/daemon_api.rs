@@ -80,23 +80,28 @@ async fn v1_needs_a_bearer_token_when_configured() {
     })
     .await;
     rig.ready().await;
-    for path in [
-        "/v1/presence/user1@example.test",
-        "/v1/gateways",
-        "/v1/presence/watch",
+    for (method, path) in [
+        ("GET", "/v1/presence/user1@example.test"),
+        ("GET", "/v1/gateways"),
+        ("GET", "/v1/presence/watch"),
+        // The checks log in to Exchange; the opt-out changes a user's setting.
+        ("POST", "/v1/checks"),
+        ("GET", "/v1/mailboxes/user1@example.test/calendar-presence"),
+        ("PUT", "/v1/mailboxes/user1@example.test/calendar-presence"),
     ] {
-        let reply = client::request(&rig.api, "GET", path, &[], "").await;
-        assert_eq!(reply.status, 401, "{path}");
+        let reply = client::request(&rig.api, method, path, &[], "").await;
+        assert_eq!(reply.status, 401, "{method} {path}");
         let wrong = client::request(
             &rig.api,
-            "GET",
+            method,
             path,
             &[("Authorization", "Bearer nope")],
             "",
         )
         .await;
-        assert_eq!(wrong.status, 401, "{path}");
+        assert_eq!(wrong.status, 401, "{method} {path}");
     }
+
     let ok = client::request(
         &rig.api,
         "GET",

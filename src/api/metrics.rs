@@ -62,6 +62,22 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// names them.
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Folds the histograms' recorded samples into their buckets every
+/// [`UPKEEP_EVERY`] until `stop`. The exporter keeps every sample recorded between two
+/// upkeeps: without this, a daemon that no Prometheus scrapes would hold every latency
+/// it ever measured.
+pub async fn upkeep(handle: PrometheusHandle, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(UPKEEP_EVERY) => handle.run_upkeep(),
+        }
+    }
+}
+
 /// Reads the process metrics now (before each scrape).
 pub fn collect_process() {
     if let Some(collector) = PROCESS.get() {
