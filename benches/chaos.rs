@@ -28,10 +28,11 @@ use ews_presence::sim::rng::Rng;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod common;
+
+/// mimalloc, as the daemon runs, counting the heap bytes live (reported each minute).
+#[global_allocator]
+static GLOBAL: common::counting::Counting = common::counting::Counting;
 
 /// Daemon settings of the run (also what the convergence bound is made of).
 const DEBOUNCE_MS: u64 = 200;
@@ -474,6 +475,7 @@ fn resources_now(app: &App, elapsed: Duration) -> Value {
     json!({
         "minute": elapsed.as_secs() / 60,
         "rss_mib": (usage.rss as f64 / 1_048_576.0 * 10.0).round() / 10.0,
+        "heap_live_mib": (common::counting::live() as f64 / 1_048_576.0 * 10.0).round() / 10.0,
         "open_fds": fds,
         "feed_kept_changes": feed.kept_changes(),
         "feed_published": feed.last_seq(),

@@ -18,10 +18,8 @@
 //! JSON line. Without `--bench` (as `cargo test --all-targets` runs it) a small pass
 //! checks that every row was counted.
 
-use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use ews_presence::engine::backoff::Backoff;
@@ -37,58 +35,12 @@ use ews_presence::presence::timeline::{CalendarState, Interval, Mapping, Timelin
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-/// Live heap bytes requested through the global allocator.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-/// mimalloc, counting what is live.
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to mimalloc, which upholds GlobalAlloc's
-// contract; the counter is only arithmetic on the sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's layout.
-        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's layout.
-        let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: ptr came from this allocator with this layout.
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: ptr came from this allocator with this layout.
-        let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        p
-    }
-}
+mod common;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::counting::Counting = common::counting::Counting;
 
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
+use common::counting::live;
 
 /// An id as long as Exchange's (base64 of a GUID, the server's FQDN and more).
 fn subscription_id(n: usize) -> SubscriptionId {

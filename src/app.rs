@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::http::{self, ApiState};
 use crate::api::metrics;
 use crate::api::tls::ApiTls;
+use crate::api::tokens::Tokens;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, ReloadSummary, Shared};
 use crate::opt_out_store::OptOutStore;
@@ -70,6 +71,7 @@ pub struct App {
     pub engine: Arc<Engine>,
     config: Arc<Config>,
     roster: Arc<Roster>,
+    api: Arc<ApiState>,
     api_tls: Option<Arc<ApiTls>>,
     stop: CancellationToken,
     tracker: TaskTracker,
@@ -128,7 +130,8 @@ impl App {
             status: engine.status(),
             engine: engine.clone(),
             roster: roster.clone(),
-            tokens: config.api.tokens.clone(),
+            tokens: std::sync::RwLock::new(config.api.tokens.clone()),
+            auth_failures: Default::default(),
             metrics: handle,
             stop: stop.clone(),
             connections: crate::api::connections::Connections::new(config.api.max_connections),
@@ -147,18 +150,20 @@ impl App {
             }
         };
         tracker.spawn(http::serve(
-            state,
+            state.clone(),
             listener,
             api_tls.clone(),
             tracker.clone(),
         ));
         for gateway in &config.gateways {
-            if gateway
+            if let Some(warning) = gateway.plain_http_warning() {
+                tracing::warn!(gateway = %gateway.name, "{warning}");
+            } else if gateway
                 .url
                 .as_ref()
                 .is_some_and(|u| u.scheme_str() == Some("http"))
             {
-                tracing::warn!(gateway = %gateway.name, "gateway URL is plain http://: credentials and calendars cross the network unencrypted");
+                tracing::warn!(gateway = %gateway.name, "gateway URL is plain http://: calendars cross the network unencrypted");
             }
         }
         tracing::info!(
@@ -175,10 +180,24 @@ impl App {
             engine,
             config,
             roster,
+            api: state,
             api_tls,
             stop,
             tracker,
         })
+    }
+
+    /// Re-reads the API's token file, when there is one; on failure the tokens in use
+    /// stay, and the error names the file and line.
+    pub fn reload_tokens(&self) -> Result<(), String> {
+        let Some(path) = &self.config.api.token_file else {
+            return Ok(());
+        };
+        let tokens = Tokens::load(path).map_err(|e| e.to_string())?;
+        let count = tokens.len();
+        *crate::util::write(&self.api.tokens) = Some(tokens);
+        tracing::info!(tokens = count, "API tokens reloaded");
+        Ok(())
     }
 
     /// Re-reads the API's TLS files (when it serves HTTPS); on failure the ones in use
@@ -226,8 +245,8 @@ impl App {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the mailbox list and the
-/// API's TLS files.
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the mailbox list, the API's
+/// tokens and its TLS files.
 pub async fn run(config: Config) -> Result<(), StartError> {
     use tokio::signal::unix::{SignalKind, signal};
     let app = App::start(config).await?;
@@ -247,6 +266,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 match app.reload() {
                     Ok(summary) => crate::service::reloaded(summary.total),
                     Err(e) => tracing::error!(error = %e, "reload failed; keeping the current mailbox list"),
+                }
+                if let Err(e) = app.reload_tokens() {
+                    tracing::error!(error = %e, "API token reload failed; keeping the tokens in use");
                 }
                 if let Err(e) = app.reload_tls() {
                     crate::api::metrics::tls_reloaded("failed");

@@ -10,6 +10,7 @@ use std::time::Duration;
 use hyper::Uri;
 use serde::Deserialize;
 
+use crate::api::tokens::Tokens;
 use crate::ews::transport::{Auth, Secret, TransportConfig};
 use crate::ews::types::RequestServerVersion;
 use crate::mailbox::Mailbox;
@@ -182,6 +183,7 @@ struct RawGateway {
     max_subscriptions_per_connection: Option<u64>,
     max_connections: Option<u64>,
     request_timeout_secs: Option<u64>,
+    allow_plain_http: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,8 +198,10 @@ struct RawMailboxes {
 pub struct ApiConfig {
     /// Listen address.
     pub listen: SocketAddr,
-    /// Accepted bearer tokens; `/v1/*` needs one when set.
-    pub tokens: Option<Vec<String>>,
+    /// The bearer tokens' file (re-read on SIGHUP).
+    pub token_file: Option<PathBuf>,
+    /// Accepted bearer tokens, as digests with scopes; `/v1/*` needs one when set.
+    pub tokens: Option<Tokens>,
     /// Client connections held at once; None: derived from the descriptor limit.
     pub max_connections: Option<usize>,
     /// Serve HTTPS with these files (None: plain HTTP).
@@ -266,6 +270,8 @@ pub struct GatewayConfig {
     pub max_connections: Option<usize>,
     /// Timeout of ordinary (non-streaming) requests.
     pub request_timeout: Duration,
+    /// Credentials may go over plain `http://` to other hosts than this one (a lab).
+    pub allow_plain_http: bool,
 }
 
 /// A gateway's Autodiscover settings.
@@ -280,6 +286,28 @@ pub struct AutodiscoverConfig {
 }
 
 impl GatewayConfig {
+    /// Said at every start and on `/v1/gateways` while credentials cross the network
+    /// in clear because `allow_plain_http = true` lets them.
+    pub fn plain_http_warning(&self) -> Option<String> {
+        if self.auth == Auth::None || !self.allow_plain_http {
+            return None;
+        }
+        let urls = [
+            self.url.as_ref(),
+            self.autodiscover.as_ref().and_then(|a| a.url.as_ref()),
+        ];
+        urls.into_iter()
+            .flatten()
+            .find(|url| crate::ews::transport::credentials_may_go_to(url, false).is_err())
+            .map(|url| {
+                format!(
+                    "allow_plain_http = true: the {} credentials of {} cross the network in clear to {url}",
+                    self.auth.scheme(),
+                    self.auth.account()
+                )
+            })
+    }
+
     /// What a client for the EWS URL `url` needs.
     pub fn transport_to(&self, url: &Uri) -> TransportConfig {
         TransportConfig {
@@ -315,6 +343,7 @@ impl GatewayConfig {
                 prefer_internal: a.prefer_internal,
                 auth: self.auth.clone(),
                 request_timeout: self.request_timeout,
+                allow_plain_http: self.allow_plain_http,
             })
     }
 }
@@ -667,31 +696,12 @@ impl Config {
         let listen: SocketAddr = listen
             .parse()
             .map_err(|_| error("api.listen", format!("{listen:?} is not an address:port")))?;
-        let tokens = match raw.api.token_file {
-            None => None,
-            Some(p) => {
-                let path = resolve(base, &p);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    error(
-                        "api.token_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                let tokens: Vec<String> = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_owned)
-                    .collect();
-                if tokens.is_empty() {
-                    return Err(error(
-                        "api.token_file",
-                        format!("{} holds no token", path.display()),
-                    ));
-                }
-                Some(tokens)
-            }
-        };
+        let token_file = raw.api.token_file.map(|p| resolve(base, &p));
+        let tokens = token_file
+            .as_deref()
+            .map(Tokens::load)
+            .transpose()
+            .map_err(|e| error("api.token_file", e.to_string()))?;
         let p = raw.presence;
         let presence = PresenceConfig {
             horizon: Duration::from_secs(
@@ -820,6 +830,24 @@ impl Config {
                 return Err(error(key("url"), "is required unless autodiscover = true"));
             }
             let auth = gateway_auth(&g, base, &key)?;
+            let allow_plain_http = g.allow_plain_http.unwrap_or(false);
+            if auth != Auth::None {
+                let urls = [
+                    (url.as_ref(), "url"),
+                    (
+                        autodiscover.as_ref().and_then(|a| a.url.as_ref()),
+                        "autodiscover_url",
+                    ),
+                ];
+                for (target, name) in urls {
+                    if let Some(target) = target {
+                        crate::ews::transport::credentials_may_go_to(target, allow_plain_http)
+                            .map_err(|e| {
+                                error(key(name), format!("auth = \"{}\": {e}", auth.scheme()))
+                            })?;
+                    }
+                }
+            }
             let ca_file = match g.ca_file {
                 Some(p) => {
                     let path = resolve(base, &p);
@@ -880,6 +908,7 @@ impl Config {
                     1..=600,
                     "seconds",
                 )?),
+                allow_plain_http,
             });
         }
         let mailbox_source = match (raw.mailboxes.file, raw.mailboxes.list) {
@@ -890,6 +919,7 @@ impl Config {
         let mut config = Config {
             api: ApiConfig {
                 listen,
+                token_file,
                 tokens,
                 // No default: unset, the limit follows the descriptor limit.
                 max_connections: raw
@@ -1022,6 +1052,7 @@ pub(crate) mod tests {
             max_subscriptions_per_connection: 200,
             max_connections: None,
             request_timeout: Duration::from_secs(10),
+            allow_plain_http: false,
         }
     }
 
@@ -1108,6 +1139,67 @@ file = "mailboxes.txt"
                 .collect::<Vec<_>>(),
             [("a@example.test", 0), ("b@example.test", 1)]
         );
+    }
+
+    #[test]
+    fn credentials_over_plain_http_are_refused_but_on_loopback_or_when_allowed() {
+        let d = dir("plain-http");
+        let with = |url: &str, extra: &str| {
+            GOOD.replace(
+                "url = \"https://exch1.example.test/EWS/Exchange.asmx\"",
+                &format!("url = \"{url}\"\n{extra}"),
+            )
+        };
+        let refused = load(
+            &d,
+            &with("http://exch1.example.test/EWS/Exchange.asmx", ""),
+            "a@example.test",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(refused.key, "gateway[0].url");
+        assert!(
+            refused.message.contains("auth = \"basic\"")
+                && refused.message.contains("in clear")
+                && refused.message.contains("allow_plain_http"),
+            "{refused}"
+        );
+        for loopback in [
+            "http://127.0.0.1:8080/EWS/Exchange.asmx",
+            "http://localhost/EWS",
+            "http://[::1]:80/EWS",
+        ] {
+            let c = load(&d, &with(loopback, ""), "a@example.test", &[]).unwrap();
+            assert_eq!(c.gateways[0].plain_http_warning(), None, "{loopback}");
+        }
+        let allowed = load(
+            &d,
+            &with(
+                "http://exch1.example.test/EWS/Exchange.asmx",
+                "allow_plain_http = true",
+            ),
+            "a@example.test",
+            &[],
+        )
+        .unwrap();
+        let warning = allowed.gateways[0].plain_http_warning().expect("a warning");
+        assert!(
+            warning.contains("svc@example.test") && warning.contains("in clear"),
+            "{warning}"
+        );
+        // Without credentials there is nothing to protect (the lab gateway).
+        assert!(
+            load(&d, GOOD, "a@example.test", &[]).unwrap().gateways[1]
+                .plain_http_warning()
+                .is_none()
+        );
+        // Autodiscover follows the same rule.
+        let discovered = GOOD.replace(
+            "url = \"https://exch1.example.test/EWS/Exchange.asmx\"",
+            "autodiscover = true\nautodiscover_url = \"http://ad.example.test/autodiscover/autodiscover.svc\"",
+        );
+        let refused = load(&d, &discovered, "a@example.test", &[]).unwrap_err();
+        assert_eq!(refused.key, "gateway[0].autodiscover_url", "{refused}");
     }
 
     #[test]

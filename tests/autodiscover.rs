@@ -68,6 +68,7 @@ impl Lab {
                     password: Secret::new("pw"),
                 },
                 request_timeout: Duration::from_secs(5),
+                allow_plain_http: false,
             },
             tls,
         )

@@ -375,3 +375,190 @@ async fn slow_clients_cannot_crowd_out_health_checks_and_queries() {
     }
     rig.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_scopes_decide_per_route_and_the_file_is_reloaded() {
+    let rig = rig(Options {
+        token: Some("first-reader-token"),
+        ..Options::default()
+    })
+    .await;
+    rig.ready().await;
+    std::fs::write(
+        rig.dir.join("tokens"),
+        "# presence servers read\nreader-token-0001 read\n# operators\nadmin-token-0001 admin\n",
+    )
+    .unwrap();
+    rig.app.reload_tokens().expect("the token file reloads");
+    let bearer = |t: &str| format!("Bearer {t}");
+    let status = |method: &'static str, path: &'static str, token: Option<&'static str>| {
+        let rig = &rig;
+        async move {
+            let header = token.map(bearer);
+            let headers: Vec<(&str, &str)> = header
+                .as_deref()
+                .map(|h| vec![("Authorization", h)])
+                .unwrap_or_default();
+            let body = if method == "PUT" {
+                r#"{"enabled": true}"#
+            } else {
+                ""
+            };
+            client::request(&rig.api, method, path, &headers, body)
+                .await
+                .status
+        }
+    };
+    let opt_out = "/v1/mailboxes/user1@example.test/calendar-presence";
+    // The old token is gone with the reload.
+    assert_eq!(
+        status("GET", "/v1/gateways", Some("first-reader-token")).await,
+        401
+    );
+    for (method, path) in [
+        ("GET", "/v1/presence/user1@example.test"),
+        ("GET", "/v1/gateways"),
+        ("GET", "/v1/summary"),
+        ("GET", opt_out),
+    ] {
+        assert_eq!(
+            status(method, path, Some("reader-token-0001")).await,
+            200,
+            "{path}"
+        );
+        assert_eq!(
+            status(method, path, Some("admin-token-0001")).await,
+            200,
+            "{path}"
+        );
+        assert_eq!(status(method, path, None).await, 401, "{path}");
+    }
+    let query = client::request(
+        &rig.api,
+        "POST",
+        "/v1/presence/query",
+        &[("Authorization", "Bearer reader-token-0001")],
+        r#"{"mailboxes": ["user1@example.test"]}"#,
+    )
+    .await;
+    assert_eq!(query.status, 200, "a batch query is a read");
+    for (method, path) in [("POST", "/v1/checks"), ("PUT", opt_out)] {
+        assert_eq!(
+            status(method, path, Some("reader-token-0001")).await,
+            403,
+            "{method} {path} needs admin"
+        );
+        assert_eq!(
+            status(method, path, Some("admin-token-0001")).await,
+            200,
+            "{method} {path}"
+        );
+    }
+    // Every refusal is counted by reason.
+    let missing = rig
+        .metric("ews_presence_api_auth_failures_total", "reason=\"missing\"")
+        .await
+        .unwrap_or(0.0);
+    let scope = rig
+        .metric("ews_presence_api_auth_failures_total", "reason=\"scope\"")
+        .await
+        .unwrap_or(0.0);
+    let invalid = rig
+        .metric("ews_presence_api_auth_failures_total", "reason=\"invalid\"")
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        missing >= 4.0 && scope >= 2.0 && invalid >= 1.0,
+        "{missing} {scope} {invalid}"
+    );
+    // A broken file keeps the tokens in use, and says where.
+    std::fs::write(rig.dir.join("tokens"), "reader-token-0001 owner\n").unwrap();
+    let error = rig.app.reload_tokens().expect_err("an unknown scope");
+    assert!(
+        error.contains("tokens:1") && !error.contains("reader-token-0001"),
+        "{error}"
+    );
+    assert_eq!(
+        status("GET", "/v1/gateways", Some("reader-token-0001")).await,
+        200
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_subject_is_shown_by_the_api_or_the_status_page() {
+    const TOKEN: &str = "api-token-never-shown-0001";
+    const SUBJECT: &str = "Confidential merger call";
+    let rig = rig(Options {
+        token: Some(TOKEN),
+        mailboxes: 5,
+        ..Options::default()
+    })
+    .await;
+    rig.ready().await;
+    // A meeting with a subject, read by the daemon.
+    let now = jiff::Timestamp::now();
+    let made = client::control(
+        &rig.sim_target,
+        "POST",
+        "/mailboxes/user2@example.test/items",
+        Some(serde_json::json!({
+            "start": (now - jiff::SignedDuration::from_mins(1)).to_string(),
+            "end": (now + jiff::SignedDuration::from_hours(1)).to_string(),
+            "busy_type": "Busy",
+            "subject": SUBJECT,
+        })),
+    )
+    .await;
+    assert_eq!(made.status, 201);
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("Authorization", auth.as_str())];
+    eventually("the meeting is read", Duration::from_secs(15), || async {
+        client::request(
+            &rig.api,
+            "GET",
+            "/v1/presence/user2@example.test",
+            &headers,
+            "",
+        )
+        .await
+        .json()["availability"]
+            == "in-a-meeting"
+    })
+    .await;
+    let mut shown = String::new();
+    for path in [
+        "/",
+        "/v1/gateways",
+        "/v1/summary",
+        "/v1/presence/user2@example.test",
+        "/v1/presence/user2@example.test/today",
+        "/metrics",
+        "/readyz",
+        "/api-access",
+    ] {
+        let reply = client::request(&rig.api, "GET", path, &headers, "").await;
+        assert_eq!(reply.status, 200, "{path}");
+        shown.push_str(&String::from_utf8_lossy(&reply.body));
+    }
+    let checks = client::request(&rig.api, "POST", "/v1/checks", &headers, "").await;
+    shown.push_str(&String::from_utf8_lossy(&checks.body));
+    for secret in [
+        TOKEN,
+        "sim-password",
+        SUBJECT,
+        "Authorization:",
+        "Basic c3Zj",
+    ] {
+        assert!(!shown.contains(secret), "{secret:?} is shown");
+    }
+    let metrics = client::request(&rig.api, "GET", "/metrics", &[], "").await;
+    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| !l.starts_with('#') && l.contains("@example.test")),
+        "no per-mailbox label"
+    );
+    rig.stop().await;
+}

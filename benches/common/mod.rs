@@ -2,6 +2,8 @@
 //! process CPU and memory from /proc.
 #![allow(dead_code)]
 
+pub mod counting;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;

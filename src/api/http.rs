@@ -33,9 +33,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::auth_failures::AuthFailures;
 use super::calendar_presence::{self, CALENDAR_PRESENCE_SUFFIX};
 use super::connections::{Connection, Connections};
 use super::tls::ApiTls;
+use super::tokens::{Refusal, Scope, Tokens};
 use super::{json, metrics};
 use crate::engine::status::StatusHandle;
 use crate::mailbox::Mailbox;
@@ -78,8 +80,10 @@ pub struct ApiState {
     pub engine: Arc<crate::engine::Engine>,
     /// Which mailboxes are served; the opt-out settings.
     pub roster: Arc<crate::roster::Roster>,
-    /// Accepted bearer tokens.
-    pub tokens: Option<Vec<String>>,
+    /// Accepted bearer tokens (digests and scopes); replaced when the file is re-read.
+    pub tokens: std::sync::RwLock<Option<Tokens>>,
+    /// Refused requests, counted and logged per client.
+    pub auth_failures: AuthFailures,
     /// Metrics renderer.
     pub metrics: Option<PrometheusHandle>,
     /// Cancelled at shutdown.
@@ -114,10 +118,10 @@ pub async fn serve(
     tracker: TaskTracker,
 ) {
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = state.stop.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
+                Ok(accepted) => accepted,
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
@@ -133,8 +137,9 @@ pub async fn serve(
         let state = state.clone();
         let tls = tls.clone();
         tracker.spawn(async move {
+            let peer = peer.ip();
             match tls {
-                None => serve_connection(&state, &client, stream).await,
+                None => serve_connection(&state, &client, peer, stream).await,
                 Some(tls) => {
                     let handshake = tokio::select! {
                         tls = tls.accept(stream) => tls,
@@ -142,7 +147,7 @@ pub async fn serve(
                         _ = client.shed.cancelled() => None,
                     };
                     if let Some(stream) = handshake {
-                        serve_connection(&state, &client, stream).await;
+                        serve_connection(&state, &client, peer, stream).await;
                     }
                 }
             }
@@ -153,14 +158,18 @@ pub async fn serve(
 
 /// Serves HTTP/1.1 requests on one connection (plain or TLS) until it ends, the
 /// daemon stops, or the connection is shed to make room.
-async fn serve_connection<S>(state: &Arc<ApiState>, client: &Arc<Connection>, stream: S)
-where
+async fn serve_connection<S>(
+    state: &Arc<ApiState>,
+    client: &Arc<Connection>,
+    peer: std::net::IpAddr,
+    stream: S,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (service_state, service_client) = (state.clone(), client.clone());
     let service = service_fn(move |req| {
         let (state, client) = (service_state.clone(), service_client.clone());
-        async move { Ok::<_, Infallible>(route(&state, &client, req).await) }
+        async move { Ok::<_, Infallible>(route(&state, &client, peer, req).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -174,26 +183,68 @@ where
     }
 }
 
-fn authorized(state: &ApiState, req: &Request<Incoming>) -> bool {
-    let Some(tokens) = &state.tokens else {
-        return true;
-    };
-    req.headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| {
-            tokens
-                .iter()
-                .any(|t| t.as_bytes() == given.trim().as_bytes())
-        })
+/// The scope a `/v1/*` request needs: `admin` for the checks (they log in to
+/// Exchange) and for every write; `read` for the rest.
+fn needed_scope(method: &Method, path: &str) -> Scope {
+    let reads = matches!(*method, Method::GET | Method::HEAD)
+        || (*method == Method::POST && path == "/v1/presence/query");
+    if reads { Scope::Read } else { Scope::Admin }
 }
 
-async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) -> Response<Body> {
+/// Whether the request may go on; the refusal's answer when not (401 without a valid
+/// token, 403 with one that lacks the scope), counted and logged per client.
+fn authorize(
+    state: &ApiState,
+    peer: std::net::IpAddr,
+    req: &Request<Incoming>,
+) -> Result<(), Box<Response<Body>>> {
+    let tokens = crate::util::read(&state.tokens);
+    let Some(tokens) = tokens.as_ref() else {
+        return Ok(());
+    };
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let needed = needed_scope(req.method(), req.uri().path());
+    let Err(refusal) = tokens.admit(header, needed) else {
+        return Ok(());
+    };
+    state.auth_failures.refused(peer, refusal, Instant::now());
+    let mut answer = match refusal {
+        Refusal::Missing | Refusal::Invalid => error(
+            StatusCode::UNAUTHORIZED,
+            "a valid Authorization: Bearer token is required",
+        ),
+        Refusal::Scope => error(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "this token may not do that: it needs the {} scope",
+                needed.as_str()
+            ),
+        ),
+    };
+    answer
+        .headers_mut()
+        .insert("WWW-Authenticate", HeaderValue::from_static("Bearer"));
+    Err(Box::new(answer))
+}
+
+async fn route(
+    state: &ApiState,
+    client: &Connection,
+    peer: std::net::IpAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
     client.request_started();
     let started = Instant::now();
     // A clone of the URI shares its bytes: no copy of the path per request.
     let uri = req.uri().clone();
+    let mut refused = if uri.path().starts_with("/v1/") {
+        authorize(state, peer, &req).err()
+    } else {
+        None
+    };
     let (name, response) = match (req.method().clone(), uri.path()) {
         // The page holds no data: everything it shows comes from /v1/* with the token.
         (Method::GET, "/") => (
@@ -210,20 +261,18 @@ async fn route(state: &ApiState, client: &Connection, req: Request<Incoming>) ->
             "api_access",
             json_response(
                 StatusCode::OK,
-                &json!({"token_required": state.tokens.is_some()}),
+                &json!({"token_required": crate::util::read(&state.tokens).is_some()}),
             ),
         ),
         (Method::GET, "/readyz") => ("readyz", readyz(state, uri.query())),
         (Method::GET, "/metrics") => ("metrics", render_metrics(state)),
-        (_, p) if p.starts_with("/v1/") && !authorized(state, &req) => {
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                "a valid Authorization: Bearer token is required",
-            );
-            r.headers_mut()
-                .insert("WWW-Authenticate", HeaderValue::from_static("Bearer"));
-            ("unauthorized", r)
-        }
+        (_, _) if refused.is_some() => (
+            "unauthorized",
+            refused.take().map_or_else(
+                || error(StatusCode::UNAUTHORIZED, "refused"),
+                |answer| *answer,
+            ),
+        ),
         (Method::GET, "/v1/gateways") => ("gateways", gateways(state)),
         (Method::GET, "/v1/summary") => ("summary", summary(state)),
         (Method::POST, "/v1/checks") => ("checks", checks(state).await),

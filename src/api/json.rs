@@ -214,6 +214,7 @@ pub fn gateway(
         "undiscovered": r.undiscovered.iter().take(MAX_UNDISCOVERED_LISTED).map(|(m, why)| json!({"mailbox": m.as_str(), "reason": why})).collect::<Vec<_>>(),
         "last_error": h.last_error.as_ref().map(|(at, message)| json!({"at": at.to_string(), "message": message})),
         "throttled_until": h.throttled_until.filter(|t| *t > now).map(|t| t.to_string()),
+        "plain_http_warning": r.plain_http,
     })
 }
 

@@ -17,6 +17,8 @@ pub const API_REQUESTS: &str = "ews_presence_api_requests_total";
 pub const API_DURATION: &str = "ews_presence_api_request_duration_seconds";
 /// Build information.
 pub const BUILD_INFO: &str = "ews_presence_build_info";
+/// API requests refused for want of a valid token or scope, by reason.
+pub const API_AUTH_FAILURES: &str = "ews_presence_api_auth_failures_total";
 /// Reloads of the API's TLS files, by result (`ok`, `failed`).
 pub const API_TLS_RELOADS: &str = "ews_presence_api_tls_reloads_total";
 /// Connections to the HTTPS API that never completed a handshake, by reason
@@ -48,6 +50,7 @@ pub fn exported_names() -> Vec<&'static str> {
         BUILD_INFO,
         API_TLS_RELOADS,
         API_TLS_HANDSHAKE_FAILURES,
+        API_AUTH_FAILURES,
     ];
     names.extend_from_slice(crate::engine::metrics::NAMES);
     names.extend_from_slice(crate::presence::metrics::NAMES);
@@ -120,6 +123,10 @@ fn describe() {
     );
     describe_gauge!(BUILD_INFO, "Build information.");
     describe_counter!(
+        API_AUTH_FAILURES,
+        "API requests refused: no token (missing), an unknown token (invalid), or a token without the scope the route needs (scope)."
+    );
+    describe_counter!(
         API_TLS_RELOADS,
         "Reloads of the API's TLS certificate files, by result."
     );
@@ -127,6 +134,11 @@ fn describe() {
         API_TLS_HANDSHAKE_FAILURES,
         "HTTPS API connections that never completed a TLS handshake, by reason."
     );
+}
+
+/// A request was refused for `reason`.
+pub fn auth_failure(reason: &'static str) {
+    counter!(API_AUTH_FAILURES, "reason" => reason).increment(1);
 }
 
 /// The API's TLS files were read again (`ok`) or failed to load (`failed`).

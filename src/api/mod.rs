@@ -2,8 +2,10 @@
 //! health and metrics ([`http`]), JSON rendering ([`json`]), the bounded client
 //! connections ([`connections`]), the metrics exporter ([`metrics`]), the status page
 //! ([`status_page`]), HTTPS with reloadable certificates ([`tls`]) and the users'
-//! calendar-presence setting ([`calendar_presence`]). It reads the engine only through its status handle.
+//! calendar-presence setting ([`calendar_presence`]), the bearer tokens and their scopes
+//! ([`tokens`]) and the refused requests ([`auth_failures`]). It reads the engine only through its status handle.
 
+pub mod auth_failures;
 pub mod calendar_presence;
 pub mod connections;
 pub mod http;
@@ -11,3 +13,4 @@ pub mod json;
 pub mod metrics;
 pub mod status_page;
 pub mod tls;
+pub mod tokens;

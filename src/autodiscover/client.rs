@@ -35,6 +35,9 @@ pub struct DiscoveryConfig {
     pub auth: Auth,
     /// Timeout of one request.
     pub request_timeout: Duration,
+    /// Credentials may go over plain `http://` (see
+    /// [`crate::ews::transport::credentials_may_go_to`]).
+    pub allow_plain_http: bool,
 }
 
 /// Where a mailbox's EWS is.
@@ -214,21 +217,21 @@ impl Discoverer {
         done
     }
 
-    /// A transport to `url` with the gateway's credentials (none over plain HTTP).
+    /// A transport to `url` with the gateway's credentials, where they may go (the
+    /// same rule as for EWS: HTTPS, this machine, or `allow_plain_http`).
     fn transport(&self, url: &str) -> Result<Transport, String> {
         if let Some(t) = crate::util::lock(&self.transports).get(url) {
             return Ok(t.clone());
         }
         let uri: Uri = url.parse().map_err(|_| format!("{url} is not a URL"))?;
-        let auth = match uri.scheme_str() {
-            Some("https") => self.config.auth.clone(),
-            Some("http") if self.config.auth == Auth::None => Auth::None,
-            _ => {
-                return Err(format!(
-                    "refused to send credentials to {url}: Autodiscover must be HTTPS"
-                ));
-            }
-        };
+        if !matches!(uri.scheme_str(), Some("https" | "http")) {
+            return Err(format!("{url} is not an http(s) URL"));
+        }
+        if self.config.auth != Auth::None {
+            crate::ews::transport::credentials_may_go_to(&uri, self.config.allow_plain_http)
+                .map_err(|e| format!("refused to send credentials to {url}: {e}"))?;
+        }
+        let auth = self.config.auth.clone();
         let transport = Transport::new(
             &TransportConfig {
                 url: uri,
@@ -535,6 +538,7 @@ mod tests {
                     password: crate::ews::auth::Secret::new("pw"),
                 },
                 request_timeout: Duration::from_secs(5),
+                allow_plain_http: false,
             },
             crate::ews::transport::client_tls(None, std::path::Path::new("certs")).unwrap(),
         )
@@ -566,10 +570,17 @@ mod tests {
         };
         assert!(p.queue.is_empty(), "nothing to ask: {:?}", p.queue);
         assert!(p.tried[0].contains("not HTTPS"), "{:?}", p.tried);
-        // And credentials are never sent to a plain HTTP Autodiscover.
+        // And credentials are never sent to a plain HTTP Autodiscover elsewhere than
+        // on this machine.
+        let refused = d
+            .transport("http://autodiscover.example.test/autodiscover/autodiscover.svc")
+            .err()
+            .unwrap_or_default();
+        assert!(refused.contains("in clear"), "{refused}");
         assert!(
             d.transport(&format!("http://{addr}/autodiscover/autodiscover.svc"))
-                .is_err()
+                .is_ok(),
+            "a loopback Autodiscover is a test rig"
         );
     }
 

@@ -45,6 +45,8 @@ pub struct GatewayReport {
     pub auto_replies: String,
     /// Mailboxes Autodiscover could not place (and no `url` serves), with why.
     pub undiscovered: Vec<(Mailbox, String)>,
+    /// Credentials cross the network in clear (`allow_plain_http`), in words.
+    pub plain_http: Option<String>,
 }
 
 /// Cheap to clone; reads only.
@@ -92,6 +94,7 @@ fn report(runtime: &GatewayRuntime) -> GatewayReport {
         one_mailbox_per_stream: runtime.gateway.single_mailbox_streams(),
         auto_replies: runtime.gateway.auto_reply_source(),
         undiscovered: super::discovery::undiscovered(runtime),
+        plain_http: config.plain_http_warning(),
     };
     for handle in lock(&runtime.groups).iter() {
         r.mailboxes += handle.members.borrow().len();

@@ -61,6 +61,33 @@ const MAX_CHALLENGE_BODY_BYTES: usize = 64 * 1024;
 /// far below).
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
+/// Whether the gateway's credentials may be sent to `url`: over HTTPS always; over
+/// plain HTTP only to this machine (a loopback address or `localhost`: a test rig) or
+/// when the gateway says `allow_plain_http = true`. The one rule for EWS and
+/// Autodiscover alike. Over plain HTTP a Basic password or a bearer token crosses the
+/// network in clear, and an NTLM exchange can be cracked offline; the account can
+/// impersonate every presence user.
+pub fn credentials_may_go_to(url: &Uri, allow_plain_http: bool) -> Result<(), String> {
+    if url.scheme_str() != Some("http") {
+        return Ok(());
+    }
+    let host = url
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || allow_plain_http {
+        return Ok(());
+    }
+    Err(format!(
+        "the credentials would cross the network in clear to {host} over plain http://: use https://, or set allow_plain_http = true on the gateway (a lab only)"
+    ))
+}
+
 /// Builds the TLS client configuration: `ca_file` alone when given, else the system
 /// roots plus every `*.pem` in `certs_dir`.
 pub fn client_tls(
