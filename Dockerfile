@@ -12,16 +12,21 @@ WORKDIR /src
 # Dependencies first, in their own layer: it is rebuilt only when Cargo.toml or
 # Cargo.lock change, not at every change of the source.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
+COPY crates/common/Cargo.toml crates/common/
+COPY crates/ews/Cargo.toml crates/ews/
+COPY crates/ews-sim/Cargo.toml crates/ews-sim/
+RUN mkdir -p src benches crates/common/src crates/ews/src crates/ews-sim/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
+    && touch src/lib.rs crates/common/src/lib.rs crates/ews/src/lib.rs crates/ews-sim/src/lib.rs \
     && for bench in decode sim_capacity presence chaos memory; do echo 'fn main() {}' > "benches/$bench.rs"; done \
     && cargo build --release --locked --bin ews-presence \
-    && rm -rf src benches
+    && rm -rf src benches crates/common/src crates/ews/src crates/ews-sim/src
 COPY src ./src
+COPY crates ./crates
 COPY benches ./benches
 # The placeholders' build is older than the real sources: make sure cargo sees them.
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin ews-presence
+RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs \
+    && cargo build --release --locked --bin ews-presence
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -24,15 +24,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ews_presence::app::App;
 use ews_presence::config::Config;
-use ews_presence::sim::rng::Rng;
+use ews_sim::rng::Rng;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-mod common;
+mod harness;
 
 /// mimalloc, as the daemon runs, counting the heap bytes live (reported each minute).
 #[global_allocator]
-static GLOBAL: common::counting::Counting = common::counting::Counting;
+static GLOBAL: harness::counting::Counting = harness::counting::Counting;
 
 /// Daemon settings of the run (also what the convergence bound is made of).
 const DEBOUNCE_MS: u64 = 200;
@@ -85,7 +85,7 @@ struct Simulator {
 
 impl Simulator {
     fn spawn(listen: &str, args: &[String]) -> Simulator {
-        let (child, addr) = common::spawn_simulator(listen, args, Stdio::null());
+        let (child, addr) = harness::spawn_simulator(listen, args, Stdio::null());
         Simulator {
             child,
             addr,
@@ -469,13 +469,13 @@ async fn chaos(plan: Plan) -> Value {
 /// The process's resident memory and open descriptors (the daemon runs in it), and
 /// what the change feed keeps for resumption.
 fn resources_now(app: &App, elapsed: Duration) -> Value {
-    let usage = common::usage("self");
+    let usage = harness::usage("self");
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
     let feed = app.cache.feed();
     json!({
         "minute": elapsed.as_secs() / 60,
         "rss_mib": (usage.rss as f64 / 1_048_576.0 * 10.0).round() / 10.0,
-        "heap_live_mib": (common::counting::live() as f64 / 1_048_576.0 * 10.0).round() / 10.0,
+        "heap_live_mib": (harness::counting::live() as f64 / 1_048_576.0 * 10.0).round() / 10.0,
         "open_fds": fds,
         "feed_kept_changes": feed.kept_changes(),
         "feed_published": feed.last_seq(),
@@ -483,9 +483,9 @@ fn resources_now(app: &App, elapsed: Duration) -> Value {
 }
 
 fn main() {
-    let (args, measuring) = common::arguments();
-    let runtime = common::runtime();
-    let number = |i: usize, default: u64| common::number(&args, i, default);
+    let (args, measuring) = harness::arguments();
+    let runtime = harness::runtime();
+    let number = |i: usize, default: u64| harness::number(&args, i, default);
     let report = if measuring {
         runtime.block_on(chaos(Plan {
             mailboxes: number(0, 10_000) as usize,

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use ews_presence::ews::stream::{Response, StreamDecoder};
+use ews::stream::{Response, StreamDecoder};
 
 const TARGET_BYTES: usize = 64 * 1024 * 1024;
 /// Size of the capture `ews-presence decode` reads as a whole process.

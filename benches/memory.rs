@@ -22,11 +22,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::mailbox::Mailbox;
+use ews::types::SubscriptionId;
 use ews_presence::engine::backoff::Backoff;
 use ews_presence::engine::group::state::{GroupState, Input};
 use ews_presence::engine::refresh::RefreshQueue;
-use ews_presence::ews::types::SubscriptionId;
-use ews_presence::mailbox::Mailbox;
 use ews_presence::presence::cache::Cache;
 use ews_presence::presence::clock::Clock;
 use ews_presence::presence::feed::Feed;
@@ -35,12 +35,12 @@ use ews_presence::presence::timeline::{CalendarState, Interval, Mapping, Timelin
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-mod common;
+mod harness;
 
 #[global_allocator]
-static GLOBAL: common::counting::Counting = common::counting::Counting;
+static GLOBAL: harness::counting::Counting = harness::counting::Counting;
 
-use common::counting::live;
+use harness::counting::live;
 
 /// An id as long as Exchange's (base64 of a GUID, the server's FQDN and more).
 fn subscription_id(n: usize) -> SubscriptionId {

@@ -34,11 +34,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ews::ops::get_user_availability::BusyType;
 use ews_presence::app::App;
 use ews_presence::config::Config;
-use ews_presence::ews::ops::get_user_availability::BusyType;
-use ews_presence::sim::model::NewItem;
-use ews_presence::sim::{Running, Sim, SimConfig};
+use ews_sim::model::NewItem;
+use ews_sim::{Running, Sim, SimConfig};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use serde_json::{Value, json};
@@ -48,9 +48,9 @@ use tokio::sync::mpsc;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod common;
+mod harness;
 
-use common::{Sender, connect, usage};
+use harness::{Sender, connect, usage};
 
 async fn get(sender: &mut Sender, method: &str, path: &str, body: String) -> (u16, Bytes) {
     sender.ready().await.expect("ready");
@@ -62,7 +62,7 @@ async fn get(sender: &mut Sender, method: &str, path: &str, body: String) -> (u1
         .expect("request");
     let response = sender.send_request(req).await.expect("response");
     let status = response.status().as_u16();
-    (status, common::body_of(response).await)
+    (status, harness::body_of(response).await)
 }
 
 fn address(n: usize) -> String {
@@ -152,7 +152,7 @@ async fn wait_ready(api: SocketAddr, within: Duration) -> Duration {
 async fn watch(api: SocketAddr) -> mpsc::UnboundedReceiver<(String, String, Instant)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut sender = connect(api).await;
-    let req = common::get_request("/v1/presence/watch");
+    let req = harness::get_request("/v1/presence/watch");
     let response = sender.send_request(req).await.expect("watch");
     let mut body = response.into_body();
     tokio::spawn(async move {
@@ -194,7 +194,7 @@ async fn watch_counting(
     until: Instant,
 ) -> tokio::task::JoinHandle<(usize, Option<Instant>)> {
     let mut sender = connect(api).await;
-    let req = common::get_request("/v1/presence/watch");
+    let req = harness::get_request("/v1/presence/watch");
     let response = sender.send_request(req).await.expect("watch");
     let mut body = response.into_body();
     tokio::spawn(async move {
@@ -392,8 +392,7 @@ async fn load(mailboxes: usize, compression: u64, mail_tips: bool) -> Value {
         mailboxes,
         empty_calendars: true,
         connection_limit: mailboxes.div_ceil(200) + 2,
-        mail_tips_max_recipients: mail_tips
-            .then_some(ews_presence::sim::DEFAULT_MAIL_TIPS_RECIPIENTS),
+        mail_tips_max_recipients: mail_tips.then_some(ews_sim::DEFAULT_MAIL_TIPS_RECIPIENTS),
         ..SimConfig::default()
     })
     .expect("sim")
@@ -483,7 +482,7 @@ async fn storm(mailboxes: usize, lead: u64, watchers: usize) -> Value {
     // Setup check (not measured): every mailbox knows its meeting before T.
     let cache = rig.app.cache.clone();
     let all: Vec<_> = (1..=mailboxes)
-        .map(|n| ews_presence::ews::types::Mailbox::parse(&address(n)).expect("address"))
+        .map(|n| ews::types::Mailbox::parse(&address(n)).expect("address"))
         .collect();
     loop {
         let now = jiff::Timestamp::now().as_second();
@@ -618,7 +617,7 @@ async fn scale(mailboxes: usize, churn: u64, seconds: u64) -> Value {
         (streams + 10).to_string(),
     ]
     .into();
-    let (mut child, sim) = common::spawn_simulator("127.0.0.1:0", &args, Stdio::inherit());
+    let (mut child, sim) = harness::spawn_simulator("127.0.0.1:0", &args, Stdio::inherit());
     let baseline_rss = usage("self").rss;
     let started = Instant::now();
     let (app, dir) = start_daemon(
@@ -638,7 +637,7 @@ async fn scale(mailboxes: usize, churn: u64, seconds: u64) -> Value {
     let swept = startup_sweep(
         app.api_addr,
         mailboxes,
-        Some(ews_presence::sim::DEFAULT_MAIL_TIPS_RECIPIENTS),
+        Some(ews_sim::DEFAULT_MAIL_TIPS_RECIPIENTS),
     )
     .await;
     let first_cpu = cpu_since(first);
@@ -751,7 +750,7 @@ async fn query_batches(api: SocketAddr, mailboxes: usize, batch: usize, queries:
             .and_then(|v| v.strip_prefix("app;dur="))
             .and_then(|v| v.parse::<f64>().ok())
             .expect("a Server-Timing header");
-        let bytes = common::body_of(response).await;
+        let bytes = harness::body_of(response).await;
         let took = sent.elapsed();
         assert_eq!(status, 200);
         // Checked without a JSON parse: this client shares the two cores with the
@@ -858,9 +857,9 @@ async fn query_single(rig: &Rig, seconds: u64) -> Value {
 }
 
 fn main() {
-    let (args, measuring) = common::arguments();
-    let runtime = common::runtime();
-    let number = |i: usize, default: usize| common::number(&args, i, default);
+    let (args, measuring) = harness::arguments();
+    let runtime = harness::runtime();
+    let number = |i: usize, default: usize| harness::number(&args, i, default);
     if !measuring {
         // Smoke pass for `cargo test --all-targets`: small, correctness only.
         let l = runtime.block_on(latency(200, 50, 2));

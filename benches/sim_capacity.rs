@@ -17,18 +17,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ews_presence::ews::ops::{get_streaming_events, subscribe};
-use ews_presence::ews::soap::{RequestHeader, envelope};
-use ews_presence::ews::stream::{Response, StreamDecoder};
-use ews_presence::ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
+use ews::ops::{get_streaming_events, subscribe};
+use ews::soap::{RequestHeader, envelope};
+use ews::stream::{Response, StreamDecoder};
+use ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
 const SUBSCRIBE_WORKERS: usize = 32;
 
-mod common;
+mod harness;
 
-use common::{connect, usage};
+use harness::{connect, usage};
 
 fn post(xml: String) -> Request<Full<Bytes>> {
     Request::builder()
@@ -66,7 +66,7 @@ async fn subscribe_range(addr: String, numbers: Vec<usize>) -> Vec<SubscriptionI
         );
         sender.ready().await.expect("connection ready");
         let response = sender.send_request(post(xml)).await.expect("Subscribe");
-        let bytes = common::body_of(response).await;
+        let bytes = harness::body_of(response).await;
         match decode_one(&bytes) {
             Response::Subscribe(r) => ids.push(r.subscription_id.expect("subscribed")),
             other => panic!("unexpected answer to Subscribe: {other:?}"),
@@ -114,14 +114,14 @@ async fn hold_stream(
 
 async fn stats(addr: &str) -> serde_json::Value {
     let mut sender = connect(addr).await;
-    let req = common::get_request("/sim/stats");
+    let req = harness::get_request("/sim/stats");
     let response = sender.send_request(req).await.expect("stats");
-    serde_json::from_slice(&common::body_of(response).await).expect("stats JSON")
+    serde_json::from_slice(&harness::body_of(response).await).expect("stats JSON")
 }
 
 fn main() {
-    let (args, measuring) = common::arguments();
-    let number = |i: usize, default: usize| common::number(&args, i, default);
+    let (args, measuring) = harness::arguments();
+    let number = |i: usize, default: usize| harness::number(&args, i, default);
     let (mailboxes, streams, churn, seconds) = if measuring {
         (
             number(0, 100_000),
@@ -170,7 +170,7 @@ fn main() {
         .expect("listening address")
         .to_owned();
 
-    let runtime = common::runtime();
+    let runtime = harness::runtime();
     let report = runtime.block_on(async move {
         let subscribing = Instant::now();
         let mut workers = Vec::new();

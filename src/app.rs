@@ -195,7 +195,7 @@ impl App {
         };
         let tokens = Tokens::load(path).map_err(|e| e.to_string())?;
         let count = tokens.len();
-        *crate::util::write(&self.api.tokens) = Some(tokens);
+        *common::sync::write(&self.api.tokens) = Some(tokens);
         tracing::info!(tokens = count, "API tokens reloaded");
         Ok(())
     }

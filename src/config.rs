@@ -11,10 +11,10 @@ use hyper::Uri;
 use serde::Deserialize;
 
 use crate::api::tokens::Tokens;
-use crate::ews::transport::{Auth, Secret, TransportConfig};
-use crate::ews::types::RequestServerVersion;
-use crate::mailbox::Mailbox;
 use crate::presence::timeline::{Availability, Mapping};
+use common::mailbox::Mailbox;
+use ews::transport::{Auth, Secret, TransportConfig};
+use ews::types::RequestServerVersion;
 
 /// A configuration problem, naming where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -298,7 +298,7 @@ impl GatewayConfig {
         ];
         urls.into_iter()
             .flatten()
-            .find(|url| crate::ews::transport::credentials_may_go_to(url, false).is_err())
+            .find(|url| ews::transport::credentials_may_go_to(url, false).is_err())
             .map(|url| {
                 format!(
                     "allow_plain_http = true: the {} credentials of {} cross the network in clear to {url}",
@@ -335,10 +335,10 @@ impl GatewayConfig {
     }
 
     /// What the Autodiscover client needs, when it is on.
-    pub fn discovery(&self) -> Option<crate::autodiscover::client::DiscoveryConfig> {
+    pub fn discovery(&self) -> Option<ews::autodiscover::client::DiscoveryConfig> {
         self.autodiscover
             .as_ref()
-            .map(|a| crate::autodiscover::client::DiscoveryConfig {
+            .map(|a| ews::autodiscover::client::DiscoveryConfig {
                 autodiscover_url: a.url.clone(),
                 prefer_internal: a.prefer_internal,
                 auth: self.auth.clone(),
@@ -443,7 +443,7 @@ fn gateway_auth(
         }
         "ntlm" => {
             let (username, password) = login(scheme)?;
-            crate::ews::auth::ntlm::parse_username(&username)
+            ews::auth::ntlm::parse_username(&username)
                 .map_err(|e| error(key("username"), e.to_string()))?;
             Ok(Auth::Ntlm { username, password })
         }
@@ -841,10 +841,9 @@ impl Config {
                 ];
                 for (target, name) in urls {
                     if let Some(target) = target {
-                        crate::ews::transport::credentials_may_go_to(target, allow_plain_http)
-                            .map_err(|e| {
-                                error(key(name), format!("auth = \"{}\": {e}", auth.scheme()))
-                            })?;
+                        ews::transport::credentials_may_go_to(target, allow_plain_http).map_err(
+                            |e| error(key(name), format!("auth = \"{}\": {e}", auth.scheme())),
+                        )?;
                     }
                 }
             }

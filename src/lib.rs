@@ -6,20 +6,14 @@
 //!
 //! # Layout
 //!
-//! Dependencies point one way: `mailbox` ← `ews` ← `autodiscover` ← `engine` →
-//! `presence`; `api` reads
-//! `engine` (through its status handle) and `presence`; nothing of the product depends
-//! on `sim`.
+//! The workspace's crates are the architecture (docs/architecture.md): `common` (the
+//! mailbox key, PEM files, locks) ← `ews` (the EWS and Autodiscover wire) ← this
+//! library; the simulator (`ews-sim`) is used only by the binary's `demo` and
+//! `simulate` commands, the tests and the benchmarks. Inside this library the data
+//! flows `engine` → `presence` → `api`: the engine writes timelines into the cache,
+//! the API reads the cache and the change feed and the engine's status handle;
+//! `presence` and `api` never name the wire (`tests/architecture.rs` checks).
 //!
-//! - [`mailbox`]: the `Mailbox` newtype every part keys on (a leaf).
-//! - [`ews`]: the EWS client side of the protocol and nothing else: request writers
-//!   ([`ews::ops`]), response readers, the SOAP envelope ([`ews::soap`]), response codes
-//!   and how to react to them ([`ews::response_code`], [`ews::error`]), the incremental
-//!   decoder for the endless GetStreamingEvents body ([`ews::stream`]), and the HTTP
-//!   client ([`ews::transport`], configured by its own `TransportConfig`). No presence
-//!   policy.
-//! - [`autodiscover`]: finding each mailbox's EWS URL and `GroupingInformation`
-//!   (SOAP GetUserSettings, POX fallback), over the `ews` transport pieces.
 //! - [`engine`]: keeps subscriptions alive and timelines fresh: each connection group a
 //!   pure state machine ([`engine::group::state`]) run by a driver over a fakeable port
 //!   ([`engine::port`]), the refresh queue ([`engine::refresh`]), and the read-only status
@@ -33,30 +27,21 @@
 //! - [`roster`]: which configured mailboxes are served (the list less those opted out
 //!   of calendar presence); [`opt_out_store`]: the users' choices, kept on disk.
 //! - [`app`]: wiring, reload and shutdown; [`service`]: systemd notifications.
-//! - [`troubleshoot`]: the steps of `ews-presence check`, one gateway at a time.
-//! - [`sim`]: the simulated Exchange (`ews-presence simulate`): ground truth, an EWS
-//!   endpoint that behaves like Exchange where the daemon can tell, a JSON control API
-//!   and fault injection. It may use `ews` types; nothing else depends on it.
-//! - [`cli`]: the command-line subcommands, each rendering library results for an
-//!   operator; `main.rs` only parses arguments and maps errors to exit codes.
-//! - [`pem`]: certificate chains and private keys read from PEM files.
-//! - [`util`]: two small helpers with nothing else in common.
+//! - [`check`]: the troubleshooter (`ews-presence check` and `POST /v1/checks`), one
+//!   gateway at a time, and its report.
+//! - [`decode`]: `ews-presence decode`: a captured body as JSON lines.
+//! - [`json_string`]: JSON string escaping for the hand-written JSON.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod api;
 pub mod app;
-pub mod autodiscover;
-pub mod cli;
+pub mod check;
 pub mod config;
+pub mod decode;
 pub mod engine;
-pub mod ews;
-pub mod mailbox;
+pub mod json_string;
 pub mod opt_out_store;
-pub mod pem;
 pub mod presence;
 pub mod roster;
 pub mod service;
-pub mod sim;
-pub mod troubleshoot;
-pub mod util;

@@ -1,5 +1,8 @@
 //! The `ews-presence` binary: parses arguments, runs a subcommand, maps errors to exit
-//! codes. Everything else lives in the library.
+//! codes. Everything else lives in the library, but for the simulator's commands
+//! ([`cli`]): the library does not link the simulator.
+
+mod cli;
 
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -16,10 +19,10 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use ews_presence::cli::decode::{self, DecodeCommandError};
-use ews_presence::cli::simulate;
-use ews_presence::ews::stream::DEFAULT_MAX_FRAME;
-use ews_presence::sim::SimConfig;
+use cli::simulate;
+use ews::stream::DEFAULT_MAX_FRAME;
+use ews_presence::decode::{self, DecodeCommandError};
+use ews_sim::SimConfig;
 
 /// Turns Microsoft Exchange calendars into live presence over EWS streaming
 /// subscriptions.
@@ -187,7 +190,7 @@ struct SimulateArgs {
     #[arg(long)]
     status_event_heartbeats: bool,
     /// MaxRecipientsPerGetMailTipsRequest; 0 turns MailTips off (as gromox says).
-    #[arg(long, default_value_t = ews_presence::sim::DEFAULT_MAIL_TIPS_RECIPIENTS)]
+    #[arg(long, default_value_t = ews_sim::DEFAULT_MAIL_TIPS_RECIPIENTS)]
     mail_tips_max_recipients: u32,
 }
 
@@ -287,10 +290,7 @@ fn check(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mailbox = match mailbox
-        .map(ews_presence::mailbox::Mailbox::parse)
-        .transpose()
-    {
+    let mailbox = match mailbox.map(common::mailbox::Mailbox::parse).transpose() {
         Ok(m) => m,
         Err(e) => {
             eprintln!("ews-presence check: --mailbox {e}");
@@ -302,21 +302,18 @@ fn check(
         Err(code) => return code,
     };
     // Outside the daemon: no credential gate to pass.
-    let checks = runtime.block_on(ews_presence::cli::check::check_all(
+    let checks = runtime.block_on(ews_presence::check::check_all(
         &config,
         mailbox.as_ref(),
         &Default::default(),
     ));
     let mut stdout = io::stdout().lock();
-    if let Err(e) = ews_presence::cli::check::render(&checks, json, &mut stdout)
+    if let Err(e) = ews_presence::check::report::render(&checks, json, &mut stdout)
         && e.kind() != io::ErrorKind::BrokenPipe
     {
         eprintln!("ews-presence check: {e}");
     }
-    if checks
-        .iter()
-        .all(ews_presence::cli::check::GatewayCheck::ok)
-    {
+    if checks.iter().all(ews_presence::check::GatewayCheck::ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -336,7 +333,7 @@ fn discover(
     };
     let mut wanted = Vec::new();
     for m in mailboxes {
-        match ews_presence::mailbox::Mailbox::parse(m) {
+        match common::mailbox::Mailbox::parse(m) {
             Ok(m) => wanted.push(m),
             Err(e) => {
                 eprintln!("ews-presence discover: {e}");
@@ -349,12 +346,7 @@ fn discover(
         Err(code) => return code,
     };
     let mut stdout = io::stdout().lock();
-    match runtime.block_on(ews_presence::cli::discover::run(
-        &config,
-        &wanted,
-        json,
-        &mut stdout,
-    )) {
+    match runtime.block_on(cli::discover::run(&config, &wanted, json, &mut stdout)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -371,10 +363,7 @@ fn demo(
     log_format: LogFormat,
 ) -> ExitCode {
     init_logging("warn", log_format);
-    block_on(
-        "demo",
-        ews_presence::cli::demo::run(mailboxes, listen, churn),
-    )
+    block_on("demo", cli::demo::run(mailboxes, listen, churn))
 }
 
 fn simulate(args: SimulateArgs, log_format: LogFormat) -> ExitCode {

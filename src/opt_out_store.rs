@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
 
 /// Mailbox address → when the user opted out (Unix seconds).
 const OPTED_OUT: TableDefinition<'_, &str, i64> = TableDefinition::new("calendar_presence_opt_out");
@@ -130,8 +130,8 @@ mod tests {
     #[test]
     fn choices_survive_reopening() {
         let dir = dir("reopen");
-        let a = crate::mailbox::numbered(1);
-        let b = crate::mailbox::numbered(2);
+        let a = common::mailbox::numbered(1);
+        let b = common::mailbox::numbered(2);
         {
             let store = OptOutStore::open(&dir).unwrap();
             assert!(store.load().unwrap().is_empty());

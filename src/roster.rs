@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, MailboxList};
 use crate::engine::{Engine, ReloadSummary};
-use crate::mailbox::Mailbox;
 use crate::opt_out_store::{OptOutStore, StoreError};
 use crate::presence::cache::Cache;
+use common::mailbox::Mailbox;
 
 /// Who decided a mailbox's calendar presence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +129,7 @@ impl Roster {
 
     /// The mailboxes to serve now, each with its gateway's index.
     pub fn served(&self) -> Vec<(Mailbox, usize)> {
-        crate::util::lock(&self.lists).served()
+        common::sync::lock(&self.lists).served()
     }
 
     fn gateway_name(&self, g: usize) -> Arc<str> {
@@ -142,7 +142,7 @@ impl Roster {
     /// Puts every configured, opted-out mailbox in the cache as opted out (at start,
     /// after the engine took the served ones).
     pub fn mark_opted_out(&self, cache: &Cache) {
-        let lists = crate::util::lock(&self.lists);
+        let lists = common::sync::lock(&self.lists);
         for (mailbox, g) in &lists.configured {
             if lists.opted_out(mailbox) {
                 cache.insert(mailbox.clone(), self.gateway_name(*g));
@@ -153,7 +153,7 @@ impl Roster {
 
     /// A mailbox's setting, if configured.
     pub fn setting(&self, mailbox: &Mailbox) -> Option<Setting> {
-        let lists = crate::util::lock(&self.lists);
+        let lists = common::sync::lock(&self.lists);
         lists
             .configured
             .contains_key(mailbox)
@@ -170,7 +170,7 @@ impl Roster {
         engine: &Engine,
         cache: &Cache,
     ) -> Result<Setting, SetError> {
-        let mut lists = crate::util::lock(&self.lists);
+        let mut lists = common::sync::lock(&self.lists);
         let Some(&g) = lists.configured.get(mailbox) else {
             return Err(SetError::NotConfigured(mailbox.clone()));
         };
@@ -202,7 +202,7 @@ impl Roster {
     /// Applies a re-read mailbox list: the engine serves what is listed and not opted
     /// out; opted-out mailboxes stay in the cache as such.
     pub fn apply(&self, list: MailboxList, engine: &Engine, cache: &Cache) -> ReloadSummary {
-        let mut lists = crate::util::lock(&self.lists);
+        let mut lists = common::sync::lock(&self.lists);
         let configured: BTreeMap<Mailbox, usize> = list.entries.into_iter().collect();
         let next = Lists {
             configured,

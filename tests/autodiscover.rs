@@ -8,11 +8,11 @@ mod support;
 
 use std::time::Duration;
 
-use ews_presence::autodiscover::client::{Discoverer, DiscoveryConfig, Outcome};
-use ews_presence::ews::transport::{Auth, Secret, client_tls};
-use ews_presence::mailbox::Mailbox;
-use ews_presence::sim::auth::{ExtendedProtection, SimAuth};
-use ews_presence::sim::{Running, SimConfig};
+use common::mailbox::Mailbox;
+use ews::autodiscover::client::{Discoverer, DiscoveryConfig, Outcome};
+use ews::transport::{Auth, Secret, client_tls};
+use ews_sim::auth::{ExtendedProtection, SimAuth};
+use ews_sim::{Running, SimConfig};
 use serde_json::{Value, json};
 use support::client::{self, Target};
 use support::daemon::localhost_certificate;
@@ -192,7 +192,7 @@ async fn bad_answers_are_clear_errors() {
     // Malformed XML from SOAP and from POX alike.
     lab.sim.sim.faults.hostile_answers(
         1,
-        ews_presence::sim::faults::Hostile::Garbage,
+        ews_sim::faults::Hostile::Garbage,
         "GetUserSettings".into(),
     );
     let outcome = lab
@@ -203,7 +203,7 @@ async fn bad_answers_are_clear_errors() {
     assert!(outcome[0].1.is_ok(), "{:?}", outcome[0].1);
     lab.sim.sim.faults.hostile_answers(
         1,
-        ews_presence::sim::faults::Hostile::Doctype,
+        ews_sim::faults::Hostile::Doctype,
         "Autodiscover(POX)".into(),
     );
     let outcome = lab

@@ -7,8 +7,8 @@ mod support;
 use std::path::Path;
 use std::process::Output;
 
-use ews_presence::sim::auth::{ExtendedProtection, SimAuth};
-use ews_presence::sim::{Running, SimConfig};
+use ews_sim::auth::{ExtendedProtection, SimAuth};
+use ews_sim::{Running, SimConfig};
 use serde_json::Value;
 use support::daemon::localhost_certificate;
 

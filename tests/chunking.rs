@@ -7,7 +7,7 @@ mod support;
 
 use std::path::PathBuf;
 
-use ews_presence::ews::stream::DEFAULT_MAX_FRAME;
+use ews::stream::DEFAULT_MAX_FRAME;
 use proptest::prelude::*;
 use support::{Decoded, decode_in_chunks, decode_whole, fixtures_dir, shared_dir, xml_files};
 

@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use ews_presence::sim::auth::{ExtendedProtection, SimAuth};
+use ews_sim::auth::{ExtendedProtection, SimAuth};
 use serde_json::json;
 use support::daemon::{Options, Rig, eventually, rig};
 
@@ -225,9 +225,9 @@ async fn bearer_tokens_rotate_by_rewriting_the_file() {
 async fn login_on_one_connection(rig: &Rig, with_binding: bool) -> bool {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD as B64;
-    use ews_presence::ews::auth::Secret;
-    use ews_presence::ews::auth::channel_binding::tls_server_end_point;
-    use ews_presence::ews::auth::ntlm::NtlmHandshake;
+    use ews::auth::Secret;
+    use ews::auth::channel_binding::tls_server_end_point;
+    use ews::auth::ntlm::NtlmHandshake;
     use http_body_util::{BodyExt, Full};
 
     let tcp = tokio::net::TcpStream::connect(rig.sim.addr).await.unwrap();

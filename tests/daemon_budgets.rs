@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use ews_presence::sim::SubscriptionOwner;
+use ews_sim::SubscriptionOwner;
 use serde_json::{Value, json};
 use support::client;
 use support::daemon::{Options, Rig, eventually, rig};

@@ -189,7 +189,7 @@ async fn a_failing_gateway_is_logged_once_at_the_default_level() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_log_even_at_trace_level() {
-    use ews_presence::sim::auth::{ExtendedProtection, SimAuth};
+    use ews_sim::auth::{ExtendedProtection, SimAuth};
     const PASSWORD: &str = "Pa55-word-never-logged";
     let dir = std::env::temp_dir().join(format!("ews-presence-secrets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -201,10 +201,8 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
     };
     sim_config.extended_protection = ExtendedProtection::Require;
     let (sim, mut sim_target) = sim::start(sim_config).await;
-    sim_target.tls = Some(
-        ews_presence::ews::transport::client_tls(Some(&cert), std::path::Path::new("certs"))
-            .unwrap(),
-    );
+    sim_target.tls =
+        Some(ews::transport::client_tls(Some(&cert), std::path::Path::new("certs")).unwrap());
     write_mailboxes(&dir, 1..=5);
     std::fs::write(dir.join("password"), format!("{PASSWORD}\n")).unwrap();
     std::fs::write(

@@ -3,14 +3,14 @@
 
 mod support;
 
-use ews_presence::ews::decode_error::Problem;
-use ews_presence::ews::error::{Disposition, EwsError};
-use ews_presence::ews::ops::get_streaming_events::{ConnectionStatus, EventKind};
-use ews_presence::ews::ops::get_user_availability::BusyType;
-use ews_presence::ews::ops::get_user_oof_settings::OofState;
-use ews_presence::ews::response::ResponseClass;
-use ews_presence::ews::response_code::ResponseCode;
-use ews_presence::ews::stream::{Response, StreamDecoder};
+use ews::decode_error::Problem;
+use ews::error::{Disposition, EwsError};
+use ews::ops::get_streaming_events::{ConnectionStatus, EventKind};
+use ews::ops::get_user_availability::BusyType;
+use ews::ops::get_user_oof_settings::OofState;
+use ews::response::ResponseClass;
+use ews::response_code::ResponseCode;
+use ews::stream::{Response, StreamDecoder};
 use std::time::Duration;
 use support::{decode_whole, fixture};
 
@@ -20,7 +20,7 @@ fn frames(name: &str) -> Vec<Response> {
     decoded.frames.into_iter().map(|f| f.response).collect()
 }
 
-fn streaming(r: &Response) -> &ews_presence::ews::ops::get_streaming_events::StreamingResponse {
+fn streaming(r: &Response) -> &ews::ops::get_streaming_events::StreamingResponse {
     match r {
         Response::GetStreamingEvents(s) => s,
         other => panic!("expected GetStreamingEvents, got {other:?}"),
@@ -296,7 +296,7 @@ fn oof_states() {
     assert_eq!((disabled.state, disabled.start), (OofState::Disabled, None));
 }
 
-fn error_of(name: &str) -> (usize, ews_presence::ews::decode_error::DecodeError) {
+fn error_of(name: &str) -> (usize, ews::decode_error::DecodeError) {
     let decoded = decode_whole(&fixture(name));
     (
         decoded.frames.len(),

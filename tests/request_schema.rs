@@ -9,12 +9,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use ews_presence::ews::ops::{
+use ews::ops::{
     get_mail_tips, get_service_configuration, get_streaming_events, get_user_availability,
     get_user_oof_settings, subscribe, unsubscribe,
 };
-use ews_presence::ews::soap::{impersonation_element, request_server_version_element};
-use ews_presence::ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
+use ews::soap::{impersonation_element, request_server_version_element};
+use ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
 
 fn schema() -> Option<PathBuf> {
     let Some(shared) = support::shared_dir() else {

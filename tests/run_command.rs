@@ -40,7 +40,7 @@ fn the_example_configuration_loads() {
     );
     assert!(matches!(
         &config.gateways[0].auth,
-        ews_presence::ews::transport::Auth::Ntlm { username, .. } if username == "CONTOSO\\svc-presence"
+        ews::transport::Auth::Ntlm { username, .. } if username == "CONTOSO\\svc-presence"
     ));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -6,8 +6,8 @@
 
 mod support;
 
-use ews_presence::ews::decode_error::Problem;
-use ews_presence::ews::stream::Response;
+use ews::decode_error::Problem;
+use ews::stream::Response;
 use support::{decode_whole, shared_dir};
 
 fn sample(name: &str) -> Option<Vec<u8>> {

@@ -8,9 +8,9 @@
 //! is the body. Run with `fuzz/run.sh` (seeds the corpus from `fixtures/`).
 #![no_main]
 
-use ews_presence::cli::decode::frame_json;
-use ews_presence::ews::decode_error::DecodeError;
-use ews_presence::ews::stream::{Frame, StreamDecoder};
+use ews_presence::decode::frame_json;
+use ews::decode_error::DecodeError;
+use ews::stream::{Frame, StreamDecoder};
 use libfuzzer_sys::fuzz_target;
 
 fn decode(body: &[u8], sizes: &[usize], max_frame: usize) -> (Vec<Frame>, Option<DecodeError>) {

@@ -36,7 +36,7 @@ impl AuthFailures {
     /// written now reports (None: no line now, the minute is not over).
     pub fn refused(&self, peer: IpAddr, reason: Refusal, now: Instant) -> Option<u64> {
         super::metrics::auth_failure(reason.as_str());
-        let mut clients = crate::util::lock(&self.clients);
+        let mut clients = common::sync::lock(&self.clients);
         if !clients.contains_key(&peer) && clients.len() >= MAX_CLIENTS {
             let stalest = clients
                 .iter()
@@ -123,6 +123,6 @@ mod tests {
                 t0 + Duration::from_millis(u64::from(n)),
             );
         }
-        assert_eq!(crate::util::lock(&failures.clients).len(), MAX_CLIENTS);
+        assert_eq!(common::sync::lock(&failures.clients).len(), MAX_CLIENTS);
     }
 }

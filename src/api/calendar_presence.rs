@@ -9,9 +9,9 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::http::{ApiState, Body, body_of, error, json_response};
-use crate::mailbox::Mailbox;
 use crate::roster::{SetError, Setting};
-use crate::util::percent_decode;
+use common::mailbox::Mailbox;
+use common::percent::decode as percent_decode;
 
 /// The end of the route's path.
 pub const CALENDAR_PRESENCE_SUFFIX: &str = "/calendar-presence";

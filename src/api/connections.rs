@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::lock;
+use common::sync::lock;
 
 /// Descriptors left for everything else (EWS connections, files) when the limit is
 /// derived from the process's descriptor limit.

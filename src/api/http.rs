@@ -13,8 +13,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::util::percent_decode;
 use bytes::Bytes;
+use common::percent::decode as percent_decode;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -40,10 +40,10 @@ use super::tls::ApiTls;
 use super::tokens::{Refusal, Scope, Tokens};
 use super::{json, metrics};
 use crate::engine::status::StatusHandle;
-use crate::mailbox::Mailbox;
 use crate::presence::cache::Cache;
 use crate::presence::feed::{Batch, Feed};
 use crate::presence::snapshot::Snapshot;
+use common::mailbox::Mailbox;
 
 pub(super) type Body = BoxBody<Bytes, Infallible>;
 
@@ -198,7 +198,7 @@ fn authorize(
     peer: std::net::IpAddr,
     req: &Request<Incoming>,
 ) -> Result<(), Box<Response<Body>>> {
-    let tokens = crate::util::read(&state.tokens);
+    let tokens = common::sync::read(&state.tokens);
     let Some(tokens) = tokens.as_ref() else {
         return Ok(());
     };
@@ -261,7 +261,7 @@ async fn route(
             "api_access",
             json_response(
                 StatusCode::OK,
-                &json!({"token_required": crate::util::read(&state.tokens).is_some()}),
+                &json!({"token_required": common::sync::read(&state.tokens).is_some()}),
             ),
         ),
         (Method::GET, "/readyz") => ("readyz", readyz(state, uri.query())),
@@ -591,9 +591,9 @@ fn today(state: &ApiState, raw: &str) -> Response<Body> {
 async fn checks(state: &ApiState) -> Response<Body> {
     // Through the running gateways' credential gates: no login the daemon would not send.
     let gates = state.status.gates();
-    let results = crate::troubleshoot::check_all(&state.config, None, &gates).await;
+    let results = crate::check::check_all(&state.config, None, &gates).await;
     let body = serde_json::json!({
-        "ok": results.iter().all(crate::troubleshoot::GatewayCheck::ok),
+        "ok": results.iter().all(crate::check::GatewayCheck::ok),
         "gateways": results.iter().map(|c| serde_json::json!({
             "gateway": c.gateway, "ok": c.ok(), "steps": c.steps,
         })).collect::<Vec<_>>(),

@@ -5,12 +5,12 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::engine::status::GatewayReport;
+use crate::json_string::push_json_str;
 use crate::presence::snapshot::Snapshot;
-use crate::util::push_json_str;
 
 /// A day of one mailbox's availability, as segments.
 pub fn day(
-    mailbox: &crate::mailbox::Mailbox,
+    mailbox: &common::mailbox::Mailbox,
     from: i64,
     to: i64,
     segments: &[crate::presence::day::Segment],

@@ -30,8 +30,8 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Builds the server configuration from `files`; every error names the file.
 pub fn server_config(files: &ApiTlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
-    let chain = crate::pem::certificates(&files.cert_file)?;
-    let key = crate::pem::private_key(&files.key_file)?;
+    let chain = common::pem::certificates(&files.cert_file)?;
+    let key = common::pem::private_key(&files.key_file)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -40,7 +40,7 @@ pub fn server_config(files: &ApiTlsFiles) -> Result<Arc<rustls::ServerConfig>, S
         None => builder.with_no_client_auth(),
         Some(ca_file) => {
             let mut roots = rustls::RootCertStore::empty();
-            for cert in crate::pem::certificates(ca_file)? {
+            for cert in common::pem::certificates(ca_file)? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("unusable CA in {}: {e}", ca_file.display()))?;
@@ -99,14 +99,14 @@ impl ApiTls {
 
     /// The configuration new connections use.
     fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from(crate::util::read(&self.current).0.clone())
+        TlsAcceptor::from(common::sync::read(&self.current).0.clone())
     }
 
     /// Reads the files again; on failure keeps what is in use.
     pub fn reload(&self) -> Result<(), String> {
         let stamp = stamp(&self.files);
         let config = server_config(&self.files)?;
-        *crate::util::write(&self.current) = (config, stamp);
+        *common::sync::write(&self.current) = (config, stamp);
         crate::api::metrics::tls_reloaded("ok");
         tracing::info!(
             cert_file = %self.files.cert_file.display(),
@@ -119,12 +119,12 @@ impl ApiTls {
     /// read.
     fn reload_if_changed(&self) {
         let now = stamp(&self.files);
-        if crate::util::read(&self.current).1 == now {
+        if common::sync::read(&self.current).1 == now {
             return;
         }
         if let Err(e) = self.reload() {
             // Look again only after the next change: remember this state as seen.
-            crate::util::write(&self.current).1 = now;
+            common::sync::write(&self.current).1 = now;
             crate::api::metrics::tls_reloaded("failed");
             tracing::warn!(error = %e, "API certificate files changed but do not load; keeping the ones in use");
         }

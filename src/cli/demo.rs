@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
-use crate::app::{App, SHUTDOWN_GRACE};
 use crate::cli::simulate::wait_for_stop_signal;
-use crate::config::Config;
-use crate::presence::timeline::Availability;
-use crate::sim::{Sim, SimConfig};
+use ews_presence::app::{App, SHUTDOWN_GRACE};
+use ews_presence::config::Config;
+use ews_presence::presence::timeline::Availability;
+use ews_sim::{Sim, SimConfig};
 
 /// Seconds between summary lines.
 const SUMMARY_EVERY: Duration = Duration::from_secs(5);
@@ -86,8 +86,8 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
         churn,
         // As Exchange 2019 CU14+ and SE are installed: Windows authentication with
         // Extended Protection required.
-        auth: crate::sim::auth::SimAuth::Ntlm { password },
-        extended_protection: crate::sim::auth::ExtendedProtection::Require,
+        auth: ews_sim::auth::SimAuth::Ntlm { password },
+        extended_protection: ews_sim::auth::ExtendedProtection::Require,
         tls: Some((cert_file, key_file)),
         connection_limit: groups + 2,
         ..SimConfig::default()
@@ -95,7 +95,7 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
     .map_err(|e| e.to_string())?;
     let sim = sim.start().await.map_err(|e| e.to_string())?;
     // Presence moves at any hour: most changes are to the present.
-    sim.sim.churn.set(churn, crate::sim::churn::DEMO_NOW_SHARE);
+    sim.sim.churn.set(churn, ews_sim::churn::DEMO_NOW_SHARE);
 
     let list: String = (1..=mailboxes)
         .map(|n| format!("user{n}@example.test\n"))

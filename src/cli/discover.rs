@@ -9,12 +9,12 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::autodiscover::client::{Discoverer, Outcome};
-use crate::config::Config;
-use crate::engine::endpoints::GroupKey;
-use crate::engine::groups;
-use crate::ews::transport::client_tls;
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
+use ews::autodiscover::client::{Discoverer, Outcome};
+use ews::transport::client_tls;
+use ews_presence::config::Config;
+use ews_presence::engine::endpoints::GroupKey;
+use ews_presence::engine::groups;
 
 /// Discovers and prints; `Ok(true)` when every mailbox was placed.
 pub async fn run(

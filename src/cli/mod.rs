@@ -1,8 +1,7 @@
-//! Command-line subcommands. Each renders what the library computed for an operator;
-//! argument parsing and exit codes stay in `main.rs`.
+//! The binary's subcommands that are not the daemon itself: `demo` and `simulate` (the
+//! only code that links the simulator) and `discover`. Each renders for an operator
+//! what the library computed.
 
-pub mod check;
-pub mod decode;
 pub mod demo;
 pub mod discover;
 pub mod simulate;

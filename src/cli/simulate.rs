@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::sim::auth::SimAuth;
-use crate::sim::{Sim, SimConfig};
+use ews_sim::auth::SimAuth;
+use ews_sim::{Sim, SimConfig};
 
 /// The simulator's authentication from `--auth`, `--password-file` and `--token-file`.
 pub fn auth(

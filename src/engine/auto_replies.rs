@@ -7,7 +7,7 @@
 //! (gromox), does not know the operation, or refuses GetMailTips later is read one
 //! mailbox at a time with GetUserOofSettings, as before, and `/v1/gateways` says why.
 //!
-//! What a tip means (see [`crate::ews::ops::get_mail_tips`]): a message means replies
+//! What a tip means (see [`ews::ops::get_mail_tips`]): a message means replies
 //! are on now (Scheduled when a `Duration` comes with it); a `Duration` alone means a
 //! Scheduled window. An empty message without `Duration` is "off" or "on with an empty
 //! message": when we last knew the mailbox off that agrees and nothing is asked; when
@@ -35,18 +35,18 @@ use super::Shared;
 use super::due::DueSet;
 use super::gateway::Gateway;
 use super::refresh::{Read, RefreshQueue, call_with_retries, failed, recovered, unusable};
-use crate::ews::error::EwsError;
-use crate::ews::ops::get_mail_tips::{self, OofTip, RecipientTip};
-use crate::ews::ops::get_service_configuration;
-use crate::ews::ops::get_user_oof_settings::{self, OofState};
-use crate::ews::soap::{RequestHeader, envelope};
-use crate::ews::stream::Response;
-use crate::ews::transport::Route;
-use crate::ews::types::EwsDateTime;
-use crate::ews::types::RequestServerVersion;
-use crate::mailbox::Mailbox;
 use crate::presence::timeline::AutoReply;
-use crate::util::lock;
+use common::mailbox::Mailbox;
+use common::sync::lock;
+use ews::error::EwsError;
+use ews::ops::get_mail_tips::{self, OofTip, RecipientTip};
+use ews::ops::get_service_configuration;
+use ews::ops::get_user_oof_settings::{self, OofState};
+use ews::soap::{RequestHeader, envelope};
+use ews::stream::Response;
+use ews::transport::Route;
+use ews::types::EwsDateTime;
+use ews::types::RequestServerVersion;
 
 /// Shortest interval between two steps of a paced sweep (more mailboxes per step
 /// beyond that).
@@ -641,7 +641,7 @@ async fn fetch_oof(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ews::response::Status;
+    use ews::response::Status;
 
     fn mailbox(n: usize) -> Mailbox {
         Mailbox::parse(&format!("user{n:05}@example.test")).unwrap()
@@ -692,8 +692,8 @@ mod tests {
         assert_eq!(verdict(&silent, &scheduled), TipVerdict::Confirm);
         assert_eq!(verdict(&tip(OofTip::Unknown), &off), TipVerdict::Confirm);
         let mut refused = tip(OofTip::Replying { window: None });
-        refused.status.code = crate::ews::response_code::ResponseCode::ErrorMailRecipientNotFound;
-        refused.status.class = crate::ews::response::ResponseClass::Error;
+        refused.status.code = ews::response_code::ResponseCode::ErrorMailRecipientNotFound;
+        refused.status.class = ews::response::ResponseClass::Error;
         assert_eq!(verdict(&refused, &off), TipVerdict::Confirm);
     }
 

@@ -17,8 +17,8 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use crate::ews::error::EwsError;
-use crate::util::lock;
+use common::sync::lock;
+use ews::error::EwsError;
 
 /// First wait after the credentials were refused.
 pub const REFUSED_MIN: Duration = Duration::from_secs(60);

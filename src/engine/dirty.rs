@@ -7,7 +7,7 @@
 use tokio::time::Instant;
 
 use super::due::DueSet;
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
 
 /// What is known of one queued read.
 #[derive(Debug, Clone, Copy)]
@@ -110,7 +110,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use crate::mailbox::numbered as m;
+    use common::mailbox::numbered as m;
 
     #[test]
     fn takes_what_is_due_in_order_and_tells_the_next() {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use super::endpoints::Placement;
 use super::{Engine, GatewayRuntime};
-use crate::mailbox::Mailbox;
-use crate::util::lock;
+use common::mailbox::Mailbox;
+use common::sync::lock;
 
 impl Engine {
     /// Discovers `mailboxes` of gateway `index` in the background, then groups them

@@ -8,7 +8,7 @@ use std::ops::Bound;
 
 use tokio::time::Instant;
 
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
 
 /// Each mailbox at most once, with when it is due and a value of the caller's (`V`,
 /// nothing by default). Ordered by (instant, arrival): one small entry per mailbox in a
@@ -142,7 +142,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use crate::mailbox::numbered as m;
+    use common::mailbox::numbered as m;
 
     #[test]
     fn takes_in_time_order_within_the_limit() {

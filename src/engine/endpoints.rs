@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use hyper::Uri;
 
 use crate::config::GatewayConfig;
-use crate::ews::error::EwsError;
-use crate::ews::transport::Transport;
-use crate::mailbox::Mailbox;
-use crate::util::lock;
+use common::mailbox::Mailbox;
+use common::sync::lock;
+use ews::error::EwsError;
+use ews::transport::Transport;
 
 /// Where Autodiscover put a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

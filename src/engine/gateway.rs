@@ -13,9 +13,9 @@ use tokio::sync::Notify;
 use super::credentials::CredentialGate;
 use super::endpoints::Endpoints;
 use crate::config::GatewayConfig;
-use crate::ews::error::{Disposition, EwsError};
-use crate::ews::soap::ServerVersionInfo;
-use crate::ews::transport::{Answer, Lane, OpenStream, Route};
+use ews::error::{Disposition, EwsError};
+use ews::soap::ServerVersionInfo;
+use ews::transport::{Answer, Lane, OpenStream, Route};
 
 /// What a gateway has shown of itself so far.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct Gateway {
     /// Wakes the engine to regroup once that is found.
     pub regroup: Notify,
     /// Mailboxes a server answered as if they had moved, to be discovered again.
-    suspected_moves: Mutex<std::collections::BTreeSet<crate::mailbox::Mailbox>>,
+    suspected_moves: Mutex<std::collections::BTreeSet<common::mailbox::Mailbox>>,
     /// Wakes the engine when there are some.
     pub moves: Notify,
 }
@@ -75,7 +75,7 @@ impl Gateway {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
-        crate::util::lock(&self.health)
+        common::sync::lock(&self.health)
     }
 
     /// What it has shown so far.
@@ -95,12 +95,12 @@ impl Gateway {
 
     /// How automatic replies are read, as `/v1/gateways` shows it.
     pub fn auto_reply_source(&self) -> String {
-        crate::util::lock(&self.auto_reply_source).clone()
+        common::sync::lock(&self.auto_reply_source).clone()
     }
 
     /// Records how automatic replies are read now.
     pub fn set_auto_reply_source(&self, source: String) {
-        *crate::util::lock(&self.auto_reply_source) = source;
+        *common::sync::lock(&self.auto_reply_source) = source;
     }
 
     /// Whether streams carry one mailbox each (see [`Gateway::per_connection`]).
@@ -123,18 +123,18 @@ impl Gateway {
     /// A server answered for `mailbox` as if it lives elsewhere now. With
     /// Autodiscover it is discovered again (once however many such answers come
     /// before that); without, there is nothing to ask.
-    pub fn suspect_moved(&self, mailbox: crate::mailbox::Mailbox) {
+    pub fn suspect_moved(&self, mailbox: common::mailbox::Mailbox) {
         if self.config.autodiscover.is_none() {
             return;
         }
-        if crate::util::lock(&self.suspected_moves).insert(mailbox) {
+        if common::sync::lock(&self.suspected_moves).insert(mailbox) {
             self.moves.notify_one();
         }
     }
 
     /// The mailboxes suspected to have moved since last asked.
-    pub fn take_suspected_moves(&self) -> Vec<crate::mailbox::Mailbox> {
-        std::mem::take(&mut *crate::util::lock(&self.suspected_moves))
+    pub fn take_suspected_moves(&self) -> Vec<common::mailbox::Mailbox> {
+        std::mem::take(&mut *common::sync::lock(&self.suspected_moves))
             .into_iter()
             .collect()
     }
@@ -235,8 +235,8 @@ mod tests {
 
     fn gateway() -> Gateway {
         let config = crate::config::tests::gateway_config("gw", "http://127.0.0.1:9/EWS");
-        let tls = crate::ews::transport::client_tls(None, std::path::Path::new("certs"))
-            .expect("TLS config");
+        let tls =
+            ews::transport::client_tls(None, std::path::Path::new("certs")).expect("TLS config");
         let endpoints = Endpoints::new(&config, tls).expect("endpoints");
         Gateway::new(config, endpoints)
     }

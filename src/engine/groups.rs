@@ -5,7 +5,7 @@
 //! Each group's anchor (for affinity) is its alphabetically first member.
 
 use super::endpoints::GroupKey;
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
 
 /// The result of packing.
 #[derive(Debug, Clone, PartialEq, Eq)]

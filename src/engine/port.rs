@@ -1,6 +1,6 @@
 //! The EWS calls a connection group makes (Subscribe, GetStreamingEvents, Unsubscribe),
 //! as a trait the group's driver is generic over: [`EwsPort`] makes them over
-//! [`Transport`](crate::ews::transport::Transport), tests fake them. The real port also
+//! [`Transport`](ews::transport::Transport), tests fake them. The real port also
 //! does what belongs to each call: request metrics, the gateway's reachability and
 //! version, and reducing each decoded frame to what the group acts on.
 
@@ -13,14 +13,14 @@ use tokio::time::Instant;
 use super::gateway::Gateway;
 use super::group::state::{Frame, StreamEnd};
 use super::metrics;
-use crate::ews::error::EwsError;
-use crate::ews::ops::get_streaming_events::{self, EventKind, MAX_CONNECTION_TIMEOUT_MINUTES};
-use crate::ews::ops::{subscribe, unsubscribe};
-use crate::ews::soap::{RequestHeader, envelope};
-use crate::ews::stream::{Response, StreamDecoder};
-use crate::ews::transport::{Lane, OpenStream, Route};
-use crate::ews::types::SubscriptionId;
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
+use ews::error::EwsError;
+use ews::ops::get_streaming_events::{self, EventKind, MAX_CONNECTION_TIMEOUT_MINUTES};
+use ews::ops::{subscribe, unsubscribe};
+use ews::soap::{RequestHeader, envelope};
+use ews::stream::{Response, StreamDecoder};
+use ews::transport::{Lane, OpenStream, Route};
+use ews::types::SubscriptionId;
 
 /// Where a group's requests go: its anchor and the affinity cookie, owned so that a
 /// call can outlive the group's borrow.

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::lock;
+use common::sync::lock;
 
 use super::Shared;
 use super::auto_replies::{AutoReplies, Dispatch};
@@ -36,14 +36,14 @@ use super::backoff::Backoff;
 use super::dirty::DirtySet;
 use super::gateway::Gateway;
 use super::metrics;
-use crate::ews::error::{Disposition, EwsError};
-use crate::ews::ops::get_user_availability::{self, AvailabilityResponse, BusyType, MAX_MAILBOXES};
-use crate::ews::soap::{RequestHeader, envelope};
-use crate::ews::stream::Response;
-use crate::ews::transport::{Lane, Route};
-use crate::mailbox::Mailbox;
 use crate::presence::clock::Clock;
 use crate::presence::timeline::{CalendarState, Interval, Timeline};
+use common::mailbox::Mailbox;
+use ews::error::{Disposition, EwsError};
+use ews::ops::get_user_availability::{self, AvailabilityResponse, BusyType, MAX_MAILBOXES};
+use ews::soap::{RequestHeader, envelope};
+use ews::stream::Response;
+use ews::transport::{Lane, Route};
 
 /// GetUserAvailability requests in flight per gateway.
 const AVAILABILITY_CONCURRENCY: usize = 4;
@@ -604,7 +604,7 @@ fn apply(
 mod tests {
     use super::*;
 
-    use crate::mailbox::numbered as mailbox;
+    use common::mailbox::numbered as mailbox;
 
     fn queue() -> RefreshQueue {
         RefreshQueue::new(Clock::System, Duration::from_millis(100))

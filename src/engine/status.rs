@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::GatewayRuntime;
 use super::gateway::Health;
-use crate::mailbox::Mailbox;
-use crate::util::lock;
+use common::mailbox::Mailbox;
+use common::sync::lock;
 
 /// One gateway's status, as `/v1/gateways` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub struct StatusHandle {
 
 impl StatusHandle {
     /// The running gateways by name (their credential gates, for the checks).
-    pub fn gates(&self) -> crate::troubleshoot::Gates {
+    pub fn gates(&self) -> crate::check::Gates {
         self.gateways
             .iter()
             .map(|runtime| (runtime.gateway.config.name.clone(), runtime.gateway.clone()))

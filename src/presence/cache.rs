@@ -26,7 +26,7 @@ use super::feed::Feed;
 use super::metrics;
 use super::snapshot::Snapshot;
 use super::timeline::{AutoReply, Availability, Mapping, Reading, Timeline, read};
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
 
 /// An optional instant in 8 bytes (an `Option<Timestamp>` takes 24, and an entry
 /// holds four for each of a million mailboxes): nanoseconds since the Unix epoch,
@@ -96,7 +96,7 @@ impl Slot {
     }
 
     fn lock(&self) -> MutexGuard<'_, Entry> {
-        crate::util::lock(&self.entry)
+        common::sync::lock(&self.entry)
     }
 }
 

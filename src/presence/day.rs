@@ -4,8 +4,8 @@
 //! [`MAX_SEGMENTS`].
 
 use super::cache::Cache;
-use crate::mailbox::Mailbox;
 use crate::presence::timeline::{Availability, CalendarState};
+use common::mailbox::Mailbox;
 
 /// Most segments returned for one span.
 pub const MAX_SEGMENTS: usize = 500;

@@ -95,7 +95,7 @@ impl<T> Feed<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
-        crate::util::lock(&self.ring)
+        common::sync::lock(&self.ring)
     }
 
     /// Publishes one change; returns its sequence number.

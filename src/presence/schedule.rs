@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{Cache, Slot};
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
 
 /// Longest sleep between looks at the wake-ups.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -70,7 +70,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     fn lock(&self) -> std::sync::MutexGuard<'_, WakeUps<Arc<Slot>>> {
-        crate::util::lock(&self.wake_ups)
+        common::sync::lock(&self.wake_ups)
     }
 
     /// Re-reads `mailbox` now and schedules its next edge.

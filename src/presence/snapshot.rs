@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::timeline::Reading;
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
 
 /// Presence of one mailbox at an instant.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ews_presence::ews::decode_error::DecodeError;
-use ews_presence::ews::stream::{Frame, Response as EwsResponse, StreamDecoder};
+use ews::decode_error::DecodeError;
+use ews::stream::{Frame, Response as EwsResponse, StreamDecoder};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Incoming;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use ews_presence::app::App;
 use ews_presence::config::Config;
-use ews_presence::sim::auth::SimAuth;
-use ews_presence::sim::{Running, SimConfig};
+use ews_sim::auth::SimAuth;
+use ews_sim::{Running, SimConfig};
 use serde_json::Value;
 
 use super::client::{self, Target};
@@ -127,7 +127,7 @@ pub async fn rig(options: Options) -> Rig {
     let (sim, mut sim_target) = super::sim::start(sim_config).await;
     if let Some(cert) = trusted {
         sim_target.tls = Some(
-            ews_presence::ews::transport::client_tls(Some(&cert), std::path::Path::new("certs"))
+            ews::transport::client_tls(Some(&cert), std::path::Path::new("certs"))
                 .expect("client TLS"),
         );
     }

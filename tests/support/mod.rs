@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ews_presence::ews::decode_error::DecodeError;
-use ews_presence::ews::stream::{Frame, StreamDecoder};
+use ews::decode_error::DecodeError;
+use ews::stream::{Frame, StreamDecoder};
 
 /// The project's `fixtures/` directory.
 pub fn fixtures_dir() -> PathBuf {
@@ -98,11 +98,7 @@ pub fn decode_in_chunks(body: &[u8], sizes: &[usize], max_frame: usize) -> Decod
 
 /// Decodes `body` pushed in one piece.
 pub fn decode_whole(body: &[u8]) -> Decoded {
-    decode_in_chunks(
-        body,
-        &[body.len().max(1)],
-        ews_presence::ews::stream::DEFAULT_MAX_FRAME,
-    )
+    decode_in_chunks(body, &[body.len().max(1)], ews::stream::DEFAULT_MAX_FRAME)
 }
 
 pub mod client;

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use ews_presence::ews::ops::{get_streaming_events, subscribe};
-use ews_presence::ews::soap::{RequestHeader, envelope};
-use ews_presence::ews::stream::Response;
-use ews_presence::ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
-use ews_presence::sim::{Running, Sim, SimConfig};
+use ews::ops::{get_streaming_events, subscribe};
+use ews::soap::{RequestHeader, envelope};
+use ews::stream::Response;
+use ews::types::{Mailbox, RequestServerVersion, SubscriptionId};
+use ews_sim::{Running, Sim, SimConfig};
 
 use super::client::{self, Target};
 

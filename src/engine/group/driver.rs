@@ -25,8 +25,8 @@ use crate::engine::gateway::Gateway;
 use crate::engine::metrics;
 use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
-use crate::ews::error::EwsError;
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
+use ews::error::EwsError;
 
 /// Unsubscribes in flight per group while stopping or dropping ids.
 const UNSUBSCRIBE_CONCURRENCY: usize = 48;

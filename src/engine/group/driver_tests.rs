@@ -20,20 +20,20 @@ use crate::engine::backoff::Backoff;
 use crate::engine::gateway::Gateway;
 use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
-use crate::ews::error::EwsError;
-use crate::ews::types::SubscriptionId;
-use crate::mailbox::Mailbox;
 use crate::presence::cache::Cache;
 use crate::presence::clock::Clock;
 use crate::presence::feed::Feed;
 use crate::presence::schedule::Scheduler;
 use crate::presence::timeline::{Availability, CalendarState, Interval, Mapping, Timeline};
+use common::mailbox::Mailbox;
+use ews::error::EwsError;
+use ews::types::SubscriptionId;
 
 const HEARTBEAT: Duration = Duration::from_secs(45);
 /// Deadline for anything the driver should do (virtual time: it costs nothing).
 const SOON: Duration = Duration::from_secs(600);
 
-use crate::mailbox::numbered as m;
+use common::mailbox::numbered as m;
 
 /// A stream the test feeds.
 struct FakeStream(mpsc::Receiver<StreamItem>);
@@ -133,7 +133,7 @@ fn start(members: &[usize]) -> Harness {
         presence,
     });
     let config = crate::config::tests::gateway_config("gw", "http://127.0.0.1:9/EWS");
-    let tls = crate::ews::transport::client_tls(None, std::path::Path::new("certs")).unwrap();
+    let tls = ews::transport::client_tls(None, std::path::Path::new("certs")).unwrap();
     let gateway = Arc::new(Gateway::new(
         config.clone(),
         crate::engine::endpoints::Endpoints::new(&config, tls).expect("endpoints"),

@@ -76,10 +76,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::engine::backoff::Backoff;
-use crate::ews::error::{Disposition, EwsError};
-use crate::ews::response_code::ResponseCode;
-use crate::ews::types::SubscriptionId;
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
+use ews::error::{Disposition, EwsError};
+use ews::response_code::ResponseCode;
+use ews::types::SubscriptionId;
 
 /// How long a mailbox whose Subscribe was refused waits before it is tried again.
 pub const REFUSED_RETRY: Duration = Duration::from_secs(300);

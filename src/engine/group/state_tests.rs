@@ -7,11 +7,11 @@ use tokio::time::Instant;
 
 use super::state::*;
 use crate::engine::backoff::{Backoff, Random};
-use crate::ews::error::EwsError;
-use crate::ews::response::{ResponseClass, Status};
-use crate::ews::response_code::ResponseCode;
-use crate::ews::types::SubscriptionId;
-use crate::mailbox::Mailbox;
+use common::mailbox::Mailbox;
+use ews::error::EwsError;
+use ews::response::{ResponseClass, Status};
+use ews::response_code::ResponseCode;
+use ews::types::SubscriptionId;
 
 /// The middle of the jitter range: no spread.
 struct NoJitter;
@@ -23,7 +23,7 @@ impl Random for NoJitter {
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
-use crate::mailbox::numbered as m;
+use common::mailbox::numbered as m;
 
 fn id_of(n: usize) -> SubscriptionId {
     SubscriptionId::new(format!("id-user{n}")).unwrap()
