@@ -16,13 +16,15 @@ use crate::api::metrics;
 use crate::api::tls::ApiTls;
 use crate::api::tokens::Tokens;
 use crate::config::{Config, ConfigError};
-use crate::engine::{Engine, ReloadSummary, Shared};
+use crate::engine::{Engine, Shared};
 use crate::opt_out_store::OptOutStore;
 use crate::presence::cache::Cache;
 use crate::presence::clock::Clock;
 use crate::presence::feed::Feed;
 use crate::presence::schedule::Scheduler;
+use crate::presence::updates::Updates;
 use crate::roster::Roster;
+use crate::source::{ReloadSummary, Source};
 
 /// Changes kept for SSE resumption (a client that missed more re-queries).
 pub const FEED_REPLAY: usize = 32_768;
@@ -67,8 +69,8 @@ pub struct App {
     pub api_addr: SocketAddr,
     /// The presence cache (for in-process tests).
     pub cache: Arc<Cache>,
-    /// The engine.
-    pub engine: Arc<Engine>,
+    /// The source of presence: the EWS engine.
+    pub source: Arc<dyn Source>,
     config: Arc<Config>,
     roster: Arc<Roster>,
     api: Arc<ApiState>,
@@ -108,8 +110,7 @@ impl App {
             tracker.spawn(metrics::upkeep(handle.clone(), stop.clone()));
         }
         let shared = Arc::new(Shared {
-            cache: cache.clone(),
-            scheduler,
+            updates: Updates::new(cache.clone(), scheduler),
             presence: config.presence.clone(),
         });
         let roster = Arc::new(Roster::new(&config, OptOutStore::open(&config.state_dir)?)?);
@@ -128,7 +129,7 @@ impl App {
             cache: cache.clone(),
             feed,
             status: engine.status(),
-            engine: engine.clone(),
+            source: engine.clone(),
             roster: roster.clone(),
             tokens: std::sync::RwLock::new(config.api.tokens.clone()),
             auth_failures: Default::default(),
@@ -177,7 +178,7 @@ impl App {
         Ok(App {
             api_addr,
             cache,
-            engine,
+            source: engine,
             config,
             roster,
             api: state,
@@ -212,7 +213,7 @@ impl App {
     /// Re-reads the mailbox list and applies it.
     pub fn reload(&self) -> Result<ReloadSummary, ConfigError> {
         let list = self.config.load_mailboxes()?;
-        let summary = self.roster.apply(list, &self.engine, &self.cache);
+        let summary = self.roster.apply(list, self.source.as_ref(), &self.cache);
         if summary.total == 0 && summary.removed > 0 {
             tracing::warn!(
                 removed = summary.removed,

@@ -45,3 +45,4 @@ pub mod opt_out_store;
 pub mod presence;
 pub mod roster;
 pub mod service;
+pub mod source;

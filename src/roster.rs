@@ -3,16 +3,16 @@
 //! themselves through the API (kept in the [`OptOutStore`]). An opted-out mailbox is
 //! unsubscribed, its timeline dropped and never read while it stays out; it reads
 //! `unknown` with `calendar_presence: false`, so that the presence server falls back
-//! to the user's own state. Every change is applied to the engine and the cache here,
+//! to the user's own state. Every change is applied to the source and the cache here,
 //! and nowhere else.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, MailboxList};
-use crate::engine::{Engine, ReloadSummary};
 use crate::opt_out_store::{OptOutStore, StoreError};
 use crate::presence::cache::Cache;
+use crate::source::{ReloadSummary, Source};
 use common::mailbox::Mailbox;
 
 /// Who decided a mailbox's calendar presence.
@@ -140,7 +140,7 @@ impl Roster {
     }
 
     /// Puts every configured, opted-out mailbox in the cache as opted out (at start,
-    /// after the engine took the served ones).
+    /// after the source took the served ones).
     pub fn mark_opted_out(&self, cache: &Cache) {
         let lists = common::sync::lock(&self.lists);
         for (mailbox, g) in &lists.configured {
@@ -167,7 +167,7 @@ impl Roster {
         &self,
         mailbox: &Mailbox,
         enabled: bool,
-        engine: &Engine,
+        source: &dyn Source,
         cache: &Cache,
     ) -> Result<Setting, SetError> {
         let mut lists = common::sync::lock(&self.lists);
@@ -189,19 +189,19 @@ impl Roster {
         if enabled {
             lists.users.remove(mailbox);
             cache.set_calendar_presence(mailbox, true);
-            engine.serve(mailbox, g);
+            source.serve(mailbox, g);
         } else {
             lists.users.insert(mailbox.clone());
-            engine.stop_serving(mailbox, g);
+            source.stop_serving(mailbox, g);
             cache.set_calendar_presence(mailbox, false);
         }
         tracing::info!(mailbox = %mailbox, enabled, "calendar presence set by the user");
         Ok(lists.setting(mailbox))
     }
 
-    /// Applies a re-read mailbox list: the engine serves what is listed and not opted
+    /// Applies a re-read mailbox list: the source serves what is listed and not opted
     /// out; opted-out mailboxes stay in the cache as such.
-    pub fn apply(&self, list: MailboxList, engine: &Engine, cache: &Cache) -> ReloadSummary {
+    pub fn apply(&self, list: MailboxList, source: &dyn Source, cache: &Cache) -> ReloadSummary {
         let mut lists = common::sync::lock(&self.lists);
         let configured: BTreeMap<Mailbox, usize> = list.entries.into_iter().collect();
         let next = Lists {
@@ -221,7 +221,7 @@ impl Roster {
                 _ => cache.remove(mailbox),
             }
         }
-        let mut summary = engine.apply_mailboxes(&next.served());
+        let mut summary = source.apply_mailboxes(&next.served());
         for (mailbox, g) in &next.configured {
             if !next.opted_out(mailbox) {
                 continue;

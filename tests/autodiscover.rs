@@ -226,7 +226,12 @@ async fn credentials_never_go_to_an_untrusted_or_plain_http_endpoint() {
     assert!(message.contains("certificate"), "{message}");
     let stats = lab.stats().await;
     assert_eq!(stats["logins"], json!({}), "no login was tried: {stats}");
-    assert_eq!(stats["requests"]["GetUserSettings"], Value::Null, "{stats}");
+    assert!(
+        stats["requests"]
+            .as_object()
+            .is_some_and(|r| !r.contains_key("GetUserSettings")),
+        "no GetUserSettings was counted: {stats}"
+    );
     lab.stop().await;
 
     // A plain HTTP Autodiscover on another machine never gets the NTLM credentials,
@@ -248,7 +253,12 @@ async fn credentials_never_go_to_an_untrusted_or_plain_http_endpoint() {
         json!({}),
         "nothing reached the server: {stats}"
     );
-    assert_eq!(stats["requests"]["GetUserSettings"], Value::Null, "{stats}");
+    assert!(
+        stats["requests"]
+            .as_object()
+            .is_some_and(|r| !r.contains_key("GetUserSettings")),
+        "no GetUserSettings was counted: {stats}"
+    );
     plain.stop().await;
 }
 

@@ -53,10 +53,14 @@ async fn a_user_opts_out_and_back_in_and_the_choice_survives_a_restart() {
     let p = presence(&rig.api, 2).await;
     assert_eq!(p["availability"], "unknown", "{p}");
     assert_eq!(p["calendar_presence"], false, "{p}");
-    assert!(p["synced_at"].is_null() && p["problem"].is_null(), "{p}");
+    assert_eq!(
+        (p.get("synced_at"), p.get("problem")),
+        (Some(&Value::Null), Some(&Value::Null)),
+        "{p}"
+    );
     loop {
         let event = feed.next().await.expect("the change is on the feed");
-        let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+        let data: Value = serde_json::from_str(&event.data).expect("feed data is JSON");
         if data["mailbox"] == address(2) && data["calendar_presence"] == false {
             break;
         }

@@ -82,15 +82,16 @@ pub async fn put(state: &ApiState, raw: &str, req: Request<Incoming>) -> Respons
             );
         }
     };
-    let (roster, engine, cache) = (
+    let (roster, source, cache) = (
         state.roster.clone(),
-        state.engine.clone(),
+        state.source.clone(),
         state.cache.clone(),
     );
     let target = mailbox.clone();
     // The store's commit waits for the disk: off the runtime's workers.
     let result =
-        tokio::task::spawn_blocking(move || roster.set(&target, enabled, &engine, &cache)).await;
+        tokio::task::spawn_blocking(move || roster.set(&target, enabled, source.as_ref(), &cache))
+            .await;
     match result {
         Ok(Ok(setting)) => answer(&mailbox, setting),
         Ok(Err(e @ SetError::NotConfigured(_))) => error(StatusCode::NOT_FOUND, &e.to_string()),

@@ -76,8 +76,8 @@ pub struct ApiState {
     pub feed: Arc<Feed<Snapshot>>,
     /// Gateways (read only).
     pub status: StatusHandle,
-    /// The engine, for the mailboxes opted in or out.
-    pub engine: Arc<crate::engine::Engine>,
+    /// The source of presence, for the mailboxes opted in or out.
+    pub source: Arc<dyn crate::source::Source>,
     /// Which mailboxes are served; the opt-out settings.
     pub roster: Arc<crate::roster::Roster>,
     /// Accepted bearer tokens (digests and scopes); replaced when the file is re-read.

@@ -176,7 +176,7 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
         let count = |a: Availability| counts.iter().find(|(k, _)| *k == a).map_or(0, |(_, n)| *n);
         let seq = app.cache.feed().last_seq();
         let events: u64 = app
-            .engine
+            .source
             .status()
             .gateways()
             .iter()

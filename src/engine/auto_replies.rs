@@ -36,6 +36,7 @@ use super::due::DueSet;
 use super::gateway::Gateway;
 use super::refresh::{Read, RefreshQueue, call_with_retries, failed, recovered, unusable};
 use crate::presence::timeline::AutoReply;
+use crate::presence::updates::Update;
 use common::mailbox::Mailbox;
 use common::sync::lock;
 use ews::error::EwsError;
@@ -217,7 +218,6 @@ impl AutoReplies {
             }
             Source::Probing => {}
         }
-        gateway.set_auto_reply_source(source.describe());
         *current = source;
     }
 }
@@ -512,11 +512,16 @@ async fn fetch_tips(
             Ok(()) if r.recipients.len() == mailboxes.len() => {
                 let now = Instant::now();
                 for (mailbox, tip) in mailboxes.iter().zip(&r.recipients) {
-                    let known = shared.cache.auto_reply(mailbox).unwrap_or_default();
+                    let known = shared.updates.auto_reply(mailbox).unwrap_or_default();
                     match verdict(tip, &known) {
                         TipVerdict::Apply(auto_reply) => {
-                            shared.cache.set_auto_reply(mailbox, auto_reply, sent_at);
-                            shared.scheduler.refresh(&shared.cache, mailbox);
+                            shared.updates.apply(
+                                mailbox,
+                                Update::AutoReply {
+                                    auto_reply,
+                                    read_at: sent_at,
+                                },
+                            );
                         }
                         TipVerdict::Agrees => {}
                         TipVerdict::Confirm => auto.confirm(mailbox, now),
@@ -609,8 +614,13 @@ async fn fetch_oof(
                             _ => AutoReply::Off,
                         },
                     };
-                    shared.cache.set_auto_reply(&mailbox, auto, sent_at);
-                    shared.scheduler.refresh(&shared.cache, &mailbox);
+                    shared.updates.apply(
+                        &mailbox,
+                        Update::AutoReply {
+                            auto_reply: auto,
+                            read_at: sent_at,
+                        },
+                    );
                     queue.succeeded(&mailbox, Read::AutoReplies);
                     recovered(gateway, queue, Read::AutoReplies);
                     return;

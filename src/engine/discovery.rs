@@ -14,6 +14,8 @@ use super::{Engine, GatewayRuntime};
 use common::mailbox::Mailbox;
 use common::sync::lock;
 
+use crate::presence::updates::Update;
+
 impl Engine {
     /// Discovers `mailboxes` of gateway `index` in the background, then groups them
     /// (`first`: the gateway's start) or places them into the running groups.
@@ -26,8 +28,8 @@ impl Engine {
         let runtime = &self.gateways[index];
         for m in &mailboxes {
             self.shared
-                .cache
-                .insert(m.clone(), runtime.gateway.config.name.as_str().into());
+                .updates
+                .track(m.clone(), runtime.gateway.config.name.as_str().into());
         }
         let engine = self.clone();
         self.tracker.spawn(async move {
@@ -101,7 +103,7 @@ impl Engine {
         let mut first_error = None;
         let mut settled = Vec::new();
         for (mailbox, outcome) in outcomes {
-            if !self.shared.cache.contains(&mailbox) {
+            if !self.shared.updates.is_tracked(&mailbox) {
                 // Removed from the list meanwhile.
                 continue;
             }
@@ -130,7 +132,9 @@ impl Engine {
                     } else {
                         let problem: Arc<str> =
                             format!("{}: autodiscover: {error}", config.name).into();
-                        self.shared.cache.set_problem(&mailbox, Some(problem));
+                        self.shared
+                            .updates
+                            .apply(&mailbox, Update::Problem(Some(problem)));
                         lock(&discovery.failed).insert(mailbox, error.to_string());
                         continue;
                     }

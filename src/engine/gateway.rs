@@ -47,8 +47,6 @@ pub struct Gateway {
     events_received: AtomicU64,
     /// The server lets a stream carry only the impersonated user's subscriptions.
     single_mailbox_streams: AtomicBool,
-    /// How automatic replies are read (see [`super::auto_replies::Source`]).
-    auto_reply_source: Mutex<String>,
     /// Wakes the engine to regroup once that is found.
     pub regroup: Notify,
     /// Mailboxes a server answered as if they had moved, to be discovered again.
@@ -67,7 +65,6 @@ impl Gateway {
             health: Mutex::new(Health::default()),
             events_received: AtomicU64::new(0),
             single_mailbox_streams: AtomicBool::new(false),
-            auto_reply_source: Mutex::new(super::auto_replies::Source::Probing.describe()),
             regroup: Notify::new(),
             suspected_moves: Mutex::new(std::collections::BTreeSet::new()),
             moves: Notify::new(),
@@ -91,16 +88,6 @@ impl Gateway {
         } else {
             self.config.max_subscriptions_per_connection
         }
-    }
-
-    /// How automatic replies are read, as `/v1/gateways` shows it.
-    pub fn auto_reply_source(&self) -> String {
-        common::sync::lock(&self.auto_reply_source).clone()
-    }
-
-    /// Records how automatic replies are read now.
-    pub fn set_auto_reply_source(&self, source: String) {
-        *common::sync::lock(&self.auto_reply_source) = source;
     }
 
     /// Whether streams carry one mailbox each (see [`Gateway::per_connection`]).
@@ -204,12 +191,14 @@ impl Gateway {
         let mut s = self.lock();
         s.last_error = Some((Timestamp::now(), error.to_string()));
         match error {
+            // Held back here: nothing new is known of the server.
+            e if e.was_not_sent() => {}
             EwsError::Tls(_) => {
                 s.tls_verified = Some(false);
                 s.reachable = Some(true);
             }
             EwsError::Transport(_) | EwsError::Timeout(_) => s.reachable = Some(false),
-            EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 } => {
+            e if e.is_refused_credentials() => {
                 s.auth_ok = Some(false);
                 s.reachable = Some(true);
             }

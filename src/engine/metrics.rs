@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ews::error::EwsError;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
 use super::group::state::GroupStatus;
@@ -89,13 +90,16 @@ pub fn describe() {
     );
     describe_counter!(NOTIFICATIONS, "Notification elements received on streams.");
     describe_counter!(EVENTS, "Notification events received, by event type.");
-    describe_counter!(EWS_REQUESTS, "EWS requests sent, by operation and outcome.");
+    describe_counter!(
+        EWS_REQUESTS,
+        "EWS requests, by operation and outcome (ok, error, or not_sent: held back by the credential gate)."
+    );
     describe_histogram!(
         EWS_DURATION,
         metrics::Unit::Seconds,
         "EWS request duration until the answer (streams: until headers)."
     );
-    describe_counter!(RECONNECTS, "Streaming reconnects, by reason.");
+    describe_counter!(RECONNECTS, "Streaming reconnects, by gateway and reason.");
     describe_counter!(
         RESUBSCRIBES,
         "Subscriptions created again after being lost, by reason."
@@ -117,10 +121,27 @@ pub fn describe() {
     );
 }
 
-/// One EWS request finished.
+/// The `outcome` label of a finished request: `ok`, `error`, or `not_sent` when the
+/// credential gate held it back (so no server was asked).
+pub fn outcome_of<T>(result: &Result<T, EwsError>) -> &'static str {
+    result.as_ref().err().map_or("ok", failure_outcome)
+}
+
+/// The `outcome` label of a failed request: `not_sent` or `error`.
+pub fn failure_outcome(error: &EwsError) -> &'static str {
+    if error.was_not_sent() {
+        "not_sent"
+    } else {
+        "error"
+    }
+}
+
+/// One EWS request finished (or was held back: then it has no duration).
 pub fn ews_request(gateway: &str, operation: &'static str, outcome: &'static str, took: Duration) {
     ews_outcome(gateway, operation, outcome);
-    ews_duration(operation, took);
+    if outcome != "not_sent" {
+        ews_duration(operation, took);
+    }
 }
 
 /// How an EWS request ended.
@@ -155,13 +176,13 @@ pub fn notifications(n: u64) {
 }
 
 /// A stream reconnect.
-pub fn reconnect(reason: &'static str) {
-    counter!(RECONNECTS, "reason" => reason).increment(1);
+pub fn reconnect(gateway: &str, reason: &'static str) {
+    counter!(RECONNECTS, "gateway" => gateway.to_owned(), "reason" => reason).increment(1);
 }
 
 /// Subscriptions created again.
-pub fn resubscribe(reason: &'static str, n: usize) {
-    counter!(RESUBSCRIBES, "reason" => reason).increment(n as u64);
+pub fn resubscribe(gateway: &str, reason: &'static str, n: usize) {
+    counter!(RESUBSCRIBES, "gateway" => gateway.to_owned(), "reason" => reason).increment(n as u64);
 }
 
 /// A throttling wait, with sub-second precision.

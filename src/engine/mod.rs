@@ -40,8 +40,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PresenceConfig};
-use crate::presence::cache::Cache;
-use crate::presence::schedule::Scheduler;
+use crate::presence::updates::{Update, Updates};
+use crate::source::{ReloadSummary, Source};
 use backoff::Backoff;
 use common::mailbox::Mailbox;
 use common::sync::lock;
@@ -67,10 +67,8 @@ const CREDENTIALS_MAX: Duration = Duration::from_secs(900);
 /// What every part of the engine shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The presence cache.
-    pub cache: Arc<Cache>,
-    /// The boundary scheduler.
-    pub scheduler: Arc<Scheduler>,
+    /// Where what the engine reads goes: the presence core.
+    pub updates: Updates,
     /// Presence settings.
     pub presence: PresenceConfig,
 }
@@ -104,17 +102,6 @@ struct Discovery {
     ttl: Duration,
     /// Mailboxes Autodiscover could not place and no `url` serves: unknown, with why.
     failed: Mutex<BTreeMap<Mailbox, String>>,
-}
-
-/// What a reload changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReloadSummary {
-    /// Mailboxes added.
-    pub added: usize,
-    /// Mailboxes removed.
-    pub removed: usize,
-    /// Mailboxes configured after the reload.
-    pub total: usize,
 }
 
 /// The engine.
@@ -153,7 +140,7 @@ impl Engine {
                 Endpoints::new(g, tls.clone()).map_err(|e| format!("gateway {}: {e}", g.name))?;
             let gateway = Arc::new(Gateway::new(g.clone(), endpoints));
             let refresh = Arc::new(RefreshQueue::new(
-                shared.cache.clock(),
+                shared.updates.clock(),
                 shared.presence.debounce,
             ));
             tracker.spawn(refresh::run(
@@ -209,20 +196,13 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The read-only view for the API.
-    pub fn status(&self) -> StatusHandle {
-        StatusHandle {
-            gateways: self.gateways.clone(),
-        }
-    }
-
     fn start_gateway(&self, index: usize, mailboxes: Vec<Mailbox>) {
         let runtime = &self.gateways[index];
         let config = &runtime.gateway.config;
         for m in &mailboxes {
             self.shared
-                .cache
-                .insert(m.clone(), config.name.as_str().into());
+                .updates
+                .track(m.clone(), config.name.as_str().into());
             runtime.refresh.add_member(m);
         }
         let keyed = mailboxes
@@ -260,7 +240,9 @@ impl Engine {
             // Without a subscription nothing would tell us of changes: never refresh
             // these (that would serve stale data as if live); they read unknown.
             runtime.refresh.remove_member(m);
-            self.shared.cache.set_problem(m, Some(problem.clone()));
+            self.shared
+                .updates
+                .apply(m, Update::Problem(Some(problem.clone())));
         }
         *lock(&runtime.overflow) = overflow.into_iter().collect();
     }
@@ -308,56 +290,6 @@ impl Engine {
         current
     }
 
-    /// Applies a new mailbox list: removed mailboxes are unsubscribed and dropped,
-    /// added ones subscribed and synced, the others left alone.
-    pub fn apply_mailboxes(&self, wanted: &[(Mailbox, usize)]) -> ReloadSummary {
-        let current = self.configured();
-        let wanted: BTreeMap<Mailbox, usize> = wanted.iter().cloned().collect();
-        let mut summary = ReloadSummary {
-            added: 0,
-            removed: 0,
-            total: wanted.len(),
-        };
-        for (mailbox, g) in &current {
-            if wanted.get(mailbox) != Some(g) {
-                self.remove(&self.gateways[*g], mailbox);
-                summary.removed += 1;
-            }
-        }
-        for (g, runtime) in self.gateways.iter().enumerate() {
-            // Freed places go to mailboxes that did not fit before.
-            let waiting: Vec<Mailbox> = std::mem::take(&mut *lock(&runtime.overflow))
-                .into_iter()
-                .collect();
-            let mut still_waiting = Vec::new();
-            for m in waiting {
-                if !self.place(runtime, m.clone()) {
-                    still_waiting.push(m);
-                }
-            }
-            let mut to_discover = Vec::new();
-            for (mailbox, wanted_g) in &wanted {
-                if *wanted_g == g && current.get(mailbox) != Some(&g) {
-                    self.shared
-                        .cache
-                        .insert(mailbox.clone(), runtime.gateway.config.name.as_str().into());
-                    summary.added += 1;
-                    if runtime.discovery.is_some() {
-                        // Placed once Autodiscover says where it lives.
-                        to_discover.push(mailbox.clone());
-                    } else if !self.place(runtime, mailbox.clone()) {
-                        still_waiting.push(mailbox.clone());
-                    }
-                }
-            }
-            self.set_overflow(runtime, still_waiting);
-            if !to_discover.is_empty() {
-                self.discover_in_background(g, to_discover, false);
-            }
-        }
-        summary
-    }
-
     /// Splits every group of gateway `index` to its anchor alone and gives each other
     /// member a group of its own (they are unsubscribed from the old group, acting for
     /// themselves, and subscribed on their new stream with a full refresh).
@@ -390,35 +322,7 @@ impl Engine {
 
     fn remove(&self, runtime: &GatewayRuntime, mailbox: &Mailbox) {
         self.release(runtime, mailbox);
-        self.shared.cache.remove(mailbox);
-    }
-
-    /// Stops serving `mailbox` of gateway `g` (its subscription is dropped and
-    /// unsubscribed, nothing of it is read again) and keeps its cache entry.
-    pub fn stop_serving(&self, mailbox: &Mailbox, g: usize) {
-        if let Some(runtime) = self.gateways.get(g) {
-            self.release(runtime, mailbox);
-        }
-    }
-
-    /// Serves `mailbox` on gateway `g`: subscribed (after Autodiscover, when the
-    /// gateway uses it) and synced, as a mailbox added to the list is.
-    pub fn serve(&self, mailbox: &Mailbox, g: usize) {
-        let Some(runtime) = self.gateways.get(g) else {
-            return;
-        };
-        self.shared
-            .cache
-            .insert(mailbox.clone(), runtime.gateway.config.name.as_str().into());
-        if runtime.discovery.is_some() {
-            self.discover_in_background(g, vec![mailbox.clone()], false);
-        } else if !self.place(runtime, mailbox.clone()) {
-            let mut waiting: Vec<Mailbox> = std::mem::take(&mut *lock(&runtime.overflow))
-                .into_iter()
-                .collect();
-            waiting.push(mailbox.clone());
-            self.set_overflow(runtime, waiting);
-        }
+        self.shared.updates.forget(mailbox);
     }
 
     /// Takes `mailbox` out of every group and queue of `runtime` (its subscription is
@@ -440,7 +344,7 @@ impl Engine {
     fn place(&self, runtime: &GatewayRuntime, mailbox: Mailbox) -> bool {
         let config = &runtime.gateway.config;
         runtime.refresh.add_member(&mailbox);
-        self.shared.cache.set_problem(&mailbox, None);
+        self.shared.updates.apply(&mailbox, Update::Problem(None));
         let key = runtime.gateway.endpoints.key_of(&mailbox);
         {
             let groups = lock(&runtime.groups);
@@ -463,5 +367,92 @@ impl Engine {
         }
         self.spawn_group(runtime, key, BTreeSet::from([mailbox]));
         true
+    }
+}
+
+impl Source for Engine {
+    /// The read-only view for the API.
+    fn status(&self) -> StatusHandle {
+        StatusHandle {
+            gateways: self.gateways.clone(),
+        }
+    }
+
+    /// Applies a new mailbox list: removed mailboxes are unsubscribed and dropped,
+    /// added ones subscribed and synced, the others left alone.
+    fn apply_mailboxes(&self, wanted: &[(Mailbox, usize)]) -> ReloadSummary {
+        let current = self.configured();
+        let wanted: BTreeMap<Mailbox, usize> = wanted.iter().cloned().collect();
+        let mut summary = ReloadSummary {
+            added: 0,
+            removed: 0,
+            total: wanted.len(),
+        };
+        for (mailbox, g) in &current {
+            if wanted.get(mailbox) != Some(g) {
+                self.remove(&self.gateways[*g], mailbox);
+                summary.removed += 1;
+            }
+        }
+        for (g, runtime) in self.gateways.iter().enumerate() {
+            // Freed places go to mailboxes that did not fit before.
+            let waiting: Vec<Mailbox> = std::mem::take(&mut *lock(&runtime.overflow))
+                .into_iter()
+                .collect();
+            let mut still_waiting = Vec::new();
+            for m in waiting {
+                if !self.place(runtime, m.clone()) {
+                    still_waiting.push(m);
+                }
+            }
+            let mut to_discover = Vec::new();
+            for (mailbox, wanted_g) in &wanted {
+                if *wanted_g == g && current.get(mailbox) != Some(&g) {
+                    self.shared
+                        .updates
+                        .track(mailbox.clone(), runtime.gateway.config.name.as_str().into());
+                    summary.added += 1;
+                    if runtime.discovery.is_some() {
+                        // Placed once Autodiscover says where it lives.
+                        to_discover.push(mailbox.clone());
+                    } else if !self.place(runtime, mailbox.clone()) {
+                        still_waiting.push(mailbox.clone());
+                    }
+                }
+            }
+            self.set_overflow(runtime, still_waiting);
+            if !to_discover.is_empty() {
+                self.discover_in_background(g, to_discover, false);
+            }
+        }
+        summary
+    }
+
+    /// Stops serving `mailbox` of gateway `g` (its subscription is dropped and
+    /// unsubscribed, nothing of it is read again) and keeps its cache entry.
+    fn stop_serving(&self, mailbox: &Mailbox, g: usize) {
+        if let Some(runtime) = self.gateways.get(g) {
+            self.release(runtime, mailbox);
+        }
+    }
+
+    /// Serves `mailbox` on gateway `g`: subscribed (after Autodiscover, when the
+    /// gateway uses it) and synced, as a mailbox added to the list is.
+    fn serve(&self, mailbox: &Mailbox, g: usize) {
+        let Some(runtime) = self.gateways.get(g) else {
+            return;
+        };
+        self.shared
+            .updates
+            .track(mailbox.clone(), runtime.gateway.config.name.as_str().into());
+        if runtime.discovery.is_some() {
+            self.discover_in_background(g, vec![mailbox.clone()], false);
+        } else if !self.place(runtime, mailbox.clone()) {
+            let mut waiting: Vec<Mailbox> = std::mem::take(&mut *lock(&runtime.overflow))
+                .into_iter()
+                .collect();
+            waiting.push(mailbox.clone());
+            self.set_overflow(runtime, waiting);
+        }
     }
 }

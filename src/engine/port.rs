@@ -115,7 +115,7 @@ impl EwsPort {
     }
 
     fn finished<T>(&self, operation: &'static str, started: Instant, result: &Result<T, EwsError>) {
-        let outcome = if result.is_ok() { "ok" } else { "error" };
+        let outcome = metrics::outcome_of(result);
         metrics::ews_request(
             &self.gateway.config.name,
             operation,
@@ -211,7 +211,7 @@ impl Port for EwsPort {
             },
             Err(e) => Err(e),
         };
-        let outcome = if result.is_ok() { "ok" } else { "error" };
+        let outcome = metrics::outcome_of(&result);
         // A failed Unsubscribe says nothing new about the server's health.
         metrics::ews_request(
             &self.gateway.config.name,

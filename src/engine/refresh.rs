@@ -38,6 +38,7 @@ use super::gateway::Gateway;
 use super::metrics;
 use crate::presence::clock::Clock;
 use crate::presence::timeline::{CalendarState, Interval, Timeline};
+use crate::presence::updates::Update;
 use common::mailbox::Mailbox;
 use ews::error::{Disposition, EwsError};
 use ews::ops::get_user_availability::{self, AvailabilityResponse, BusyType, MAX_MAILBOXES};
@@ -386,7 +387,8 @@ pub(super) async fn call_with_retries(
             }
             Err(e) => e,
         };
-        metrics::ews_request(&gateway.config.name, operation, "error", started.elapsed());
+        let outcome = metrics::failure_outcome(&error);
+        metrics::ews_request(&gateway.config.name, operation, outcome, started.elapsed());
         gateway.failed(&error);
         let wait = match error.disposition() {
             Disposition::Throttled(wait) => {
@@ -451,8 +453,9 @@ pub(super) fn failed(
         // A failed calendar read makes the data stale (which can end in unknown: the
         // scheduler must know); automatic replies keep what was read before.
         if read == Read::Calendar {
-            shared.cache.set_problem(m, Some(shown.clone()));
-            shared.scheduler.refresh(&shared.cache, m);
+            shared
+                .updates
+                .apply(m, Update::Problem(Some(shown.clone())));
         }
         wait = wait.max(queue.retry(m, read, server_wait));
     }
@@ -574,12 +577,15 @@ fn apply(
                     state: state_of(e.busy_type),
                 })
             });
-            shared
-                .cache
-                .set_timeline(mailbox, Timeline::new(from, to, intervals), requested_at);
+            shared.updates.apply(
+                mailbox,
+                Update::Timeline {
+                    timeline: Timeline::new(from, to, intervals),
+                    read_at: requested_at,
+                },
+            );
             queue.succeeded(mailbox, Read::Calendar);
             metrics::event_to_state(dirty_since.elapsed());
-            shared.scheduler.refresh(&shared.cache, mailbox);
         } else {
             problem = format!("GetUserAvailability: {}", result.status.code);
             refused.push(mailbox.clone());

@@ -18,3 +18,4 @@ pub mod metrics;
 pub mod schedule;
 pub mod snapshot;
 pub mod timeline;
+pub mod updates;

@@ -35,7 +35,19 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+        self.typed()
+    }
+
+    /// The body deserialised into `T`; a body that is not JSON, or lacks a field `T`
+    /// requires, fails the test with the status and the body.
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {}: the body is not what was expected ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     /// The single envelope of an EWS reply, decoded.

@@ -281,35 +281,59 @@ impl Rig {
     }
 
     /// The served mailboxes 1..=`mailboxes` whose availability differs from the
-    /// simulator's truth or is unknown, read in one request each.
+    /// simulator's truth or is unknown, read in one request each. Every one of them
+    /// must be in both answers exactly once: an empty list means each was compared.
     pub async fn disagreements(&self, mailboxes: usize) -> Vec<String> {
-        let truth = client::control(&self.sim_target, "GET", "/truth", None)
-            .await
-            .json();
-        let truth: HashMap<String, Value> = truth["truth"]
-            .as_array()
-            .expect("truth list")
-            .iter()
-            .map(|t| {
-                (
-                    t["mailbox"].as_str().unwrap_or_default().to_owned(),
-                    t["availability"].clone(),
-                )
-            })
+        #[derive(serde::Deserialize)]
+        struct Row {
+            mailbox: String,
+            availability: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Truth {
+            truth: Vec<Row>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Query {
+            presence: Vec<Row>,
+        }
+        let reply = client::control(&self.sim_target, "GET", "/truth", None).await;
+        let truth: Truth = reply.typed();
+        let truth: HashMap<String, String> = truth
+            .truth
+            .into_iter()
+            .map(|t| (t.mailbox, t.availability))
             .collect();
         let wanted: Vec<String> = (1..=mailboxes).map(address).collect();
         let body = serde_json::json!({ "mailboxes": wanted }).to_string();
         let reply = client::request(&self.api, "POST", "/v1/presence/query", &[], body).await;
         assert_eq!(reply.status, 200);
-        reply.json()["presence"]
-            .as_array()
-            .expect("presence list")
+        let answer: Query = reply.typed();
+        let answered: Vec<&str> = answer.presence.iter().map(|p| p.mailbox.as_str()).collect();
+        assert_eq!(
+            answered, wanted,
+            "the query answers every mailbox asked, in order"
+        );
+        answer
+            .presence
             .iter()
             .filter(|p| {
-                let mailbox = p["mailbox"].as_str().unwrap_or_default();
-                p["availability"] == "unknown" || truth.get(mailbox) != Some(&p["availability"])
+                let known = truth.get(&p.mailbox);
+                assert!(
+                    known.is_some(),
+                    "the simulator has no truth for {}",
+                    p.mailbox
+                );
+                p.availability == "unknown" || known != Some(&p.availability)
             })
-            .map(|p| p.to_string())
+            .map(|p| {
+                format!(
+                    "{}: {} (truth {:?})",
+                    p.mailbox,
+                    p.availability,
+                    truth.get(&p.mailbox)
+                )
+            })
             .collect()
     }
 
@@ -368,6 +392,29 @@ impl Rig {
         text.lines()
             .find_map(|l| l.strip_prefix(&prefix))
             .map(|v| v.trim().parse().expect("a number"))
+    }
+
+    /// Presses the status page's check button while the credentials are refused: the
+    /// credential gate holds its login back, and the auth step says when the next
+    /// attempt is instead.
+    pub async fn check_is_held_back(&self) {
+        let checks = client::request(&self.api, "POST", "/v1/checks", &[], "")
+            .await
+            .json();
+        let steps = checks["gateways"][0]["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("steps: {checks}"));
+        let auth = steps
+            .iter()
+            .find(|s| s["step"] == "auth")
+            .unwrap_or_else(|| panic!("an auth step: {checks}"));
+        assert_eq!(auth["result"], "fail", "{checks}");
+        assert!(
+            auth["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("waiting for the credential back-off, next attempt at")),
+            "{auth}"
+        );
     }
 
     /// `gateway="<this rig's gateway>"`.

@@ -195,6 +195,7 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
     } else if path.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") {
         Endpoint::AutodiscoverPox
     } else {
+        sim.stats.rejected("not_found");
         return respond(StatusCode::NOT_FOUND, "text/plain", "not found\n");
     };
     if req.method() != Method::POST {

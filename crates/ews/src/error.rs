@@ -51,6 +51,10 @@ pub enum EwsError {
     /// they cannot be used: says which account and, where known, why.
     #[error("authentication: {0}")]
     Unauthorized(String),
+    /// Not sent: the server refused our credentials earlier and the caller holds every
+    /// request back until the next login is due. Says why and when that is.
+    #[error("authentication: {0}")]
+    CredentialBackoff(String),
     /// The server's certificate could not be verified (or TLS failed otherwise).
     #[error("TLS: {0}")]
     Tls(String),
@@ -75,10 +79,14 @@ impl EwsError {
             EwsError::Transport(message) if message.starts_with("cannot connect") => {
                 message.clone()
             }
-            EwsError::Unauthorized(message) if message.starts_with("credentials for") => {
+            EwsError::Unauthorized(message) | EwsError::CredentialBackoff(message)
+                if message.starts_with("credentials for") =>
+            {
                 message.clone()
             }
-            EwsError::Unauthorized(message) => format!("credentials refused: {message}"),
+            EwsError::Unauthorized(message) | EwsError::CredentialBackoff(message) => {
+                format!("credentials refused: {message}")
+            }
             EwsError::Tls(message) => {
                 format!("TLS failed (is the server's CA in certs/?): {message}")
             }
@@ -86,12 +94,22 @@ impl EwsError {
         }
     }
 
-    /// Whether the server refused our credentials (or they could not be used).
+    /// Whether the server refused our credentials (or they could not be used, or a
+    /// request was held back because of an earlier refusal). The one place that says
+    /// which errors mean "credentials refused".
     pub fn is_refused_credentials(&self) -> bool {
         matches!(
             self,
-            EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 }
+            EwsError::Unauthorized(_)
+                | EwsError::CredentialBackoff(_)
+                | EwsError::Http { status: 401 | 403 }
         )
+    }
+
+    /// Whether the request never left this process (so it says nothing new about the
+    /// server).
+    pub fn was_not_sent(&self) -> bool {
+        matches!(self, EwsError::CredentialBackoff(_))
     }
 
     /// What to do about this error.
@@ -118,7 +136,9 @@ impl EwsError {
                 .unwrap_or(Disposition::Retry),
             // A frame we cannot read leaves the subscription state unknown.
             EwsError::Decode(_) => Disposition::Resubscribe,
-            EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 } => Disposition::Fatal,
+            EwsError::Unauthorized(_)
+            | EwsError::CredentialBackoff(_)
+            | EwsError::Http { status: 401 | 403 } => Disposition::Fatal,
             // Wait what the server asked; without a hint, back off from a short wait.
             EwsError::Unavailable {
                 retry_after: Some(wait),

@@ -25,6 +25,7 @@ use crate::engine::gateway::Gateway;
 use crate::engine::metrics;
 use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
+use crate::presence::updates::Update;
 use common::mailbox::Mailbox;
 use ews::error::EwsError;
 
@@ -295,20 +296,20 @@ impl<P: Port> Driver<P> {
                     }
                 }
                 Output::Subscribed(mailbox) => {
-                    shared.cache.subscribed(&mailbox);
+                    shared.updates.apply(&mailbox, Update::Subscribed);
                 }
                 Output::Lost(mailbox) => {
-                    shared.cache.subscription_lost(&mailbox);
-                    shared.scheduler.refresh(&shared.cache, &mailbox);
+                    shared.updates.apply(&mailbox, Update::SubscriptionLost);
                 }
                 Output::Problem(mailbox, problem) => {
                     let problem = problem.map(|p| format!("{gateway_name}: {p}").into());
-                    shared.cache.set_problem(&mailbox, problem);
-                    shared.scheduler.refresh(&shared.cache, &mailbox);
+                    shared.updates.apply(&mailbox, Update::Problem(problem));
                 }
                 Output::SleepUntil(at) => self.timer = Some(at),
-                Output::Count(Count::Reconnect(reason)) => metrics::reconnect(reason),
-                Output::Count(Count::Resubscribe(reason, n)) => metrics::resubscribe(reason, n),
+                Output::Count(Count::Reconnect(reason)) => metrics::reconnect(gateway_name, reason),
+                Output::Count(Count::Resubscribe(reason, n)) => {
+                    metrics::resubscribe(gateway_name, reason, n)
+                }
                 Output::Count(Count::Throttled(wait)) => metrics::throttled(gateway_name, wait),
                 Output::Report(message) => {
                     self.context.gateway.report(&message);

@@ -25,6 +25,7 @@ use crate::presence::clock::Clock;
 use crate::presence::feed::Feed;
 use crate::presence::schedule::Scheduler;
 use crate::presence::timeline::{Availability, CalendarState, Interval, Mapping, Timeline};
+use crate::presence::updates::Updates;
 use common::mailbox::Mailbox;
 use ews::error::EwsError;
 use ews::types::SubscriptionId;
@@ -128,8 +129,7 @@ fn start(members: &[usize]) -> Harness {
         mapping: Mapping::default(),
     };
     let shared = Arc::new(Shared {
-        cache: cache.clone(),
-        scheduler: Arc::new(Scheduler::default()),
+        updates: Updates::new(cache.clone(), Arc::new(Scheduler::default())),
         presence,
     });
     let config = crate::config::tests::gateway_config("gw", "http://127.0.0.1:9/EWS");

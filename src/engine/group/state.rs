@@ -926,10 +926,7 @@ fn throttled(cause: &str, wait: Duration) -> String {
 /// Whether an error means our credentials (or the server's certificate) are refused,
 /// not this one mailbox.
 fn refuses_credentials(error: &EwsError) -> bool {
-    matches!(
-        error,
-        EwsError::Unauthorized(_) | EwsError::Http { status: 401 | 403 } | EwsError::Tls(_)
-    )
+    error.is_refused_credentials() || matches!(error, EwsError::Tls(_))
 }
 
 fn response_code(error: &EwsError) -> Option<&ResponseCode> {
