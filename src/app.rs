@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::http::{self, ApiState};
 use crate::api::metrics;
 use crate::api::tls::ApiTls;
-use crate::api::tokens::Tokens;
+use crate::api::tokens::{TokenFileError, Tokens};
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, Shared};
 use crate::opt_out_store::OptOutStore;
@@ -55,9 +55,12 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-    /// TLS material is unusable.
-    #[error("{0}")]
-    Tls(String),
+    /// A gateway's TLS client material is unusable.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineStartError),
+    /// The API's certificate, key or client CA is unusable.
+    #[error("[api] TLS: {0}")]
+    ApiTls(#[from] crate::api::tls::ApiTlsError),
     /// The state directory's store cannot be used.
     #[error("{0}")]
     State(#[from] crate::opt_out_store::StoreError),
@@ -114,16 +117,13 @@ impl App {
             presence: config.presence.clone(),
         });
         let roster = Arc::new(Roster::new(&config, OptOutStore::open(&config.state_dir)?)?);
-        let engine = Arc::new(
-            Engine::start(
-                &config,
-                &roster.served(),
-                shared,
-                stop.clone(),
-                tracker.clone(),
-            )
-            .map_err(StartError::Tls)?,
-        );
+        let engine = Arc::new(Engine::start(
+            &config,
+            &roster.served(),
+            shared,
+            stop.clone(),
+            tracker.clone(),
+        )?);
         roster.mark_opted_out(&cache);
         let state = Arc::new(ApiState {
             cache: cache.clone(),
@@ -142,10 +142,7 @@ impl App {
         let api_tls = match &config.api.tls {
             None => None,
             Some(files) => {
-                let tls = Arc::new(
-                    ApiTls::load(files.clone())
-                        .map_err(|e| StartError::Tls(format!("[api] TLS: {e}")))?,
-                );
+                let tls = Arc::new(ApiTls::load(files.clone())?);
                 tracker.spawn(tls.clone().watch(stop.clone()));
                 Some(tls)
             }
@@ -190,11 +187,11 @@ impl App {
 
     /// Re-reads the API's token file, when there is one; on failure the tokens in use
     /// stay, and the error names the file and line.
-    pub fn reload_tokens(&self) -> Result<(), String> {
+    pub fn reload_tokens(&self) -> Result<(), TokenFileError> {
         let Some(path) = &self.config.api.token_file else {
             return Ok(());
         };
-        let tokens = Tokens::load(path).map_err(|e| e.to_string())?;
+        let tokens = Tokens::load(path)?;
         let count = tokens.len();
         *common::sync::write(&self.api.tokens) = Some(tokens);
         tracing::info!(tokens = count, "API tokens reloaded");
@@ -203,7 +200,7 @@ impl App {
 
     /// Re-reads the API's TLS files (when it serves HTTPS); on failure the ones in use
     /// stay, and the error says which file.
-    pub fn reload_tls(&self) -> Result<(), String> {
+    pub fn reload_tls(&self) -> Result<(), crate::api::tls::ApiTlsError> {
         match &self.api_tls {
             Some(tls) => tls.reload(),
             None => Ok(()),

@@ -306,7 +306,8 @@ async fn a_rotated_certificate_is_served_without_a_restart_or_a_dropped_connecti
     let error = rig
         .app
         .reload_tls()
-        .expect_err("a mismatched key does not load");
+        .expect_err("a mismatched key does not load")
+        .to_string();
     assert!(
         error.contains("api-cert.pem") && error.contains("api-key.pem"),
         "{error}"

@@ -106,7 +106,11 @@ async fn token_scopes_decide_per_route_and_the_file_is_reloaded() {
     );
     // A broken file keeps the tokens in use, and says where.
     std::fs::write(rig.dir.join("tokens"), "reader-token-0001 owner\n").unwrap();
-    let error = rig.app.reload_tokens().expect_err("an unknown scope");
+    let error = rig
+        .app
+        .reload_tokens()
+        .expect_err("an unknown scope")
+        .to_string();
     assert!(
         error.contains("tokens:1") && !error.contains("reader-token-0001"),
         "{error}"

@@ -9,7 +9,7 @@
 //! A client that speaks plain HTTP to the TLS port gets a plain-HTTP 400 saying to use
 //! `https://`, instead of a handshake that never completes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -29,38 +29,79 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Builds the server configuration from `files`; every error names the file.
-pub fn server_config(files: &ApiTlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
+pub fn server_config(files: &ApiTlsFiles) -> Result<Arc<rustls::ServerConfig>, ApiTlsError> {
     let chain = common::pem::certificates(&files.cert_file)?;
     let key = common::pem::private_key(&files.key_file)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .with_safe_default_protocol_versions()?;
     let builder = match &files.client_ca_file {
         None => builder.with_no_client_auth(),
         Some(ca_file) => {
             let mut roots = rustls::RootCertStore::empty();
             for cert in common::pem::certificates(ca_file)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("unusable CA in {}: {e}", ca_file.display()))?;
+                roots.add(cert).map_err(|source| ApiTlsError::UnusableCa {
+                    path: ca_file.clone(),
+                    source,
+                })?;
             }
             let verifier =
                 rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
                     .build()
-                    .map_err(|e| format!("client CA {}: {e}", ca_file.display()))?;
+                    .map_err(|source| ApiTlsError::ClientCa {
+                        path: ca_file.clone(),
+                        source,
+                    })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
-        format!(
-            "{} and {} do not fit together: {e}",
-            files.cert_file.display(),
-            files.key_file.display()
-        )
-    })?;
+    let mut config =
+        builder
+            .with_single_cert(chain, key)
+            .map_err(|source| ApiTlsError::Mismatch {
+                cert: files.cert_file.clone(),
+                key: files.key_file.clone(),
+                source,
+            })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The API's certificate, key or client CA cannot be used; says which file.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiTlsError {
+    /// A PEM file.
+    #[error(transparent)]
+    Pem(#[from] common::pem::PemError),
+    /// A client CA certificate that is not a usable CA.
+    #[error("unusable CA in {}: {source}", .path.display())]
+    UnusableCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::Error,
+    },
+    /// The client CAs cannot verify clients.
+    #[error("client CA {}: {source}", .path.display())]
+    ClientCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::server::VerifierBuilderError,
+    },
+    /// The certificate does not match the key.
+    #[error("{} and {} do not fit together: {source}", .cert.display(), .key.display())]
+    Mismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// Why.
+        source: rustls::Error,
+    },
+    /// rustls refused the configuration.
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
 }
 
 /// What the files looked like when last read: a change of any of them reloads.
@@ -88,7 +129,7 @@ pub struct ApiTls {
 
 impl ApiTls {
     /// Loads `files`; an error names the file at fault.
-    pub fn load(files: ApiTlsFiles) -> Result<ApiTls, String> {
+    pub fn load(files: ApiTlsFiles) -> Result<ApiTls, ApiTlsError> {
         let stamp = stamp(&files);
         let config = server_config(&files)?;
         Ok(ApiTls {
@@ -103,7 +144,7 @@ impl ApiTls {
     }
 
     /// Reads the files again; on failure keeps what is in use.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), ApiTlsError> {
         let stamp = stamp(&self.files);
         let config = server_config(&self.files)?;
         *common::sync::write(&self.current) = (config, stamp);

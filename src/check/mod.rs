@@ -164,7 +164,7 @@ pub async fn check(
             return steps.fail(
                 "tls",
                 Instant::now(),
-                e,
+                e.to_string(),
                 "fix the CA file named in the error",
             );
         }

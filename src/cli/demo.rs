@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
-use crate::cli::simulate::wait_for_stop_signal;
+use super::simulate::wait_for_stop_signal;
+use super::{LogFormat, block_on, init_logging};
 use ews_presence::app::{App, SHUTDOWN_GRACE};
 use ews_presence::config::Config;
 use ews_presence::presence::timeline::Availability;
 use ews_sim::{Sim, SimConfig};
+use std::process::ExitCode;
 
 /// Seconds between summary lines.
 const SUMMARY_EVERY: Duration = Duration::from_secs(5);
@@ -63,7 +65,7 @@ fn random_password() -> String {
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM.
-pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(), String> {
+async fn serve(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(), String> {
     if mailboxes == 0 {
         return Err("--mailboxes must be positive".into());
     }
@@ -198,4 +200,23 @@ pub async fn run(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(),
     app.shutdown(SHUTDOWN_GRACE).await;
     sim.stop().await;
     Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Simulated mailboxes, all served by the daemon.
+    #[arg(long, default_value_t = 1000)]
+    mailboxes: usize,
+    /// Where the daemon's API listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Random calendar changes per second.
+    #[arg(long, default_value_t = 5.0)]
+    churn: f64,
+}
+
+/// Runs the demo until Ctrl-C: 0, or 2 when it cannot start.
+pub fn run(args: Args, log_format: LogFormat) -> ExitCode {
+    init_logging("warn", log_format);
+    block_on("demo", serve(args.mailboxes, args.listen, args.churn))
 }

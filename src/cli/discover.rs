@@ -5,7 +5,11 @@
 //! gateways that use Autodiscover.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{LogFormat, init_logging, load_config, runtime};
 
 use serde_json::json;
 
@@ -17,7 +21,7 @@ use ews_presence::engine::endpoints::GroupKey;
 use ews_presence::engine::groups;
 
 /// Discovers and prints; `Ok(true)` when every mailbox was placed.
-pub async fn run(
+pub async fn report(
     config: &Config,
     wanted: &[Mailbox],
     as_json: bool,
@@ -117,4 +121,50 @@ pub async fn run(
         return Err("no gateway has autodiscover = true".into());
     }
     Ok(all_found)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The TOML configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Mailboxes to ask for (default: every configured one on an Autodiscover
+    /// gateway).
+    mailboxes: Vec<String>,
+}
+
+/// Asks Autodiscover: 0 when every mailbox was placed, 1 otherwise, 2 on a bad
+/// configuration.
+pub fn run(args: Args, log_format: LogFormat) -> ExitCode {
+    init_logging("warn", log_format);
+    let config = match load_config("discover", &args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut wanted = Vec::new();
+    for m in &args.mailboxes {
+        match common::mailbox::Mailbox::parse(m) {
+            Ok(m) => wanted.push(m),
+            Err(e) => {
+                eprintln!("ews-presence discover: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let runtime = match runtime("discover") {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut stdout = io::stdout().lock();
+    match runtime.block_on(report(&config, &wanted, args.json, &mut stdout)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ews-presence discover: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,6 +1,9 @@
 //! `ews-presence simulate`: runs the simulated Exchange until Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{LogFormat, block_on, init_logging};
 
 use ews_sim::auth::SimAuth;
 use ews_sim::{Sim, SimConfig};
@@ -57,7 +60,7 @@ pub fn read_password(path: &PathBuf) -> Result<String, String> {
 }
 
 /// Starts the simulator, prints where it listens, serves until a stop signal.
-pub async fn run(config: SimConfig) -> Result<(), String> {
+async fn serve(config: SimConfig) -> Result<(), String> {
     let mailboxes = config.mailboxes;
     let sim = Sim::new(config).map_err(|e| e.to_string())?;
     let running = sim.start().await.map_err(|e| e.to_string())?;
@@ -86,4 +89,127 @@ pub async fn wait_for_stop_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: std::net::SocketAddr,
+    /// Mailboxes user1@DOMAIN … userN@DOMAIN.
+    #[arg(long, default_value_t = 100)]
+    mailboxes: usize,
+    /// Mail domain.
+    #[arg(long, default_value = "example.test")]
+    domain: String,
+    /// Seed for calendars and churn.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Random calendar changes per second.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The service account.
+    #[arg(long, default_value = "svc@example.test")]
+    account: String,
+    /// How clients authenticate: basic|ntlm|bearer|none (default: basic with
+    /// --password-file, else none).
+    #[arg(long)]
+    auth: Option<String>,
+    /// File holding the account's password (basic and ntlm).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// File holding the accepted bearer token, read at every request (bearer).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Extended Protection for NTLM over HTTPS: none|allow|require.
+    #[arg(long, default_value = "none")]
+    extended_protection: String,
+    /// Heartbeat interval of open streams, in milliseconds.
+    #[arg(long, default_value_t = 45_000)]
+    heartbeat_ms: u64,
+    /// Length of one protocol minute (ConnectionTimeout, subscription lifetime), in ms.
+    #[arg(long, default_value_t = 60_000)]
+    minute_ms: u64,
+    /// Backend mailbox servers (affinity matters when more than 1).
+    #[arg(long, default_value_t = 1)]
+    backends: usize,
+    /// Streaming connections allowed per budget: the account's, or each
+    /// impersonated mailbox's copy (Exchange's HangingConnectionLimit).
+    #[arg(long, default_value_t = 10)]
+    connection_limit: usize,
+    /// Who owns a subscription: account (Exchange) or impersonated (gromox: streams
+    /// and Unsubscribe must impersonate the subscription's user).
+    #[arg(long, default_value = "account")]
+    subscription_owner: String,
+    /// Answer only POX Autodiscover (autodiscover.xml), as older servers do.
+    #[arg(long)]
+    autodiscover_pox_only: bool,
+    /// Start with empty calendars and automatic replies off.
+    #[arg(long)]
+    empty_calendars: bool,
+    /// Send a StatusEvent notification per subscription with every heartbeat (as
+    /// gromox does).
+    #[arg(long)]
+    status_event_heartbeats: bool,
+    /// MaxRecipientsPerGetMailTipsRequest; 0 turns MailTips off (as gromox says).
+    #[arg(long, default_value_t = ews_sim::DEFAULT_MAIL_TIPS_RECIPIENTS)]
+    mail_tips_max_recipients: u32,
+}
+
+/// Runs the simulator until stopped: 0, or 2 on bad arguments.
+pub fn run(args: Args, log_format: LogFormat) -> ExitCode {
+    init_logging("warn", log_format);
+    let auth = match auth(
+        args.auth.as_deref(),
+        args.password_file.as_ref(),
+        args.token_file.as_ref(),
+    ) {
+        Ok(auth) => auth,
+        Err(e) => {
+            eprintln!("ews-presence simulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let extended_protection = match args.extended_protection.parse() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ews-presence simulate: --extended-protection {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let subscription_owner = match args.subscription_owner.parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ews-presence simulate: --subscription-owner {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = SimConfig {
+        listen: args.listen,
+        mailboxes: args.mailboxes,
+        domain: args.domain,
+        seed: args.seed,
+        churn: args.churn,
+        heartbeat: std::time::Duration::from_millis(args.heartbeat_ms),
+        minute: std::time::Duration::from_millis(args.minute_ms),
+        backends: args.backends,
+        connection_limit: args.connection_limit,
+        subscription_owner,
+        pox_only: args.autodiscover_pox_only,
+        account: args.account,
+        auth,
+        extended_protection,
+        tls: args.tls_cert.zip(args.tls_key),
+        empty_calendars: args.empty_calendars,
+        status_event_heartbeats: args.status_event_heartbeats,
+        mail_tips_max_recipients: (args.mail_tips_max_recipients > 0)
+            .then_some(args.mail_tips_max_recipients),
+    };
+    block_on("simulate", serve(config))
 }

@@ -104,6 +104,27 @@ struct Discovery {
     failed: Mutex<BTreeMap<Mailbox, String>>,
 }
 
+/// Why the engine cannot start: a gateway's client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineStartError {
+    /// Its TLS trust (CA file or `certs/`) is unusable.
+    #[error("gateway {gateway}: {source}")]
+    Tls {
+        /// The gateway.
+        gateway: String,
+        /// Why.
+        source: ews::transport::TlsConfigError,
+    },
+    /// Its endpoints cannot be set up.
+    #[error("gateway {gateway}: {source}")]
+    Endpoints {
+        /// The gateway.
+        gateway: String,
+        /// Why.
+        source: ews::error::EwsError,
+    },
+}
+
 /// The engine.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -131,13 +152,20 @@ impl Engine {
         shared: Arc<Shared>,
         stop: CancellationToken,
         tracker: TaskTracker,
-    ) -> Result<Engine, String> {
+    ) -> Result<Engine, EngineStartError> {
         let mut gateways = Vec::new();
         for g in &config.gateways {
-            let tls = client_tls(g.ca_file.as_deref(), &config.certs_dir)
-                .map_err(|e| format!("gateway {}: {e}", g.name))?;
+            let tls = client_tls(g.ca_file.as_deref(), &config.certs_dir).map_err(|source| {
+                EngineStartError::Tls {
+                    gateway: g.name.clone(),
+                    source,
+                }
+            })?;
             let endpoints =
-                Endpoints::new(g, tls.clone()).map_err(|e| format!("gateway {}: {e}", g.name))?;
+                Endpoints::new(g, tls.clone()).map_err(|source| EngineStartError::Endpoints {
+                    gateway: g.name.clone(),
+                    source,
+                })?;
             let gateway = Arc::new(Gateway::new(g.clone(), endpoints));
             let refresh = Arc::new(RefreshQueue::new(
                 shared.updates.clock(),

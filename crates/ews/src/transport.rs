@@ -67,7 +67,7 @@ const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// Autodiscover alike. Over plain HTTP a Basic password or a bearer token crosses the
 /// network in clear, and an NTLM exchange can be cracked offline; the account can
 /// impersonate every presence user.
-pub fn credentials_may_go_to(url: &Uri, allow_plain_http: bool) -> Result<(), String> {
+pub fn credentials_may_go_to(url: &Uri, allow_plain_http: bool) -> Result<(), PlainHttpRefused> {
     if url.scheme_str() != Some("http") {
         return Ok(());
     }
@@ -83,9 +83,38 @@ pub fn credentials_may_go_to(url: &Uri, allow_plain_http: bool) -> Result<(), St
     if loopback || allow_plain_http {
         return Ok(());
     }
-    Err(format!(
-        "the credentials would cross the network in clear to {host} over plain http://: use https://, or set allow_plain_http = true on the gateway (a lab only)"
-    ))
+    Err(PlainHttpRefused {
+        host: host.to_owned(),
+    })
+}
+
+/// Credentials refused to a plain `http://` URL on another machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the credentials would cross the network in clear to {host} over plain http://: use https://, or set allow_plain_http = true on the gateway (a lab only)"
+)]
+pub struct PlainHttpRefused {
+    /// The host the URL names.
+    pub host: String,
+}
+
+/// TLS client material that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    /// A PEM file of the trust store.
+    #[error(transparent)]
+    Pem(#[from] common::pem::PemError),
+    /// A certificate that is not a usable CA.
+    #[error("unusable CA in {}: {source}", .path.display())]
+    UnusableCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: rustls::Error,
+    },
+    /// rustls refused the configuration.
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
 }
 
 /// Builds the TLS client configuration: `ca_file` alone when given, else the system
@@ -93,13 +122,16 @@ pub fn credentials_may_go_to(url: &Uri, allow_plain_http: bool) -> Result<(), St
 pub fn client_tls(
     ca_file: Option<&Path>,
     certs_dir: &Path,
-) -> Result<Arc<rustls::ClientConfig>, String> {
+) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
     let mut roots = rustls::RootCertStore::empty();
-    let mut add_pem = |path: &Path| -> Result<(), String> {
+    let mut add_pem = |path: &Path| -> Result<(), TlsConfigError> {
         for cert in common::pem::certificates(path)? {
             roots
                 .add(cert)
-                .map_err(|e| format!("unusable CA in {}: {e}", path.display()))?;
+                .map_err(|source| TlsConfigError::UnusableCa {
+                    path: path.to_owned(),
+                    source,
+                })?;
         }
         Ok(())
     };
@@ -124,8 +156,7 @@ pub fn client_tls(
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
+    .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(Arc::new(config))
