@@ -4,6 +4,8 @@
 //! the wire, and nothing of the daemon's library names the simulator (only the
 //! binary's `demo` and `simulate` commands, tests and benchmarks do).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 fn root() -> &'static Path {
@@ -12,20 +14,7 @@ fn root() -> &'static Path {
 
 /// Every `.rs` file under `dir`, recursively.
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    support::files_ending(dir, "rs")
 }
 
 /// Lines of code (comments left out) in `files` that name any of `crates` as a path

@@ -35,6 +35,11 @@ pub fn fixture(name: &str) -> Vec<u8> {
 
 /// Every `.xml` file under `dir`, recursively, sorted.
 pub fn xml_files(dir: &Path) -> Vec<PathBuf> {
+    files_ending(dir, "xml")
+}
+
+/// Every file named `*.<extension>` under `dir`, recursively, sorted.
+pub fn files_ending(dir: &Path, extension: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -42,7 +47,7 @@ pub fn xml_files(dir: &Path) -> Vec<PathBuf> {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "xml") {
+            } else if path.extension().is_some_and(|e| e == extension) {
                 out.push(path);
             }
         }

@@ -1,10 +1,13 @@
 //! One connection group: up to 200 mailboxes on one GetStreamingEvents connection.
 //!
 //! - [`state`]: the pure state machine, `on(now, input) -> outputs`, table-tested.
+//! - [`subscriptions`]: the subscriptions it holds, by id and by mailbox, and which a
+//!   healthy frame has proven: one owner of that fact.
 //! - [`driver`]: the async loop that executes the outputs and feeds back the results.
 
 pub mod driver;
 pub mod state;
+pub mod subscriptions;
 
 #[cfg(test)]
 mod driver_tests;

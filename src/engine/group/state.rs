@@ -70,11 +70,12 @@
 //!   mailbox's id is unsubscribed; the others' subscriptions are untouched.
 //! - *Stop*: close the stream, unsubscribe every id (Draining), then Stopped.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::subscriptions::Subscriptions;
 use crate::engine::backoff::Backoff;
 use common::mailbox::Mailbox;
 use ews::error::{Disposition, EwsError};
@@ -223,7 +224,7 @@ enum Release {
 }
 
 /// A subscription we hold and the mailbox it watches (an Unsubscribe acts for it).
-pub type Held = (SubscriptionId, Mailbox);
+pub use super::subscriptions::Held;
 
 /// What the driver must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,10 +300,8 @@ pub struct GroupState {
     anchor: Mailbox,
     cookie: Option<String>,
     members: BTreeSet<Mailbox>,
-    subscriptions: HashMap<SubscriptionId, Mailbox>,
-    by_mailbox: HashMap<Mailbox, SubscriptionId>,
+    subscriptions: Subscriptions,
     refused: HashMap<Mailbox, Instant>,
-    unproven: HashSet<SubscriptionId>,
     /// Members given the group's failure as their problem, and the text given.
     flagged: HashMap<Mailbox, String>,
     phase: Phase,
@@ -326,10 +325,8 @@ impl GroupState {
             anchor,
             cookie: None,
             members,
-            subscriptions: HashMap::new(),
-            by_mailbox: HashMap::new(),
+            subscriptions: Subscriptions::default(),
             refused: HashMap::new(),
-            unproven: HashSet::new(),
             flagged: HashMap::new(),
             phase: Phase::Idle,
             backoff,
@@ -451,7 +448,7 @@ impl GroupState {
             }
         }
         let missing = self.members.iter().find(|m| {
-            !self.by_mailbox.contains_key(*m) && self.refused.get(*m).is_none_or(|at| *at <= now)
+            !self.subscriptions.holds(m) && self.refused.get(*m).is_none_or(|at| *at <= now)
         });
         if let Some(mailbox) = missing.cloned() {
             self.phase = Phase::Subscribing(mailbox.clone());
@@ -459,7 +456,7 @@ impl GroupState {
             return;
         }
         if !self.subscriptions.is_empty() {
-            let mut ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
+            let mut ids: Vec<SubscriptionId> = self.subscriptions.ids().cloned().collect();
             ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
             self.phase = Phase::Streaming {
                 since: now,
@@ -490,7 +487,7 @@ impl GroupState {
     /// own. A member is told again only when the cause changes.
     fn flag(&mut self, cause: &str, every: bool, out: &mut Vec<Output>) {
         for mailbox in &self.members {
-            if (!every && self.by_mailbox.contains_key(mailbox))
+            if (!every && self.subscriptions.holds(mailbox))
                 || self.refused.contains_key(mailbox)
                 || self
                     .flagged
@@ -510,10 +507,10 @@ impl GroupState {
         if self.flagged.is_empty() {
             return;
         }
-        let by_mailbox = &self.by_mailbox;
+        let subscriptions = &self.subscriptions;
         let mut recovered: Vec<Mailbox> = Vec::new();
         self.flagged.retain(|mailbox, _| {
-            let subscribed = by_mailbox.contains_key(mailbox);
+            let subscribed = subscriptions.holds(mailbox);
             if subscribed {
                 recovered.push(mailbox.clone());
             }
@@ -556,9 +553,7 @@ impl GroupState {
                     }
                     // Its refresh clears the problem it carries.
                     self.flagged.remove(&mailbox);
-                    self.subscriptions.insert(id.clone(), mailbox.clone());
-                    self.by_mailbox.insert(mailbox.clone(), id.clone());
-                    self.unproven.insert(id);
+                    self.subscriptions.insert(mailbox.clone(), id);
                     out.push(Output::Subscribed(mailbox.clone()));
                     out.push(Output::Refresh {
                         mailbox,
@@ -614,7 +609,7 @@ impl GroupState {
             return;
         }
         for id in &frame.changed {
-            if let Some(mailbox) = self.subscriptions.get(id) {
+            if let Some(mailbox) = self.subscriptions.mailbox_of(id) {
                 out.push(Output::Refresh {
                     mailbox: mailbox.clone(),
                     full: false,
@@ -627,7 +622,7 @@ impl GroupState {
         if missed {
             // Events were lost, the subscriptions were not: read those mailboxes again.
             for id in &frame.error_ids {
-                if let Some(mailbox) = self.subscriptions.get(id) {
+                if let Some(mailbox) = self.subscriptions.mailbox_of(id) {
                     out.push(Output::Refresh {
                         mailbox: mailbox.clone(),
                         full: true,
@@ -644,7 +639,7 @@ impl GroupState {
                 .is_some_and(ResponseCode::suggests_move)
             {
                 for id in &frame.error_ids {
-                    if let Some(mailbox) = self.subscriptions.get(id) {
+                    if let Some(mailbox) = self.subscriptions.mailbox_of(id) {
                         out.push(Output::Moved(mailbox.clone()));
                     }
                 }
@@ -668,7 +663,7 @@ impl GroupState {
             // A healthy frame: the server accepted every id we sent.
             self.backoff.reset();
             self.credentials.reset();
-            self.unproven.clear();
+            self.subscriptions.prove_all();
             self.last_error = None;
             self.unflag_subscribed(out);
         }
@@ -689,16 +684,16 @@ impl GroupState {
     /// all of them fresh: the signature of a server that lets a stream carry only the
     /// impersonated user's own subscriptions.
     fn refuses_all_but_the_anchor(&self, rejected: &[SubscriptionId]) -> bool {
-        let Some(anchor_id) = self.by_mailbox.get(&self.anchor) else {
+        let Some(anchor_id) = self.subscriptions.id_of(&self.anchor) else {
             return false;
         };
         self.subscriptions.len() >= 2
             && !rejected.contains(anchor_id)
             && self
                 .subscriptions
-                .keys()
+                .ids()
                 .filter(|id| *id != anchor_id)
-                .all(|id| rejected.contains(id) && self.unproven.contains(id))
+                .all(|id| rejected.contains(id) && self.subscriptions.is_unproven(id))
     }
 
     /// These subscriptions are gone: drop and unsubscribe them, mark their mailboxes
@@ -720,9 +715,8 @@ impl GroupState {
         let mut dropped = Vec::new();
         let mut fresh = 0;
         for id in ids {
-            if let Some(mailbox) = self.subscriptions.remove(id) {
-                self.by_mailbox.remove(&mailbox);
-                if self.unproven.remove(id) {
+            if let Some((mailbox, unproven)) = self.subscriptions.remove_id(id) {
+                if unproven {
                     fresh += 1;
                 }
                 out.push(Output::Lost(mailbox.clone()));
@@ -773,7 +767,7 @@ impl GroupState {
             // We could not reach the server: it may have restarted, and some servers
             // number subscriptions from 1 again, so an id we hold may now name someone
             // else's subscription. Trust none of them and unsubscribe none.
-            let ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
+            let ids: Vec<SubscriptionId> = self.subscriptions.ids().cloned().collect();
             out.push(Output::Count(Count::Reconnect("error")));
             self.fail(message.clone(), out);
             self.drop_ids(now, &ids, &cause, Release::Forget, out);
@@ -796,7 +790,7 @@ impl GroupState {
                 self.wait(now, wait, WaitReason::Credentials, out);
             }
             Disposition::Resubscribe => {
-                let ids: Vec<SubscriptionId> = self.subscriptions.keys().cloned().collect();
+                let ids: Vec<SubscriptionId> = self.subscriptions.ids().cloned().collect();
                 self.lose(now, &ids, &cause, out);
             }
             Disposition::Fatal | Disposition::Retry => {
@@ -854,7 +848,7 @@ impl GroupState {
             format!("{problem}; reconnecting and refreshing the group"),
             out,
         );
-        let mut mailboxes: Vec<&Mailbox> = self.by_mailbox.keys().collect();
+        let mut mailboxes: Vec<&Mailbox> = self.subscriptions.mailboxes().collect();
         mailboxes.sort();
         for mailbox in mailboxes {
             out.push(Output::Refresh {
@@ -887,11 +881,9 @@ impl GroupState {
         }
         self.refused.remove(&mailbox);
         self.flagged.remove(&mailbox);
-        let Some(id) = self.by_mailbox.remove(&mailbox) else {
+        let Some(id) = self.subscriptions.remove_mailbox(&mailbox) else {
             return;
         };
-        self.subscriptions.remove(&id);
-        self.unproven.remove(&id);
         out.push(Output::Unsubscribe(vec![(id, mailbox)]));
         if self.streaming() {
             out.push(Output::CloseStream);
@@ -904,12 +896,7 @@ impl GroupState {
         if self.streaming() {
             out.push(Output::CloseStream);
         }
-        let mut held: Vec<Held> = std::mem::take(&mut self.subscriptions)
-            .into_iter()
-            .collect();
-        held.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        self.by_mailbox.clear();
-        self.unproven.clear();
+        let held = self.subscriptions.take_all();
         self.phase = Phase::Draining;
         out.push(Output::Drain(held));
     }

@@ -835,3 +835,59 @@ fn throttling_before_a_subscription_says_when_the_next_attempt_is() {
         "{given:?}"
     );
 }
+
+/// The Moved rule: an answer saying a mailbox lives elsewhere now (moved, failed over,
+/// or its subscription unknown to the server it reached) asks for Autodiscover again,
+/// on a stream's lost ids and on a refused Subscribe alike; other codes do not.
+#[test]
+fn answers_that_suggest_a_move_ask_for_autodiscover_again() {
+    let cases = [
+        (ResponseCode::ErrorMailboxMoveInProgress, true),
+        (ResponseCode::ErrorMailboxStoreUnavailable, true),
+        (ResponseCode::ErrorProxyRequestNotAllowed, true),
+        (ResponseCode::ErrorSubscriptionNotFound, true),
+        (ResponseCode::ErrorExpiredSubscription, false),
+        (ResponseCode::ErrorInvalidSubscription, false),
+    ];
+    for (code, moved) in cases {
+        // On a stream: the ids the frame names are lost either way; only these codes
+        // say where to look.
+        let now = Instant::now();
+        let mut state = streaming(&[1, 2, 3], now);
+        let out = without_status(state.on(
+            now,
+            Input::Frame(Frame {
+                error_ids: vec![id_of(2)],
+                error: Some(EwsError::Response(Box::new(status(code.clone())))),
+                closed: true,
+                ..Frame::default()
+            }),
+        ));
+        assert_eq!(
+            out.contains(&Output::Moved(m(2))),
+            moved,
+            "{code:?} on a stream: {out:?}"
+        );
+        assert!(
+            !out.contains(&Output::Moved(m(1))) && !out.contains(&Output::Moved(m(3))),
+            "only the named id: {out:?}"
+        );
+        assert!(out.contains(&Output::Lost(m(2))), "{code:?}: {out:?}");
+
+        // On Subscribe.
+        let mut state = group(&[1]);
+        state.on(now, Input::Start);
+        let out = without_status(state.on(
+            now,
+            Input::Subscribed {
+                mailbox: m(1),
+                result: Err(EwsError::Response(Box::new(status(code.clone())))),
+            },
+        ));
+        assert_eq!(
+            out.contains(&Output::Moved(m(1))),
+            moved,
+            "{code:?} on Subscribe: {out:?}"
+        );
+    }
+}
