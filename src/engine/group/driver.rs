@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::state::{Count, GroupState, GroupStatus, Held, Input, Output, StreamEnd, WaitReason};
+use super::state::{Count, GroupState, GroupStatus, Health, Held, Input, Output, StreamEnd};
 use crate::engine::Shared;
 use crate::engine::gateway::Gateway;
 use crate::engine::metrics;
@@ -124,8 +124,6 @@ pub async fn run<P: Port>(
         stream: None,
         drain: None,
         timer: None,
-        failing_since: None,
-        reported: false,
         last_status: None,
     };
     // The gateway's credential gate: its reopening ends a credentials wait at once.
@@ -152,18 +150,7 @@ pub async fn run<P: Port>(
                     stopping = true;
                     Input::Stop
                 } else {
-                    let wanted = members.borrow_and_update().clone();
-                    let now = Instant::now();
-                    let current = state.members().clone();
-                    for gone in current.difference(&wanted) {
-                        let outputs = state.on(now, Input::Remove(gone.clone()));
-                        finished |= driver.execute(&state, outputs);
-                    }
-                    for new in wanted.difference(&current) {
-                        let outputs = state.on(now, Input::Add(new.clone()));
-                        finished |= driver.execute(&state, outputs);
-                    }
-                    continue;
+                    Input::Members(members.borrow_and_update().clone())
                 }
             }
             result = maybe(&mut driver.subscribe) => {
@@ -196,13 +183,9 @@ pub async fn run<P: Port>(
                     Input::StreamEnded(end)
                 }
                 StreamNews::Silent => {
-                    let cut = matches!(&driver.stream, Some(StreamTask::Open { source, .. }) if source.inside_frame());
+                    let inside_frame = matches!(&driver.stream, Some(StreamTask::Open { source, .. }) if source.inside_frame());
                     driver.stream = None;
-                    Input::StreamEnded(if cut {
-                        StreamEnd::CutOff("part of a frame, then nothing for twice the heartbeat interval".into())
-                    } else {
-                        StreamEnd::Silent
-                    })
+                    Input::StreamEnded(StreamEnd::Silent { inside_frame })
                 }
             },
             _ = maybe_sleep(driver.timer) => {
@@ -227,9 +210,6 @@ struct Driver<P: Port> {
     stream: Option<StreamTask<P::Stream>>,
     drain: Option<Call<()>>,
     timer: Option<Instant>,
-    failing_since: Option<Instant>,
-    /// A report was logged at warn since the group began failing.
-    reported: bool,
     last_status: Option<GroupStatus>,
 }
 
@@ -311,15 +291,15 @@ impl<P: Port> Driver<P> {
                     metrics::resubscribe(gateway_name, reason, n)
                 }
                 Output::Count(Count::Throttled(wait)) => metrics::throttled(gateway_name, wait),
-                Output::Report(message) => {
+                Output::Report { message, loud } => {
                     self.context.gateway.report(&message);
-                    if self.reported {
-                        tracing::debug!(gateway = %gateway_name, anchor = %state.anchor(), "{message}");
-                    } else {
+                    if loud {
                         tracing::warn!(gateway = %gateway_name, anchor = %state.anchor(), "{message}");
-                        self.reported = self.failing_since.is_some();
+                    } else {
+                        tracing::debug!(gateway = %gateway_name, anchor = %state.anchor(), "{message}");
                     }
                 }
+                Output::Health(health) => log_health(gateway_name, state.anchor(), health),
                 Output::Status(_) => {}
                 Output::Finished => finished = true,
                 Output::OwnerBound => self.context.gateway.one_mailbox_per_stream(),
@@ -329,8 +309,7 @@ impl<P: Port> Driver<P> {
         finished
     }
 
-    /// Publishes the group's status, moves the gauges, and logs a change of health
-    /// once each way.
+    /// Publishes the group's status and moves the gauges.
     fn publish(&mut self, status: Option<GroupStatus>) {
         let gateway = self.context.gateway.config.name.as_str();
         metrics::group_status(gateway, self.last_status.as_ref(), status.as_ref());
@@ -338,41 +317,32 @@ impl<P: Port> Driver<P> {
             self.last_status = None;
             return;
         };
-        let now = Instant::now();
-        match (self.failing_since, status.waiting) {
-            (None, Some(WaitReason::Resubscribe)) => {
-                self.failing_since = Some(now);
-                tracing::info!(
-                    gateway = %gateway,
-                    anchor = %status.anchor,
-                    error = status.last_error.as_deref().unwrap_or("none"),
-                    "subscriptions lost; resubscribing after a backoff"
-                );
-            }
-            (None, Some(reason)) => {
-                self.failing_since = Some(now);
-                self.reported = true;
-                tracing::warn!(
-                    gateway = %gateway,
-                    anchor = %status.anchor,
-                    reason = reason.as_str(),
-                    error = status.last_error.as_deref().unwrap_or("none"),
-                    "connection group is failing; retrying with backoff"
-                );
-            }
-            (Some(since), None) if status.stream_open && status.last_error.is_none() => {
-                self.failing_since = None;
-                self.reported = false;
-                tracing::info!(
-                    gateway = %gateway,
-                    anchor = %status.anchor,
-                    after_ms = now.saturating_duration_since(since).as_millis() as u64,
-                    "connection group recovered"
-                );
-            }
-            _ => {}
-        }
         self.status.send_replace(status.clone());
         self.last_status = Some(status);
+    }
+}
+
+/// One log line for a change of a group's health.
+fn log_health(gateway: &str, anchor: &Mailbox, health: Health) {
+    match health {
+        Health::Resubscribing { error } => tracing::info!(
+            gateway = %gateway,
+            anchor = %anchor,
+            error = error.as_deref().unwrap_or("none"),
+            "subscriptions lost; resubscribing after a backoff"
+        ),
+        Health::Failing { reason, error } => tracing::warn!(
+            gateway = %gateway,
+            anchor = %anchor,
+            reason = reason.as_str(),
+            error = error.as_deref().unwrap_or("none"),
+            "connection group is failing; retrying with backoff"
+        ),
+        Health::Recovered { after } => tracing::info!(
+            gateway = %gateway,
+            anchor = %anchor,
+            after_ms = after.as_millis() as u64,
+            "connection group recovered"
+        ),
     }
 }

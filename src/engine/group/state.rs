@@ -32,9 +32,9 @@
 //!   restarted, and some number subscriptions from 1 again, so an id we hold may name
 //!   someone else's: every id is dropped without Unsubscribe, the mailboxes marked
 //!   stale, and all resubscribed after a backoff.
-//! - *Undecodable*, or *cut off* (the stream ended or went silent inside a frame, whose
-//!   events the server will not send again): back off, reopen, and refresh every
-//!   member.
+//! - *Undecodable*, or *cut off* (the stream ended inside a frame, or went silent
+//!   after part of one: the server will not send those events again): back off,
+//!   reopen, and refresh every member.
 //! - *Lost* (ids in `ErrorSubscriptionIds`, or a stream error whose disposition is
 //!   Resubscribe): those ids are dropped and unsubscribed (best effort), their
 //!   mailboxes marked stale (their timelines keep serving, see the presence cache),
@@ -66,8 +66,9 @@
 //!   the next healthy frame, which clears it.
 //! - *Refused mailbox* (Subscribe answered a permanent error for it): reported on the
 //!   mailbox, retried after [`REFUSED_RETRY`]; the others go on.
-//! - *Add* / *Remove*: membership changes reopen the stream with the new ids; a removed
-//!   mailbox's id is unsubscribed; the others' subscriptions are untouched.
+//! - *Members*: the members wanted now; those gone leave first, then the new ones join.
+//!   Membership changes reopen the stream with the new ids; a removed mailbox's id is
+//!   unsubscribed; the others' subscriptions are untouched.
 //! - *Stop*: close the stream, unsubscribe every id (Draining), then Stopped.
 
 use std::collections::{BTreeSet, HashMap};
@@ -145,8 +146,12 @@ pub enum Phase {
 /// How a stream ended without a frame saying so.
 #[derive(Debug)]
 pub enum StreamEnd {
-    /// No complete frame for twice the heartbeat interval.
-    Silent,
+    /// No complete frame for twice the heartbeat interval; `inside_frame` when part of
+    /// one had come (then the stream was cut inside it: a gap).
+    Silent {
+        /// Part of a frame was read before the silence.
+        inside_frame: bool,
+    },
     /// The body ended without `ConnectionStatus` Closed.
     EndedEarly,
     /// A frame could not be decoded.
@@ -193,10 +198,8 @@ pub enum Input {
     Timer,
     /// The gateway's credential gate opened again: a credentials wait ends now.
     CredentialsAccepted,
-    /// A mailbox joined.
-    Add(Mailbox),
-    /// A mailbox left.
-    Remove(Mailbox),
+    /// The members wanted now: those gone leave, then the new ones join.
+    Members(BTreeSet<Mailbox>),
     /// Shut down.
     Stop,
     /// Draining finished.
@@ -258,8 +261,16 @@ pub enum Output {
     SleepUntil(Instant),
     /// Count this.
     Count(Count),
-    /// A failure the operator must see (log, `/v1/gateways`).
-    Report(String),
+    /// A failure the operator must see (`/v1/gateways`, and the log: at warn when
+    /// `loud`, the first report of a failure; at debug while the group keeps failing).
+    Report {
+        /// What failed.
+        message: String,
+        /// Log it at warn.
+        loud: bool,
+    },
+    /// The group's health changed: one log line.
+    Health(Health),
     /// The group's status changed.
     Status(GroupStatus),
     /// A request for this mailbox was answered as if it lives elsewhere now (moved,
@@ -308,6 +319,38 @@ pub struct GroupState {
     backoff: Backoff,
     credentials: Backoff,
     last_error: Option<String>,
+    health: HealthLog,
+}
+
+/// What the log has been told of the current failure.
+#[derive(Debug, Default)]
+struct HealthLog {
+    /// When the group began failing (None: healthy).
+    failing_since: Option<Instant>,
+    /// A report was logged at warn since it began failing.
+    reported: bool,
+}
+
+/// A change of a group's health worth one log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Subscriptions were lost: resubscribing after a backoff (info).
+    Resubscribing {
+        /// The last error, if any.
+        error: Option<String>,
+    },
+    /// The group began failing and retries with backoff (warn).
+    Failing {
+        /// What it waits for.
+        reason: WaitReason,
+        /// The last error, if any.
+        error: Option<String>,
+    },
+    /// A stream is open and healthy again (info).
+    Recovered {
+        /// How long the failure lasted.
+        after: Duration,
+    },
 }
 
 impl GroupState {
@@ -332,6 +375,7 @@ impl GroupState {
             backoff,
             credentials,
             last_error: None,
+            health: HealthLog::default(),
         })
     }
 
@@ -411,17 +455,58 @@ impl GroupState {
                 }
                 Input::Frame(frame) => self.on_frame(now, frame, &mut out),
                 Input::StreamEnded(end) => self.on_stream_end(now, end, &mut out),
-                Input::Add(mailbox) => self.on_add(now, mailbox, &mut out),
-                Input::Remove(mailbox) => self.on_remove(now, mailbox, &mut out),
+                Input::Members(wanted) => self.on_members(now, wanted, &mut out),
                 Input::Stop => self.on_stop(&mut out),
                 Input::Drained => {}
             }
         }
         let after = self.status();
         if after != before {
+            if let Some(health) = self.track_health(now, &after) {
+                // First, as the status: the reports below belong to this failure.
+                out.insert(0, Output::Health(health));
+            }
             out.push(Output::Status(after));
         }
+        self.pitch_reports(&mut out);
         out
+    }
+
+    /// Tells a change of health once each way: failing (or resubscribing), then
+    /// recovered once a stream is open and healthy.
+    fn track_health(&mut self, now: Instant, status: &GroupStatus) -> Option<Health> {
+        let error = status.last_error.clone();
+        match (self.health.failing_since, status.waiting) {
+            (None, Some(WaitReason::Resubscribe)) => {
+                self.health.failing_since = Some(now);
+                Some(Health::Resubscribing { error })
+            }
+            (None, Some(reason)) => {
+                self.health.failing_since = Some(now);
+                self.health.reported = true;
+                Some(Health::Failing { reason, error })
+            }
+            (Some(since), None) if status.stream_open && status.last_error.is_none() => {
+                self.health = HealthLog::default();
+                Some(Health::Recovered {
+                    after: now.saturating_duration_since(since),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Reports are loud (warn) until one was loud during the current failure; the
+    /// rest of that failure's reports are quiet (debug).
+    fn pitch_reports(&mut self, out: &mut [Output]) {
+        for output in out.iter_mut() {
+            if let Output::Report { loud, .. } = output {
+                *loud = !self.health.reported;
+                if *loud {
+                    self.health.reported = self.health.failing_since.is_some();
+                }
+            }
+        }
     }
 
     fn streaming(&self) -> bool {
@@ -478,7 +563,10 @@ impl GroupState {
     }
 
     fn fail(&mut self, message: String, out: &mut Vec<Output>) {
-        out.push(Output::Report(message.clone()));
+        out.push(Output::Report {
+            message: message.clone(),
+            loud: false,
+        });
         self.last_error = Some(message);
     }
 
@@ -589,7 +677,10 @@ impl GroupState {
                             mailbox.clone(),
                             Some(format!("Subscribe refused: {cause}")),
                         ));
-                        out.push(Output::Report(message));
+                        out.push(Output::Report {
+                            message,
+                            loud: false,
+                        });
                         self.refused.insert(mailbox, now + REFUSED_RETRY);
                         self.next_step(now, out);
                     }
@@ -809,7 +900,13 @@ impl GroupState {
         }
         match end {
             StreamEnd::Failed(error) => self.stream_failed(now, error, out),
-            StreamEnd::Silent => {
+            StreamEnd::Silent { inside_frame: true } => {
+                let problem = "stream cut off inside a frame (part of a frame, then nothing for twice the heartbeat interval)".to_owned();
+                self.resync(now, "cut-off", problem, out);
+            }
+            StreamEnd::Silent {
+                inside_frame: false,
+            } => {
                 out.push(Output::CloseStream);
                 out.push(Output::Count(Count::Reconnect("silent")));
                 self.last_error = Some("no frame for twice the heartbeat interval".into());
@@ -858,6 +955,17 @@ impl GroupState {
         }
         let wait = self.backoff.next_delay();
         self.wait(now, wait, WaitReason::Stream, out);
+    }
+
+    fn on_members(&mut self, now: Instant, wanted: BTreeSet<Mailbox>, out: &mut Vec<Output>) {
+        let gone: Vec<Mailbox> = self.members.difference(&wanted).cloned().collect();
+        let new: Vec<Mailbox> = wanted.difference(&self.members).cloned().collect();
+        for mailbox in gone {
+            self.on_remove(now, mailbox, out);
+        }
+        for mailbox in new {
+            self.on_add(now, mailbox, out);
+        }
     }
 
     fn on_add(&mut self, now: Instant, mailbox: Mailbox, out: &mut Vec<Output>) {

@@ -40,6 +40,11 @@ fn n_of(mailbox: &Mailbox) -> usize {
         .unwrap()
 }
 
+/// The members wanted: `user{n}` for each `n`.
+fn members(numbers: &[usize]) -> Input {
+    Input::Members(numbers.iter().map(|n| m(*n)).collect())
+}
+
 fn group(members: &[usize]) -> GroupState {
     GroupState::new(
         members.iter().map(|n| m(*n)),
@@ -62,7 +67,16 @@ fn status(code: ResponseCode) -> Status {
     }
 }
 
+/// The outputs but the status and the health lines (their own tests look at them).
 fn without_status(outputs: Vec<Output>) -> Vec<Output> {
+    outputs
+        .into_iter()
+        .filter(|o| !matches!(o, Output::Status(_) | Output::Health(_)))
+        .collect()
+}
+
+/// The outputs but the status.
+fn told(outputs: Vec<Output>) -> Vec<Output> {
     outputs
         .into_iter()
         .filter(|o| !matches!(o, Output::Status(_)))
@@ -203,7 +217,13 @@ fn a_stream_closed_at_once_backs_off_instead_of_looping() {
 #[test]
 fn silence_a_dropped_connection_or_an_early_end_reconnect_with_backoff_and_the_same_ids() {
     for (end, reason, waiting) in [
-        (StreamEnd::Silent, "silent", WaitReason::Stream),
+        (
+            StreamEnd::Silent {
+                inside_frame: false,
+            },
+            "silent",
+            WaitReason::Stream,
+        ),
         (StreamEnd::EndedEarly, "ended", WaitReason::Stream),
         (
             StreamEnd::Failed(EwsError::Transport("connection reset".into())),
@@ -232,6 +252,31 @@ fn silence_a_dropped_connection_or_an_early_end_reconnect_with_backoff_and_the_s
     }
 }
 
+/// Silence after part of a frame is a cut inside it (a gap: refresh every member);
+/// silence between frames is not.
+#[test]
+fn silence_inside_a_frame_is_a_cut_and_refreshes_every_member() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let out = state.on(
+        now,
+        Input::StreamEnded(StreamEnd::Silent { inside_frame: true }),
+    );
+    assert!(
+        out.contains(&Output::Count(Count::Reconnect("cut-off"))),
+        "{out:?}"
+    );
+    for n in [1, 2] {
+        assert!(
+            out.contains(&Output::Refresh {
+                mailbox: m(n),
+                full: false
+            }),
+            "{out:?}"
+        );
+    }
+}
+
 #[test]
 fn an_undecodable_stream_reconnects_and_refreshes_every_member() {
     let now = Instant::now();
@@ -249,7 +294,7 @@ fn an_undecodable_stream_reconnects_and_refreshes_every_member() {
     }
     assert!(
         out.iter()
-            .any(|o| matches!(o, Output::Report(r) if r.contains("bad tag")))
+            .any(|o| matches!(o, Output::Report { message: r, .. } if r.contains("bad tag")))
     );
     assert_eq!(waits(&out), [now + MS(250)]);
 }
@@ -297,7 +342,7 @@ fn lost_ids_are_unsubscribed_kept_serving_and_resubscribed_after_a_backoff() {
     assert!(
         !plain
             .iter()
-            .any(|o| matches!(o, Output::Subscribe(_) | Output::Report(_))),
+            .any(|o| matches!(o, Output::Subscribe(_) | Output::Report { .. })),
         "no Subscribe before the wait; an ordinary loss is no error: {plain:?}"
     );
     assert_eq!(waits(&out), [now + MS(250)]);
@@ -338,8 +383,9 @@ fn ids_rejected_right_after_creation_are_reported_and_retried_ever_slower() {
             }),
         );
         assert!(
-            out.iter()
-                .any(|o| matches!(o, Output::Report(r) if r.contains("just created"))),
+            out.iter().any(
+                |o| matches!(o, Output::Report { message: r, .. } if r.contains("just created"))
+            ),
             "{out:?}"
         );
         assert!(
@@ -496,7 +542,7 @@ fn refused_credentials_wait_on_the_slow_backoff_one_attempt_per_step() {
         );
         assert!(
             out.iter()
-                .any(|o| matches!(o, Output::Report(r) if r.contains("HTTP 401")))
+                .any(|o| matches!(o, Output::Report { message: r, .. } if r.contains("HTTP 401")))
         );
         assert_eq!(waits(&out), [now + Duration::from_secs(expected)]);
         assert_eq!(state.status().waiting, Some(WaitReason::Credentials));
@@ -552,7 +598,7 @@ fn a_refused_mailbox_is_reported_and_the_others_go_on() {
 fn membership_changes_reopen_the_stream_and_touch_no_other_subscription() {
     let now = Instant::now();
     let mut state = streaming(&[1, 2], now);
-    let out = without_status(state.on(now, Input::Add(m(3))));
+    let out = without_status(state.on(now, members(&[1, 2, 3])));
     assert_eq!(
         out,
         [
@@ -564,7 +610,7 @@ fn membership_changes_reopen_the_stream_and_touch_no_other_subscription() {
     let out = subscribe_all(&mut state, now, out);
     assert!(out.contains(&Output::OpenStream(vec![id_of(1), id_of(2), id_of(3)])));
     state.on(now, Input::StreamOpened);
-    let out = without_status(state.on(now, Input::Remove(m(2))));
+    let out = without_status(state.on(now, members(&[1, 3])));
     assert_eq!(
         out,
         [
@@ -575,9 +621,9 @@ fn membership_changes_reopen_the_stream_and_touch_no_other_subscription() {
         ]
     );
     // Removed while its Subscribe was in flight: the new id is unsubscribed.
-    state.on(now, Input::Add(m(4)));
+    state.on(now, members(&[1, 3, 4]));
     assert_eq!(state.phase(), &Phase::Subscribing(m(4)));
-    state.on(now, Input::Remove(m(4)));
+    state.on(now, members(&[1, 3]));
     let out = state.on(
         now,
         Input::Subscribed {
@@ -588,8 +634,7 @@ fn membership_changes_reopen_the_stream_and_touch_no_other_subscription() {
     assert!(out.contains(&Output::Unsubscribe(vec![held(4)])));
     assert!(out.contains(&Output::OpenStream(vec![id_of(1), id_of(3)])));
     // Removing every member leaves the group idle with nothing held.
-    state.on(now, Input::Remove(m(1)));
-    state.on(now, Input::Remove(m(3)));
+    state.on(now, members(&[]));
     assert_eq!(state.phase(), &Phase::Idle);
     assert_eq!(state.status().subscribed, 0);
 }
@@ -605,7 +650,7 @@ fn stop_closes_the_stream_and_drains_every_subscription() {
     );
     assert_eq!(state.status().phase, "draining");
     assert!(
-        without_status(state.on(now, Input::Add(m(5)))).is_empty(),
+        without_status(state.on(now, members(&[1, 2, 5]))).is_empty(),
         "nothing new while draining"
     );
     assert_eq!(
@@ -890,4 +935,102 @@ fn answers_that_suggest_a_move_ask_for_autodiscover_again() {
             "{code:?} on Subscribe: {out:?}"
         );
     }
+}
+
+/// The membership diff: one change that removes and adds at once lets the removed
+/// mailbox go first (its id unsubscribed) and then subscribes the new one; a change
+/// to the same set does nothing.
+#[test]
+fn a_membership_change_removes_then_adds() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    assert!(without_status(state.on(now, members(&[1, 2]))).is_empty());
+    let out = without_status(state.on(now, members(&[1, 3])));
+    assert_eq!(
+        out,
+        [
+            Output::Unsubscribe(vec![held(2)]),
+            Output::CloseStream,
+            Output::Count(Count::Reconnect("membership")),
+            Output::OpenStream(vec![id_of(1)]),
+            Output::CloseStream,
+            Output::Count(Count::Reconnect("membership")),
+            Output::Subscribe(m(3)),
+        ]
+    );
+    assert_eq!(state.members(), &[m(1), m(3)].into_iter().collect());
+}
+
+/// Health is told once each way: the first wait after a failure says the group is
+/// failing (before the reports of that step, which are then quiet), further failures
+/// say nothing new, and a healthy frame on an open stream says it recovered and after
+/// how long. A report outside a failure is loud.
+#[test]
+fn health_changes_are_told_once_each_way() {
+    let now = Instant::now();
+    let mut state = streaming(&[1, 2], now);
+    let failed = |state: &mut GroupState, at: Instant| {
+        told(state.on(
+            at,
+            Input::StreamEnded(StreamEnd::Silent {
+                inside_frame: false,
+            }),
+        ))
+    };
+    let out = failed(&mut state, now);
+    assert!(
+        matches!(
+            &out[0],
+            Output::Health(Health::Failing {
+                reason: WaitReason::Stream,
+                error: Some(_)
+            })
+        ),
+        "{out:?}"
+    );
+    assert!(
+        out.iter()
+            .all(|o| !matches!(o, Output::Report { loud: true, .. })),
+        "the failing line is the loud one: {out:?}"
+    );
+    // Still failing: nothing new is told.
+    let later = now + MS(250);
+    state.on(later, Input::Timer);
+    let out = failed(&mut state, later);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Health(_))),
+        "{out:?}"
+    );
+    // Back: the stream opens and a healthy frame comes.
+    let back = later + MS(500);
+    state.on(back, Input::Timer);
+    state.on(back, Input::StreamOpened);
+    let out = told(state.on(back, Input::Frame(Frame::default())));
+    assert_eq!(
+        out,
+        [Output::Health(Health::Recovered { after: MS(750) })],
+        "{out:?}"
+    );
+
+    // A mailbox refused on its own is no failure of the group: its report is loud.
+    let mut state = group(&[1, 2]);
+    state.on(now, Input::Start);
+    let out = told(state.on(
+        now,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Err(EwsError::Response(Box::new(status(
+                ResponseCode::ErrorNonExistentMailbox,
+            )))),
+        },
+    ));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Report { loud: true, .. })),
+        "{out:?}"
+    );
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Health(_))),
+        "{out:?}"
+    );
 }
