@@ -122,9 +122,12 @@ impl CredentialGate {
                         .checked_add(retry_in)
                         .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
                         .unwrap_or_else(|_| format!("in {} s", retry_in.as_secs()));
-                    return Err(EwsError::CredentialBackoff(format!(
-                        "{cause}; waiting for the credential back-off, next attempt at {at}"
-                    )));
+                    return Err(EwsError::CredentialBackoff {
+                        message: format!(
+                            "{cause}; waiting for the credential back-off, next attempt at {at}"
+                        ),
+                        retry_in,
+                    });
                 }
                 Admission::Wait(wait) => {
                     tokio::select! {

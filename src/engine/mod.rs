@@ -59,10 +59,11 @@ use status::StatusHandle;
 const RETRY_MIN: Duration = Duration::from_millis(250);
 /// Longest retry wait after transient failures.
 const RETRY_MAX: Duration = Duration::from_secs(30);
-/// First retry wait after the server refused our credentials.
-const CREDENTIALS_MIN: Duration = Duration::from_secs(60);
-/// Longest retry wait after refused credentials.
-const CREDENTIALS_MAX: Duration = Duration::from_secs(900);
+/// First retry wait after the server's certificate did not verify (refused
+/// credentials are paced by the gateway's credential gate instead).
+const CERTIFICATE_MIN: Duration = Duration::from_secs(60);
+/// Longest retry wait after a refused certificate.
+const CERTIFICATE_MAX: Duration = Duration::from_secs(900);
 
 /// What every part of the engine shares.
 #[derive(Debug)]
@@ -138,9 +139,9 @@ pub struct Engine {
 fn group_backoffs() -> (Backoff, Backoff) {
     // Both pairs of bounds are constants that satisfy the checks.
     let retry = Backoff::new(RETRY_MIN, RETRY_MAX).unwrap_or_else(|e| unreachable!("{e}"));
-    let credentials =
-        Backoff::new(CREDENTIALS_MIN, CREDENTIALS_MAX).unwrap_or_else(|e| unreachable!("{e}"));
-    (retry, credentials)
+    let certificate =
+        Backoff::new(CERTIFICATE_MIN, CERTIFICATE_MAX).unwrap_or_else(|e| unreachable!("{e}"));
+    (retry, certificate)
 }
 
 impl Engine {
@@ -276,8 +277,8 @@ impl Engine {
     }
 
     fn spawn_group(&self, runtime: &GatewayRuntime, key: GroupKey, members: BTreeSet<Mailbox>) {
-        let (retry, credentials) = group_backoffs();
-        let Some(state) = GroupState::new(members.iter().cloned(), retry, credentials) else {
+        let (retry, certificate) = group_backoffs();
+        let Some(state) = GroupState::new(members.iter().cloned(), retry, certificate) else {
             return;
         };
         let (members_tx, members_rx) = watch::channel(members);

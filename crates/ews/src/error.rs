@@ -53,8 +53,13 @@ pub enum EwsError {
     Unauthorized(String),
     /// Not sent: the server refused our credentials earlier and the caller holds every
     /// request back until the next login is due. Says why and when that is.
-    #[error("authentication: {0}")]
-    CredentialBackoff(String),
+    #[error("authentication: {message}")]
+    CredentialBackoff {
+        /// The refusal and when the next login may go out, in words.
+        message: String,
+        /// How long until then.
+        retry_in: Duration,
+    },
     /// The server's certificate could not be verified (or TLS failed otherwise).
     #[error("TLS: {0}")]
     Tls(String),
@@ -79,12 +84,12 @@ impl EwsError {
             EwsError::Transport(message) if message.starts_with("cannot connect") => {
                 message.clone()
             }
-            EwsError::Unauthorized(message) | EwsError::CredentialBackoff(message)
+            EwsError::Unauthorized(message) | EwsError::CredentialBackoff { message, .. }
                 if message.starts_with("credentials for") =>
             {
                 message.clone()
             }
-            EwsError::Unauthorized(message) | EwsError::CredentialBackoff(message) => {
+            EwsError::Unauthorized(message) | EwsError::CredentialBackoff { message, .. } => {
                 format!("credentials refused: {message}")
             }
             EwsError::Tls(message) => {
@@ -101,7 +106,7 @@ impl EwsError {
         matches!(
             self,
             EwsError::Unauthorized(_)
-                | EwsError::CredentialBackoff(_)
+                | EwsError::CredentialBackoff { .. }
                 | EwsError::Http { status: 401 | 403 }
         )
     }
@@ -109,7 +114,7 @@ impl EwsError {
     /// Whether the request never left this process (so it says nothing new about the
     /// server).
     pub fn was_not_sent(&self) -> bool {
-        matches!(self, EwsError::CredentialBackoff(_))
+        matches!(self, EwsError::CredentialBackoff { .. })
     }
 
     /// What to do about this error.
@@ -137,7 +142,7 @@ impl EwsError {
             // A frame we cannot read leaves the subscription state unknown.
             EwsError::Decode(_) => Disposition::Resubscribe,
             EwsError::Unauthorized(_)
-            | EwsError::CredentialBackoff(_)
+            | EwsError::CredentialBackoff { .. }
             | EwsError::Http { status: 401 | 403 } => Disposition::Fatal,
             // Wait what the server asked; without a hint, back off from a short wait.
             EwsError::Unavailable {

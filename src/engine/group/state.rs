@@ -54,9 +54,14 @@
 //! - *Missed events* (`ErrorMissedNotificationEvents`): the subscriptions stay; their
 //!   mailboxes are refreshed in full.
 //! - *Throttled*: wait what the server asked.
-//! - *Refused credentials* (HTTP 401/403, TLS): wait on the slow credentials backoff;
-//!   one attempt per step. When the gateway's credential gate opens again
+//! - *Refused credentials* (HTTP 401/403): the gateway's credential gate alone decides
+//!   when the next login may go out. A request it held back says when
+//!   ([`EwsError::CredentialBackoff`]), and the group waits exactly that; a fresh
+//!   refusal (which has just closed the gate) tries again at once and so learns the
+//!   gate's time without a login. When the gate opens again
 //!   ([`Input::CredentialsAccepted`]), the wait ends at once.
+//! - *Refused certificate* (TLS): no gate paces handshakes, so the group waits on its
+//!   own slow backoff, one attempt per step.
 //! - *Problems*: every member not served with fresh data carries a problem saying
 //!   why. When the group waits after a failure, each member without a subscription
 //!   is given the failure's cause (refused credentials: every member, since no event
@@ -317,7 +322,7 @@ pub struct GroupState {
     flagged: HashMap<Mailbox, String>,
     phase: Phase,
     backoff: Backoff,
-    credentials: Backoff,
+    certificate: Backoff,
     last_error: Option<String>,
     health: HealthLog,
 }
@@ -355,12 +360,12 @@ pub enum Health {
 
 impl GroupState {
     /// A group of `members` (anchor: the alphabetically first), retrying transient
-    /// failures on `backoff` and refused credentials on the slower `credentials`.
+    /// failures on `backoff` and a refused certificate on the slower `certificate`.
     /// `None` without members.
     pub fn new(
         members: impl IntoIterator<Item = Mailbox>,
         backoff: Backoff,
-        credentials: Backoff,
+        certificate: Backoff,
     ) -> Option<GroupState> {
         let members: BTreeSet<Mailbox> = members.into_iter().collect();
         let anchor = members.first()?.clone();
@@ -373,7 +378,7 @@ impl GroupState {
             flagged: HashMap::new(),
             phase: Phase::Idle,
             backoff,
-            credentials,
+            certificate,
             last_error: None,
             health: HealthLog::default(),
         })
@@ -506,6 +511,19 @@ impl GroupState {
                     self.health.reported = self.health.failing_since.is_some();
                 }
             }
+        }
+    }
+
+    /// How long to wait after our credentials or the server's certificate were
+    /// refused.
+    fn refusal_wait(&mut self, error: &EwsError) -> Duration {
+        match error {
+            // The gate says when the next login may go out.
+            EwsError::CredentialBackoff { retry_in, .. } => *retry_in,
+            // No gate paces TLS handshakes.
+            EwsError::Tls(_) => self.certificate.next_delay(),
+            // Just refused: the gate closed on it; the next attempt learns its time.
+            _ => Duration::ZERO,
         }
     }
 
@@ -666,7 +684,7 @@ impl GroupState {
                     Disposition::Fatal if refuses_credentials(&error) => {
                         self.fail(message, out);
                         self.flag(&cause, true, out);
-                        let wait = self.credentials.next_delay();
+                        let wait = self.refusal_wait(&error);
                         self.wait(now, wait, WaitReason::Credentials, out);
                     }
                     Disposition::Fatal => {
@@ -753,7 +771,7 @@ impl GroupState {
         if !missed && !closed_early {
             // A healthy frame: the server accepted every id we sent.
             self.backoff.reset();
-            self.credentials.reset();
+            self.certificate.reset();
             self.subscriptions.prove_all();
             self.last_error = None;
             self.unflag_subscribed(out);
@@ -877,7 +895,7 @@ impl GroupState {
                 out.push(Output::Count(Count::Reconnect("refused")));
                 self.fail(message, out);
                 self.flag(&cause, true, out);
-                let wait = self.credentials.next_delay();
+                let wait = self.refusal_wait(&error);
                 self.wait(now, wait, WaitReason::Credentials, out);
             }
             Disposition::Resubscribe => {
@@ -1018,8 +1036,8 @@ fn throttled(cause: &str, wait: Duration) -> String {
     )
 }
 
-/// Whether an error means our credentials (or the server's certificate) are refused,
-/// not this one mailbox.
+/// Whether an error means our credentials (or the server's certificate) are refused:
+/// a fact of the gateway, not of this one mailbox.
 fn refuses_credentials(error: &EwsError) -> bool {
     error.is_refused_credentials() || matches!(error, EwsError::Tls(_))
 }

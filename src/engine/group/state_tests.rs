@@ -522,8 +522,54 @@ fn throttling_waits_what_the_server_asked() {
     assert_eq!(waits(&out).len(), 1);
 }
 
+/// Refused credentials: the gateway's credential gate alone paces logins. A fresh
+/// refusal (which has just closed the gate) tries again at once, without a wait of
+/// the group's own; the gate holds that attempt back and says when the next login may
+/// go out, and the group waits exactly that.
 #[test]
-fn refused_credentials_wait_on_the_slow_backoff_one_attempt_per_step() {
+fn refused_credentials_wait_what_the_credential_gate_says() {
+    let now = Instant::now();
+    let mut state = group(&[1, 2, 3]);
+    state.on(now, Input::Start);
+    let out = state.on(
+        now,
+        Input::Subscribed {
+            mailbox: m(1),
+            result: Err(EwsError::Http { status: 401 }),
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Report { message: r, .. } if r.contains("HTTP 401")))
+    );
+    assert_eq!(waits(&out), [now], "no wait of the group's own");
+    assert_eq!(state.status().waiting, Some(WaitReason::Credentials));
+    let mut t = now;
+    for retry_in in [60, 120, 240] {
+        let out = without_status(state.on(t, Input::Timer));
+        assert_eq!(out, [Output::Subscribe(m(1))], "one attempt");
+        let retry_in = Duration::from_secs(retry_in);
+        let out = state.on(
+            t,
+            Input::Subscribed {
+                mailbox: m(1),
+                result: Err(EwsError::CredentialBackoff {
+                    message: "credentials for svc@example.test refused (HTTP 401); waiting for the credential back-off".into(),
+                    retry_in,
+                }),
+            },
+        );
+        assert_eq!(waits(&out), [t + retry_in], "what the gate said");
+        assert_eq!(state.status().waiting, Some(WaitReason::Credentials));
+        assert!(without_status(state.on(t + retry_in / 2, Input::Timer)).is_empty());
+        t += retry_in;
+    }
+}
+
+/// A certificate that does not verify has no gate: the group waits on its own slow
+/// backoff, one handshake per step.
+#[test]
+fn a_refused_certificate_waits_on_the_slow_backoff_one_attempt_per_step() {
     let mut now = Instant::now();
     let mut state = group(&[1, 2, 3]);
     let mut outputs = state.on(now, Input::Start);
@@ -537,12 +583,8 @@ fn refused_credentials_wait_on_the_slow_backoff_one_attempt_per_step() {
             now,
             Input::Subscribed {
                 mailbox: m(1),
-                result: Err(EwsError::Http { status: 401 }),
+                result: Err(EwsError::Tls("unknown issuer".into())),
             },
-        );
-        assert!(
-            out.iter()
-                .any(|o| matches!(o, Output::Report { message: r, .. } if r.contains("HTTP 401")))
         );
         assert_eq!(waits(&out), [now + Duration::from_secs(expected)]);
         assert_eq!(state.status().waiting, Some(WaitReason::Credentials));
