@@ -31,15 +31,18 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use jiff::Timestamp;
+
 use super::Shared;
+use super::backoff::Backoff;
 use super::due::DueSet;
 use super::gateway::Gateway;
-use super::refresh::{Read, RefreshQueue, call_with_retries, failed, recovered, unusable};
+use super::refresh::{Read, RefreshQueue, failed, recovered, send_read, unusable};
 use crate::presence::timeline::AutoReply;
 use crate::presence::updates::Update;
 use common::mailbox::Mailbox;
 use common::sync::lock;
-use ews::error::EwsError;
+use ews::error::{Disposition, EwsError};
 use ews::ops::get_mail_tips::{self, OofTip, RecipientTip};
 use ews::ops::get_service_configuration;
 use ews::ops::get_user_oof_settings::{self, OofState};
@@ -52,6 +55,12 @@ use ews::types::RequestServerVersion;
 /// Shortest interval between two steps of a paced sweep (more mailboxes per step
 /// beyond that).
 const MIN_STEP: Duration = Duration::from_millis(100);
+/// Attempts of the GetServiceConfiguration question before reading one by one.
+const PROBE_ATTEMPTS: u32 = 3;
+/// First wait before asking GetServiceConfiguration again after a transient failure.
+const PROBE_RETRY_MIN: Duration = Duration::from_millis(200);
+/// Longest such wait.
+const PROBE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// How the gateway reads automatic replies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,15 +399,7 @@ async fn probe(gateway: &Gateway, queue: &RefreshQueue, shared: &Shared, stop: &
         anchor: first.as_ref(),
         cookie: None,
     };
-    let answer = call_with_retries(
-        gateway,
-        queue.clock,
-        stop,
-        "GetServiceConfiguration",
-        &xml,
-        &route,
-    )
-    .await;
+    let answer = probe_with_retries(gateway, queue, stop, &xml, &route).await;
     let source = match answer {
         Ok((Response::GetServiceConfiguration(r), _)) => {
             match (r.status.into_result(), r.mail_tips) {
@@ -438,6 +439,42 @@ async fn probe(gateway: &Gateway, queue: &RefreshQueue, shared: &Shared, stop: &
     };
     auto.set_source(gateway, source);
     queue.wake();
+}
+
+/// Asks GetServiceConfiguration, retrying a transient failure a few times (waiting
+/// what the server asks when it throttles): unlike a read, nothing queues the question
+/// again soon, and a failure leaves the gateway reading one mailbox at a time until it
+/// is asked again.
+async fn probe_with_retries(
+    gateway: &Gateway,
+    queue: &RefreshQueue,
+    stop: &CancellationToken,
+    xml: &str,
+    route: &Route<'_>,
+) -> Result<(Response, Timestamp), EwsError> {
+    let mut backoff =
+        Backoff::new(PROBE_RETRY_MIN, PROBE_RETRY_MAX).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error =
+            match send_read(gateway, queue.clock, "GetServiceConfiguration", xml, route).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+        let wait = match error.disposition() {
+            Disposition::Throttled(wait) => wait,
+            Disposition::Retry => backoff.next_delay(),
+            _ => return Err(error),
+        };
+        if attempt >= PROBE_ATTEMPTS {
+            return Err(error);
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return Err(error),
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
 }
 
 fn seconds(t: &EwsDateTime) -> Option<i64> {
@@ -505,7 +542,7 @@ async fn fetch_tips(
         anchor: Some(first),
         cookie: None,
     };
-    let answer = call_with_retries(gateway, queue.clock, stop, "GetMailTips", &xml, &route).await;
+    let answer = send_read(gateway, queue.clock, "GetMailTips", &xml, &route).await;
     let auto = &queue.auto;
     let (problem, wait) = match answer {
         Ok((Response::GetMailTips(r), sent_at)) => match r.status.clone().into_result() {
@@ -592,15 +629,7 @@ async fn fetch_oof(
         anchor: Some(&mailbox),
         cookie: None,
     };
-    let answer = call_with_retries(
-        gateway,
-        queue.clock,
-        stop,
-        "GetUserOofSettings",
-        &xml,
-        &route,
-    )
-    .await;
+    let answer = send_read(gateway, queue.clock, "GetUserOofSettings", &xml, &route).await;
     let (problem, wait) = match answer {
         Ok((Response::GetUserOofSettings(r), sent_at)) => {
             match (r.status.into_result(), r.settings) {

@@ -14,7 +14,8 @@
 //! Nothing is dropped: a mailbox whose read fails stays queued and is retried after a
 //! backoff (what the server asked when it throttled us, else doubling with jitter up to
 //! [`RETRY_MAX`]); meanwhile it is marked with the problem (its data is stale, see the
-//! presence cache). A gateway's refreshes going from working to failing is logged once
+//! presence cache). This is the one retry layer of reads: each request is sent once
+//! ([`send_read`]). A gateway's refreshes going from working to failing is logged once
 //! at warn with the reason, and their recovery once at info.
 
 use std::collections::{BTreeSet, HashMap};
@@ -52,12 +53,11 @@ const AVAILABILITY_CONCURRENCY: usize = 4;
 const OOF_CONCURRENCY: usize = 8;
 /// `last_read` is never pruned below this many entries.
 const LAST_READ_PRUNE_FLOOR: usize = 1024;
-/// Attempts of one request before its mailboxes are queued again.
-const MAX_ATTEMPTS: u32 = 3;
 /// How far back a fetched timeline reaches.
 const LOOKBACK: i64 = 3600;
-/// First wait before a failed mailbox is read again.
-const RETRY_MIN: Duration = Duration::from_secs(1);
+/// First wait before a failed read is sent again: short, since a read is sent once and
+/// a blip (a 503 without Retry-After, a reset connection) should cost little.
+const RETRY_MIN: Duration = Duration::from_millis(200);
 /// Longest wait before a failed mailbox is read again.
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
 
@@ -361,49 +361,32 @@ fn state_of(busy: BusyType) -> CalendarState {
     }
 }
 
-/// Sends one request, retrying transient errors a few times and waiting what the
-/// server asks when it throttles; the answer with when the request that got it was
-/// sent (by `clock`), or the last error when it finally failed.
-pub(super) async fn call_with_retries(
+/// Sends one read, once: the answer with when the request that got it was sent (by
+/// `clock`), or the error. Reads are retried by the queue alone (see the module doc);
+/// what the server asked to wait comes back in the error.
+pub(super) async fn send_read(
     gateway: &Gateway,
     clock: Clock,
-    stop: &CancellationToken,
     operation: &'static str,
     xml: &str,
     route: &Route<'_>,
 ) -> Result<(Response, Timestamp), EwsError> {
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let started = Instant::now();
-        let sent_at = clock.now();
-        let error = match gateway.call(xml.to_owned(), route, Lane::Normal).await {
-            Ok(answer) => {
-                metrics::ews_request(&gateway.config.name, operation, "ok", started.elapsed());
-                gateway.answered(answer.envelope.server_version.as_ref());
-                return Ok((answer.envelope.response, sent_at));
-            }
-            Err(e) => e,
-        };
-        let outcome = metrics::failure_outcome(&error);
-        metrics::ews_request(&gateway.config.name, operation, outcome, started.elapsed());
-        gateway.failed(&error);
-        let wait = match error.disposition() {
-            Disposition::Throttled(wait) => {
-                metrics::throttled(&gateway.config.name, wait);
-                wait
-            }
-            Disposition::Retry => backoff.next_delay(),
-            _ => return Err(error),
-        };
-        if attempt >= MAX_ATTEMPTS {
-            return Err(error);
+    let started = Instant::now();
+    let sent_at = clock.now();
+    match gateway.call(xml.to_owned(), route, Lane::Normal).await {
+        Ok(answer) => {
+            metrics::ews_request(&gateway.config.name, operation, "ok", started.elapsed());
+            gateway.answered(answer.envelope.server_version.as_ref());
+            Ok((answer.envelope.response, sent_at))
         }
-        tokio::select! {
-            _ = stop.cancelled() => return Err(error),
-            _ = tokio::time::sleep(wait) => {}
+        Err(error) => {
+            let outcome = metrics::failure_outcome(&error);
+            metrics::ews_request(&gateway.config.name, operation, outcome, started.elapsed());
+            gateway.failed(&error);
+            if let Disposition::Throttled(wait) = error.disposition() {
+                metrics::throttled(&gateway.config.name, wait);
+            }
+            Err(error)
         }
     }
 }
@@ -488,7 +471,7 @@ async fn fetch_availability(
 ) {
     let mailboxes: Vec<Mailbox> = batch.iter().map(|(m, _)| m.clone()).collect();
     if let Err((problem, wait)) =
-        read_availability(gateway, queue, shared, stop, &batch, &mailboxes).await
+        read_availability(gateway, queue, shared, &batch, &mailboxes).await
         && !stop.is_cancelled()
     {
         failed(
@@ -509,7 +492,6 @@ async fn read_availability(
     gateway: &Gateway,
     queue: &RefreshQueue,
     shared: &Shared,
-    stop: &CancellationToken,
     batch: &[(Mailbox, Instant)],
     mailboxes: &[Mailbox],
 ) -> Result<(), (String, Option<Duration>)> {
@@ -529,10 +511,9 @@ async fn read_availability(
     };
     let xml = envelope(&header, &body);
     metrics::refresh_batch(mailboxes.len());
-    let answer = call_with_retries(
+    let answer = send_read(
         gateway,
         queue.clock,
-        stop,
         "GetUserAvailability",
         &xml,
         &Route::default(),
@@ -743,15 +724,16 @@ mod tests {
         let waits: Vec<Duration> = (0..10)
             .map(|_| queue.retry(&m, Read::AutoReplies, None))
             .collect();
-        assert!(waits[0] <= Duration::from_millis(1250), "{waits:?}");
-        assert!(waits[3] >= Duration::from_secs(6), "{waits:?}");
+        // Jitter is at most a quarter either way.
+        assert!(waits[0] <= RETRY_MIN * 5 / 4, "{waits:?}");
+        assert!(waits[3] >= RETRY_MIN * 8 * 3 / 4, "{waits:?}");
         assert!(waits.iter().all(|w| *w <= RETRY_MAX), "{waits:?}");
         assert!(
             queue.auto.confirm_queued(&m),
             "the automatic-reply read stays queued"
         );
         queue.succeeded(&m, Read::AutoReplies);
-        assert!(queue.retry(&m, Read::AutoReplies, None) <= Duration::from_millis(1250));
+        assert!(queue.retry(&m, Read::AutoReplies, None) <= RETRY_MIN * 5 / 4);
         // A mailbox no longer configured is not retried.
         queue.remove_member(&m);
         assert_eq!(queue.retry(&m, Read::Calendar, None), Duration::ZERO);
