@@ -230,24 +230,15 @@ fn authorize(
     Err(Box::new(answer))
 }
 
-async fn route(
+/// The routes open to anyone: the status page, health, readiness, metrics.
+fn open_route(
     state: &ApiState,
-    client: &Connection,
-    peer: std::net::IpAddr,
-    req: Request<Incoming>,
-) -> Response<Body> {
-    client.request_started();
-    let started = Instant::now();
-    // A clone of the URI shares its bytes: no copy of the path per request.
-    let uri = req.uri().clone();
-    let mut refused = if uri.path().starts_with("/v1/") {
-        authorize(state, peer, &req).err()
-    } else {
-        None
-    };
-    let (name, response) = match (req.method().clone(), uri.path()) {
+    method: &Method,
+    uri: &hyper::Uri,
+) -> (&'static str, Response<Body>) {
+    match (method, uri.path()) {
         // The page holds no data: everything it shows comes from /v1/* with the token.
-        (Method::GET, "/") => (
+        (&Method::GET, "/") => (
             "status_page",
             full(
                 StatusCode::OK,
@@ -255,24 +246,33 @@ async fn route(
                 super::status_page::HTML,
             ),
         ),
-        (Method::GET, "/livez") => ("livez", full(StatusCode::OK, "text/plain", "ok\n")),
-        // Open: tells the status page whether to ask for a token before calling /v1/*.
-        (Method::GET, "/api-access") => (
+        (&Method::GET, "/livez") => ("livez", full(StatusCode::OK, "text/plain", "ok\n")),
+        // Tells the status page whether to ask for a token before calling /v1/*.
+        (&Method::GET, "/api-access") => (
             "api_access",
             json_response(
                 StatusCode::OK,
                 &json!({"token_required": common::sync::read(&state.tokens).is_some()}),
             ),
         ),
-        (Method::GET, "/readyz") => ("readyz", readyz(state, uri.query())),
-        (Method::GET, "/metrics") => ("metrics", render_metrics(state)),
-        (_, _) if refused.is_some() => (
-            "unauthorized",
-            refused.take().map_or_else(
-                || error(StatusCode::UNAUTHORIZED, "refused"),
-                |answer| *answer,
-            ),
+        (&Method::GET, "/readyz") => ("readyz", readyz(state, uri.query())),
+        (&Method::GET, "/metrics") => ("metrics", render_metrics(state)),
+        (_, "/" | "/livez" | "/readyz" | "/api-access" | "/metrics") => (
+            "method",
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         ),
+        _ => ("not_found", error(StatusCode::NOT_FOUND, "no such route")),
+    }
+}
+
+/// The `/v1/*` routes, for a request whose token was accepted.
+async fn v1_route(
+    state: &ApiState,
+    client: &Connection,
+    req: Request<Incoming>,
+    uri: &hyper::Uri,
+) -> (&'static str, Response<Body>) {
+    match (req.method().clone(), uri.path()) {
         (Method::GET, "/v1/gateways") => ("gateways", gateways(state)),
         (Method::GET, "/v1/summary") => ("summary", summary(state)),
         (Method::POST, "/v1/checks") => ("checks", checks(state).await),
@@ -304,13 +304,33 @@ async fn route(
         }
         (
             _,
-            "/" | "/livez" | "/readyz" | "/api-access" | "/metrics" | "/v1/gateways"
-            | "/v1/presence/watch" | "/v1/presence/query" | "/v1/summary" | "/v1/checks",
+            "/v1/gateways" | "/v1/presence/watch" | "/v1/presence/query" | "/v1/summary"
+            | "/v1/checks",
         ) => (
             "method",
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         ),
         _ => ("not_found", error(StatusCode::NOT_FOUND, "no such route")),
+    }
+}
+
+async fn route(
+    state: &ApiState,
+    client: &Connection,
+    peer: std::net::IpAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    client.request_started();
+    let started = Instant::now();
+    // A clone of the URI shares its bytes: no copy of the path per request.
+    let uri = req.uri().clone();
+    let (name, response) = if uri.path().starts_with("/v1/") {
+        match authorize(state, peer, &req) {
+            Err(refusal) => ("unauthorized", *refusal),
+            Ok(()) => v1_route(state, client, req, &uri).await,
+        }
+    } else {
+        open_route(state, req.method(), &uri)
     };
     let took = started.elapsed();
     metrics::api_request(name, response.status().as_u16(), took);

@@ -146,7 +146,7 @@ impl Engine {
         if first {
             self.start_gateway(index, settled.into_iter().map(|(m, _)| m).collect());
         } else {
-            let mut waiting = Vec::new();
+            let mut to_place = Vec::new();
             // Who is in a group now, read once (not once per mailbox).
             let grouped_now: HashSet<Mailbox> = lock(&runtime.groups)
                 .iter()
@@ -164,14 +164,9 @@ impl Engine {
                     }
                 }
                 lock(&runtime.overflow).remove(&mailbox);
-                if !self.place(runtime, mailbox.clone()) {
-                    waiting.push(mailbox);
-                }
+                to_place.push(mailbox);
             }
-            if !waiting.is_empty() {
-                waiting.extend(std::mem::take(&mut *lock(&runtime.overflow)));
-                self.set_overflow(runtime, waiting);
-            }
+            self.place_or_wait(runtime, to_place);
         }
         if let Some(error) = &first_error {
             let message = format!(

@@ -339,14 +339,21 @@ impl Engine {
                 true
             });
         }
-        let mut still_waiting = Vec::new();
-        for mailbox in moved {
-            if !self.place(runtime, mailbox.clone()) {
-                still_waiting.push(mailbox);
-            }
+        self.place_or_wait(runtime, moved);
+    }
+
+    /// Places each of `mailboxes` in a group with room (or a new one); those that do
+    /// not fit join the gateway's overflow (told once, with what already waited).
+    fn place_or_wait(&self, runtime: &GatewayRuntime, mailboxes: Vec<Mailbox>) {
+        let mut waiting: Vec<Mailbox> = mailboxes
+            .into_iter()
+            .filter(|m| !self.place(runtime, m.clone()))
+            .collect();
+        if waiting.is_empty() {
+            return;
         }
-        still_waiting.extend(std::mem::take(&mut *lock(&runtime.overflow)));
-        self.set_overflow(runtime, still_waiting);
+        waiting.extend(std::mem::take(&mut *lock(&runtime.overflow)));
+        self.set_overflow(runtime, waiting);
     }
 
     fn remove(&self, runtime: &GatewayRuntime, mailbox: &Mailbox) {
@@ -424,16 +431,10 @@ impl Source for Engine {
             }
         }
         for (g, runtime) in self.gateways.iter().enumerate() {
-            // Freed places go to mailboxes that did not fit before.
-            let waiting: Vec<Mailbox> = std::mem::take(&mut *lock(&runtime.overflow))
+            // Freed places go to mailboxes that did not fit before, then to new ones.
+            let mut to_place: Vec<Mailbox> = std::mem::take(&mut *lock(&runtime.overflow))
                 .into_iter()
                 .collect();
-            let mut still_waiting = Vec::new();
-            for m in waiting {
-                if !self.place(runtime, m.clone()) {
-                    still_waiting.push(m);
-                }
-            }
             let mut to_discover = Vec::new();
             for (mailbox, wanted_g) in &wanted {
                 if *wanted_g == g && current.get(mailbox) != Some(&g) {
@@ -444,12 +445,12 @@ impl Source for Engine {
                     if runtime.discovery.is_some() {
                         // Placed once Autodiscover says where it lives.
                         to_discover.push(mailbox.clone());
-                    } else if !self.place(runtime, mailbox.clone()) {
-                        still_waiting.push(mailbox.clone());
+                    } else {
+                        to_place.push(mailbox.clone());
                     }
                 }
             }
-            self.set_overflow(runtime, still_waiting);
+            self.place_or_wait(runtime, to_place);
             if !to_discover.is_empty() {
                 self.discover_in_background(g, to_discover, false);
             }
@@ -476,12 +477,8 @@ impl Source for Engine {
             .track(mailbox.clone(), runtime.gateway.config.name.as_str().into());
         if runtime.discovery.is_some() {
             self.discover_in_background(g, vec![mailbox.clone()], false);
-        } else if !self.place(runtime, mailbox.clone()) {
-            let mut waiting: Vec<Mailbox> = std::mem::take(&mut *lock(&runtime.overflow))
-                .into_iter()
-                .collect();
-            waiting.push(mailbox.clone());
-            self.set_overflow(runtime, waiting);
+        } else {
+            self.place_or_wait(runtime, vec![mailbox.clone()]);
         }
     }
 }

@@ -195,9 +195,7 @@ file = "mailboxes.txt"
         gateway = gateway,
     );
     std::fs::write(dir.join("ews-presence.toml"), config).expect("config file");
-    let config =
-        Config::load(&dir.join("ews-presence.toml"), &HashMap::new()).expect("valid config");
-    let app = App::start(config).await.expect("daemon starts");
+    let app = start_daemon(&dir).await;
     let api = Target {
         addr: app.api_addr,
         tls: None,
@@ -210,6 +208,15 @@ file = "mailboxes.txt"
         dir,
         gateway,
     }
+}
+
+/// Starts the daemon in process on the configuration in `dir`.
+async fn start_daemon(dir: &std::path::Path) -> App {
+    let config =
+        Config::load(&dir.join("ews-presence.toml"), &HashMap::new()).expect("valid config");
+    App::start(config)
+        .await
+        .unwrap_or_else(|e| panic!("the daemon starts: {e}"))
 }
 
 impl Rig {
@@ -445,11 +452,7 @@ impl Rig {
             gateway,
         } = self;
         app.shutdown(Duration::from_secs(5)).await;
-        let config =
-            Config::load(&dir.join("ews-presence.toml"), &HashMap::new()).expect("valid config");
-        let app = App::start(config)
-            .await
-            .unwrap_or_else(|e| panic!("the daemon restarts: {e}"));
+        let app = start_daemon(&dir).await;
         Rig {
             api: Target {
                 addr: app.api_addr,
