@@ -32,7 +32,8 @@ pub struct StoreError {
     pub message: String,
 }
 
-/// The opt-out store.
+/// The users' calendar-presence choices, kept on disk (a redb database in the state
+/// directory) so that they survive restarts.
 #[derive(Debug)]
 pub struct OptOutStore {
     db: Database,

@@ -233,7 +233,6 @@ impl AutoReplies {
 
 /// Everything the dispatcher needs to start reads.
 pub struct Dispatch<'a> {
-    /// The gateway.
     pub gateway: &'a Arc<Gateway>,
     /// Its refresh queue.
     pub queue: &'a Arc<RefreshQueue>,

@@ -21,7 +21,6 @@ struct Owed {
 /// A read taken because it is due.
 #[derive(Debug, Clone)]
 pub struct Taken {
-    /// The mailbox.
     pub mailbox: Mailbox,
     /// When it first saw an event (or the read was queued).
     pub first: Instant,

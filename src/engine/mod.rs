@@ -86,7 +86,6 @@ struct GroupHandle {
 /// One gateway at run time with its groups.
 #[derive(Debug)]
 pub struct GatewayRuntime {
-    /// The gateway.
     pub gateway: Arc<Gateway>,
     /// Its refresh queue.
     pub refresh: Arc<RefreshQueue>,
@@ -111,7 +110,6 @@ pub enum EngineStartError {
     /// Its TLS trust (CA file or `certs/`) is unusable.
     #[error("gateway {gateway}: {source}")]
     Tls {
-        /// The gateway.
         gateway: String,
         /// Why.
         source: ews::transport::TlsConfigError,
@@ -119,14 +117,14 @@ pub enum EngineStartError {
     /// Its endpoints cannot be set up.
     #[error("gateway {gateway}: {source}")]
     Endpoints {
-        /// The gateway.
         gateway: String,
         /// Why.
         source: ews::error::EwsError,
     },
 }
 
-/// The engine.
+/// The EWS source: every gateway's connection groups, refresh queue and Autodiscover,
+/// and what they share.
 #[derive(Debug, Clone)]
 pub struct Engine {
     gateways: Vec<Arc<GatewayRuntime>>,

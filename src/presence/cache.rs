@@ -100,7 +100,8 @@ impl Slot {
     }
 }
 
-/// The cache.
+/// Every configured mailbox's presence entry (the only map of them), and the change
+/// feed its transitions are published to.
 #[derive(Debug)]
 pub struct Cache {
     /// Keyed with foldhash, not SipHash: keys are configured addresses (no one outside

@@ -29,7 +29,6 @@ impl Clock {
         }
     }
 
-    /// Now.
     pub fn now(&self) -> Timestamp {
         match self {
             Clock::System => Timestamp::now(),

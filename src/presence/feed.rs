@@ -72,7 +72,8 @@ struct Ring<T> {
     capacity: usize,
 }
 
-/// The feed.
+/// The change feed: sequence-numbered batches of changes for live watchers, the last
+/// ones kept so that a watcher can resume after a reconnect.
 #[derive(Debug)]
 pub struct Feed<T> {
     ring: Mutex<Ring<T>>,

@@ -11,11 +11,9 @@ use common::mailbox::Mailbox;
 /// Presence of one mailbox at an instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    /// The mailbox.
     pub mailbox: Mailbox,
     /// Its gateway.
     pub gateway: Arc<str>,
-    /// The reading.
     pub reading: Reading,
     /// When its calendar was last fetched.
     pub synced_at: Option<Timestamp>,

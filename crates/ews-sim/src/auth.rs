@@ -52,20 +52,11 @@ pub enum SimAuth {
     #[default]
     None,
     /// Basic with the account's password.
-    Basic {
-        /// The password.
-        password: String,
-    },
+    Basic { password: String },
     /// NTLMv2 per connection with the account's password.
-    Ntlm {
-        /// The password.
-        password: String,
-    },
+    Ntlm { password: String },
     /// Bearer: the valid tokens are the lines this file holds now.
-    Bearer {
-        /// The token file.
-        token_file: PathBuf,
-    },
+    Bearer { token_file: PathBuf },
 }
 
 /// One connection's authentication state.

@@ -43,7 +43,6 @@ pub struct ZoneRule {
     pub daylight: Option<Daylight>,
 }
 
-/// UTC.
 pub const UTC: ZoneRule = ZoneRule {
     bias: 0,
     daylight: None,
@@ -65,7 +64,6 @@ pub struct KnownZone {
     pub id: &'static str,
     /// Display name.
     pub name: &'static str,
-    /// The rule.
     pub rule: ZoneRule,
 }
 

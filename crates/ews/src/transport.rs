@@ -185,7 +185,6 @@ pub struct Route<'a> {
 /// A decoded answer and the affinity cookie it set, if any.
 #[derive(Debug)]
 pub struct Answer {
-    /// The envelope.
     pub envelope: Envelope,
     /// `X-BackEndOverrideCookie=…` from `Set-Cookie`.
     pub affinity_cookie: Option<String>,

@@ -249,7 +249,6 @@ pub enum Output {
     Drain(Vec<Held>),
     /// Refresh this mailbox's calendar; `full` also re-reads automatic replies.
     Refresh {
-        /// The mailbox.
         mailbox: Mailbox,
         /// Calendar and automatic replies.
         full: bool,
@@ -394,12 +393,10 @@ impl GroupState {
         self.cookie.as_deref()
     }
 
-    /// The members.
     pub fn members(&self) -> &BTreeSet<Mailbox> {
         &self.members
     }
 
-    /// The phase.
     pub fn phase(&self) -> &Phase {
         &self.phase
     }

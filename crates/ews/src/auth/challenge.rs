@@ -46,7 +46,6 @@ impl Scheme {
 /// One challenge: a scheme and, for NTLM and Negotiate, the decoded token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
-    /// The scheme.
     pub scheme: Scheme,
     /// The token68 after the scheme, base64-decoded (None when absent or not base64).
     pub token: Option<Vec<u8>>,

@@ -43,25 +43,16 @@ pub enum Auth {
     /// No Authorization header (test rigs, or a server that does not ask).
     None,
     /// HTTP Basic on every request.
-    Basic {
-        /// User name.
-        username: String,
-        /// Password.
-        password: Secret,
-    },
+    Basic { username: String, password: Secret },
     /// NTLMv2 (raw, or inside Negotiate: whichever the server offers), once per
     /// connection, with the Extended Protection channel binding over HTTPS.
     Ntlm {
         /// `DOMAIN\user` or a UPN.
         username: String,
-        /// Password.
         password: Secret,
     },
     /// `Authorization: Bearer` with the token in this file, re-read when it changes.
-    Bearer {
-        /// The token file.
-        token_file: std::path::PathBuf,
-    },
+    Bearer { token_file: std::path::PathBuf },
 }
 
 impl Auth {
