@@ -219,17 +219,23 @@ impl Discoverer {
 
     /// A transport to `url` with the gateway's credentials, where they may go (the
     /// same rule as for EWS: HTTPS, this machine, or `allow_plain_http`).
-    fn transport(&self, url: &str) -> Result<Transport, String> {
+    fn transport(&self, url: &str) -> Result<Transport, AttemptError> {
         if let Some(t) = common::sync::lock(&self.transports).get(url) {
             return Ok(t.clone());
         }
-        let uri: Uri = url.parse().map_err(|_| format!("{url} is not a URL"))?;
+        let uri = parse_url(url)?;
         if !matches!(uri.scheme_str(), Some("https" | "http")) {
-            return Err(format!("{url} is not an http(s) URL"));
+            return Err(AttemptError::NotHttp {
+                url: url.to_owned(),
+            });
         }
         if self.config.auth != Auth::None {
-            crate::transport::credentials_may_go_to(&uri, self.config.allow_plain_http)
-                .map_err(|e| format!("refused to send credentials to {url}: {e}"))?;
+            crate::transport::credentials_may_go_to(&uri, self.config.allow_plain_http).map_err(
+                |source| AttemptError::PlainHttp {
+                    url: url.to_owned(),
+                    source,
+                },
+            )?;
         }
         let auth = self.config.auth.clone();
         let transport = Transport::new(
@@ -240,20 +246,20 @@ impl Discoverer {
             },
             self.tls.clone(),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(AttemptError::Request)?;
         common::sync::lock(&self.transports).insert(url.to_owned(), transport.clone());
         Ok(transport)
     }
 
-    async fn post(&self, url: &str, body: String) -> Result<RawAnswer, String> {
+    async fn post(&self, url: &str, body: String) -> Result<RawAnswer, AttemptError> {
         let transport = self.transport(url)?;
-        transport.post(body).await.map_err(|e| describe(&e))
+        transport.post(body).await.map_err(AttemptError::Request)
     }
 
     async fn ask_soap(&self, url: &str, batch: Vec<Pending>) -> Vec<Next> {
         let mailboxes: Vec<Mailbox> = batch.iter().map(|p| p.address.clone()).collect();
         let outcome = match self.post(url, soap::request(url, &mailboxes)).await {
-            Err(problem) => Err((problem, false)),
+            Err(problem) => Err((problem.to_string(), false)),
             Ok(answer) => match redirect_of(&answer) {
                 Some(location) => {
                     return batch
@@ -450,9 +456,9 @@ impl Discoverer {
     }
 
     /// The HTTP redirect method: an unauthenticated GET; the `Location` of its 3xx.
-    async fn redirect_probe(&self, url: &str) -> Result<String, String> {
-        let uri: Uri = url.parse().map_err(|_| format!("{url} is not a URL"))?;
-        let connector = Connector::new(&uri, self.tls.clone()).map_err(|e| describe(&e))?;
+    async fn redirect_probe(&self, url: &str) -> Result<String, AttemptError> {
+        let uri = parse_url(url)?;
+        let connector = Connector::new(&uri, self.tls.clone()).map_err(AttemptError::Request)?;
         let probe = async {
             let mut connection = connector.connect().await?;
             let request = hyper::Request::get(uri.path())
@@ -473,13 +479,13 @@ impl Discoverer {
             Ok::<_, EwsError>((status, location))
         };
         match tokio::time::timeout(self.config.request_timeout, probe).await {
-            Err(_) => Err("no answer in time".into()),
-            Ok(Err(e)) => Err(describe(&e)),
+            Err(_) => Err(AttemptError::Timeout),
+            Ok(Err(e)) => Err(AttemptError::Request(e)),
             Ok(Ok((_, Some(location)))) => location
                 .to_str()
                 .map(str::to_owned)
-                .map_err(|_| "an unreadable Location".into()),
-            Ok(Ok((status, None))) => Err(format!("HTTP {status}, no redirect")),
+                .map_err(|_| AttemptError::UnreadableLocation),
+            Ok(Ok((status, None))) => Err(AttemptError::NoRedirect(status)),
         }
     }
 }
@@ -497,6 +503,50 @@ fn redirect_of(answer: &RawAnswer) -> Option<String> {
 /// Statuses by which a server says it has no SOAP Autodiscover (then POX is tried).
 fn soap_missing(status: u16) -> bool {
     matches!(status, 404 | 405 | 501)
+}
+
+/// Why one endpoint gave no usable answer; its words go into the record of what was
+/// tried.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    /// Not a URL at all.
+    #[error("{url} is not a URL")]
+    NotAUrl {
+        /// What was given.
+        url: String,
+    },
+    /// A URL of another scheme.
+    #[error("{url} is not an http(s) URL")]
+    NotHttp {
+        /// What was given.
+        url: String,
+    },
+    /// The credentials may not go there.
+    #[error("refused to send credentials to {url}: {source}")]
+    PlainHttp {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: crate::transport::PlainHttpRefused,
+    },
+    /// The request failed.
+    #[error("{}", describe(.0))]
+    Request(EwsError),
+    /// No answer within the request timeout.
+    #[error("no answer in time")]
+    Timeout,
+    /// A redirect whose `Location` is not text.
+    #[error("an unreadable Location")]
+    UnreadableLocation,
+    /// An answer that is not a redirect.
+    #[error("HTTP {0}, no redirect")]
+    NoRedirect(u16),
+}
+
+fn parse_url(url: &str) -> Result<Uri, AttemptError> {
+    url.parse().map_err(|_| AttemptError::NotAUrl {
+        url: url.to_owned(),
+    })
 }
 
 /// An error in words for the list of what was tried.
@@ -578,9 +628,14 @@ mod tests {
         // on this machine.
         let refused = d
             .transport("http://autodiscover.example.test/autodiscover/autodiscover.svc")
-            .err()
-            .unwrap_or_default();
-        assert!(refused.contains("in clear"), "{refused}");
+            .err();
+        assert!(
+            matches!(&refused, Some(AttemptError::PlainHttp { .. }))
+                && refused
+                    .as_ref()
+                    .is_some_and(|e| e.to_string().contains("in clear")),
+            "{refused:?}"
+        );
         assert!(
             d.transport(&format!("http://{addr}/autodiscover/autodiscover.svc"))
                 .is_ok(),
