@@ -27,6 +27,7 @@ use ews::types::SubscriptionId;
 use ews_presence::engine::backoff::Backoff;
 use ews_presence::engine::group::state::{GroupState, Input};
 use ews_presence::engine::refresh::RefreshQueue;
+use ews_presence::engine::refresh::state::Settings;
 use ews_presence::presence::cache::Cache;
 use ews_presence::presence::clock::Clock;
 use ews_presence::presence::feed::Feed;
@@ -161,7 +162,16 @@ fn measure(mailboxes: usize) -> Value {
     row("subscription_maps", live() - before);
 
     let before = live();
-    let queue = RefreshQueue::new(clock, Duration::from_secs(1));
+    let queue = RefreshQueue::new(
+        clock,
+        Settings {
+            gateway: "memory".into(),
+            debounce: Duration::from_secs(1),
+            oof_refresh: Duration::from_secs(300),
+            oof_verify: Duration::from_secs(14_400),
+            mail_tips_possible: true,
+        },
+    );
     for m in &keys {
         queue.add_member(m);
     }

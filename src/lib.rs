@@ -16,8 +16,10 @@
 //!
 //! - [`engine`]: keeps subscriptions alive and timelines fresh: each connection group a
 //!   pure state machine ([`engine::group::state`]) run by a driver over a fakeable port
-//!   ([`engine::port`]), the refresh queue ([`engine::refresh`]), and the read-only status
-//!   the API shows ([`engine::status`]).
+//!   ([`engine::group::port`]), each gateway's reads another
+//!   ([`engine::refresh::state`]), the gateway's client and credential gate
+//!   ([`engine::gateway`]), and the read-only status the API shows
+//!   ([`engine::status`]).
 //! - [`presence`]: the pure domain and the store: timelines, the cache and its
 //!   staleness policy, the change feed, the edge scheduler, the injected clock. No
 //!   protocol, no HTTP.

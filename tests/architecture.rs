@@ -2,7 +2,8 @@
 //! already keep the `ews` wire crate and `common` free of the daemon (they do not
 //! depend on it); these checks cover the rest: the presence core and the API never name
 //! the wire, and nothing of the daemon's library names the simulator (only the
-//! binary's `demo` and `simulate` commands, tests and benchmarks do).
+//! binary's `demo` and `simulate` commands, tests and benchmarks do), and the engine's
+//! state machines read no clock and do no I/O (their drivers do).
 
 mod support;
 
@@ -110,5 +111,64 @@ fn the_wire_and_common_crates_depend_on_nothing_of_the_daemon() {
         for name in forbidden {
             assert!(!deps.contains_key(*name), "{manifest} depends on {name}");
         }
+    }
+}
+
+/// Lines of code (comments left out) of `text`, read from `file`, that contain any of
+/// `needles`; the test module at the end of a file is left out.
+fn containing(file: &Path, needles: &[&str]) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("readable source");
+    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+    code.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split("//").next().unwrap_or("");
+            needles.iter().any(|needle| code.contains(needle))
+        })
+        .map(|(n, line)| format!("{}:{}: {}", file.display(), n + 1, line.trim()))
+        .collect()
+}
+
+#[test]
+fn the_state_machines_read_no_clock_and_do_no_io() {
+    // The group loop and the refresh side, with what their state is made of: time
+    // comes in as an argument, effects go out as outputs for their drivers.
+    let files = [
+        "src/engine/group/state.rs",
+        "src/engine/group/subscriptions.rs",
+        "src/engine/refresh/state.rs",
+        "src/engine/refresh/dirty.rs",
+        "src/engine/refresh/due.rs",
+        "src/engine/refresh/quiet.rs",
+        "src/engine/refresh/pacer.rs",
+        "src/engine/refresh/tips.rs",
+    ];
+    let forbidden = [
+        "Instant::now(",
+        "Timestamp::now(",
+        "SystemTime",
+        ".await",
+        "spawn(",
+        "tracing::",
+        "metrics::",
+        "std::fs",
+        "tokio::net",
+        "Mutex",
+    ];
+    let found: Vec<String> = files
+        .iter()
+        .flat_map(|f| containing(&root().join(f), &forbidden))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "a state machine reads the clock or does I/O:\n{}",
+        found.join("\n")
+    );
+    // The check sees what it looks for: the drivers are where effects happen.
+    for driver in ["src/engine/refresh/driver.rs", "src/engine/group/driver.rs"] {
+        assert!(
+            !containing(&root().join(driver), &forbidden).is_empty(),
+            "{driver}"
+        );
     }
 }

@@ -24,7 +24,7 @@ use rustls_pki_types::ServerName;
 use serde::Serialize;
 
 use crate::config::{Config, GatewayConfig};
-use crate::engine::credentials::CredentialGate;
+use crate::engine::gateway::credentials::CredentialGate;
 use common::mailbox::Mailbox;
 use ews::autodiscover::client::Discoverer;
 use ews::error::EwsError;

@@ -17,8 +17,8 @@ use common::mailbox::Mailbox;
 use ews::autodiscover::client::{Discoverer, Outcome};
 use ews::transport::client_tls;
 use ews_presence::config::Config;
-use ews_presence::engine::endpoints::GroupKey;
-use ews_presence::engine::groups;
+use ews_presence::engine::gateway::endpoints::GroupKey;
+use ews_presence::engine::group::packing::pack;
 
 /// Discovers and prints; `Ok(true)` when every mailbox was placed.
 pub async fn report(
@@ -68,7 +68,7 @@ pub async fn report(
                 Some((key, m.clone()))
             })
             .collect();
-        let packing = groups::pack(
+        let packing = pack(
             keyed,
             gateway.max_subscriptions_per_connection,
             gateway.max_connections,

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::endpoints::Placement;
+use super::gateway::endpoints::Placement;
 use super::{Engine, GatewayRuntime};
 use common::mailbox::Mailbox;
 use common::sync::lock;

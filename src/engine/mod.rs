@@ -1,33 +1,28 @@
-//! Keeps subscriptions alive and timelines fresh.
+//! Keeps subscriptions alive and timelines fresh: the EWS source. Three subsystems,
+//! one folder each:
 //!
-//! - [`gateway`]: one EWS server's client and what it has shown of itself.
-//! - [`groups`]: packing mailboxes into connection groups within the server's limits.
-//! - [`group`]: one group's pure state machine and the driver that runs it.
-//! - [`port`]: the EWS calls a group makes (fakeable in tests).
-//! - [`refresh`]: the debounced, batched, retried refresh queue (GetUserAvailability,
-//!   GetUserOofSettings); [`due`]: mailboxes ordered by when they are due.
-//! - [`backoff`]: validated backoff with jitter and a cap.
-//! - [`credentials`]: the per-gateway gate that lets one request probe refused
-//!   credentials per back-off step.
-//! - [`status`]: the read-only view the API renders.
-//! - [`metrics`]: the engine's metric names.
+//! - [`gateway`]: one EWS server's client and what it has shown of itself, its
+//!   credential gate (one login probe per back-off step when credentials are refused)
+//!   and its endpoints (EWS URLs, mailbox placements).
+//! - [`group`]: one connection group's pure state machine and the driver that runs
+//!   it, the EWS calls it makes (fakeable), and packing mailboxes into groups within
+//!   the server's limits.
+//! - [`refresh`]: the reads that keep timelines and automatic replies fresh, as a pure
+//!   state machine and its driver: debounced, batched, the one retry layer of reads.
+//!
+//! Beside them: [`discovery`] (Autodiscover at run time), [`backoff`] (validated
+//! backoff with jitter and a cap), [`status`] (the read-only view the API renders) and
+//! [`metrics`] (the engine's metric names).
 //!
 //! [`Engine`] wires them per gateway and applies mailbox-list changes (SIGHUP) without
 //! disturbing the subscriptions that stay. Each group's membership is recorded once, in
 //! the `watch` channel the engine writes and the group's driver reads.
 
-pub mod auto_replies;
 pub mod backoff;
-pub mod credentials;
-mod dirty;
 mod discovery;
-pub mod due;
-pub mod endpoints;
 pub mod gateway;
 pub mod group;
-pub mod groups;
 pub mod metrics;
-pub mod port;
 pub mod refresh;
 pub mod status;
 
@@ -45,13 +40,14 @@ use crate::source::{ReloadSummary, Source};
 use backoff::Backoff;
 use common::mailbox::Mailbox;
 use common::sync::lock;
-use endpoints::{Endpoints, GroupKey};
 use ews::autodiscover::client::Discoverer;
 use ews::transport::client_tls;
 use gateway::Gateway;
+use gateway::endpoints::{Endpoints, GroupKey};
 use group::driver::{self, GroupContext};
+use group::packing;
+use group::port::EwsPort;
 use group::state::{GroupState, GroupStatus};
-use port::EwsPort;
 use refresh::RefreshQueue;
 use status::StatusHandle;
 
@@ -78,7 +74,8 @@ pub struct Shared {
 struct GroupHandle {
     /// What its members share (EWS URL, GroupingInformation).
     key: GroupKey,
-    /// Who belongs to the group: written here, read by the group's driver.
+    /// The mailboxes assigned to the group: the engine's only record of the
+    /// assignment, read by the group's driver (which serves them).
     members: watch::Sender<BTreeSet<Mailbox>>,
     status: watch::Receiver<GroupStatus>,
 }
@@ -168,9 +165,9 @@ impl Engine {
             let gateway = Arc::new(Gateway::new(g.clone(), endpoints));
             let refresh = Arc::new(RefreshQueue::new(
                 shared.updates.clock(),
-                shared.presence.debounce,
+                refresh::state::Settings::of(g, &shared.presence),
             ));
-            tracker.spawn(refresh::run(
+            tracker.spawn(refresh::driver::run(
                 gateway.clone(),
                 refresh.clone(),
                 shared.clone(),
@@ -236,7 +233,7 @@ impl Engine {
             .into_iter()
             .map(|m| (runtime.gateway.endpoints.key_of(&m), m))
             .collect();
-        let packing = groups::pack(
+        let packing = packing::pack(
             keyed,
             runtime.gateway.per_connection(),
             config.max_connections,

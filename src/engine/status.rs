@@ -92,7 +92,7 @@ fn report(runtime: &GatewayRuntime) -> GatewayReport {
         mailboxes_over_capacity: over_capacity,
         events_received: runtime.gateway.events_received(),
         one_mailbox_per_stream: runtime.gateway.single_mailbox_streams(),
-        auto_replies: runtime.refresh.auto.source().describe(),
+        auto_replies: runtime.refresh.auto_reply_source().describe(),
         undiscovered: super::discovery::undiscovered(runtime),
         plain_http: config.plain_http_warning(),
     };

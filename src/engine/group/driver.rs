@@ -3,9 +3,10 @@
 //! [`Port`], refreshes, presence-cache updates, metrics, logs and the group's status on
 //! its `watch` channel. Everything it spawns goes on the task tracker.
 //!
-//! Membership arrives on a `watch` channel the engine writes: the engine's set is the
-//! only record of who belongs to the group, and a change can never be lost to a full
-//! queue.
+//! Membership arrives on a `watch` channel the engine writes: which mailboxes the engine
+//! assigns to the group is recorded there and only there, and a change can never be
+//! lost to a full queue. Who the group serves now is the state machine's
+//! ([`GroupState::members`]): it applies each new assignment as a diff.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -22,8 +23,8 @@ use tokio_util::task::TaskTracker;
 use super::state::{Count, GroupState, GroupStatus, Health, Held, Input, Output, StreamEnd};
 use crate::engine::Shared;
 use crate::engine::gateway::Gateway;
+use crate::engine::group::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::metrics;
-use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
 use crate::presence::updates::Update;
 use common::mailbox::Mailbox;

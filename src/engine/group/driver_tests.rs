@@ -18,7 +18,7 @@ use crate::config::PresenceConfig;
 use crate::engine::Shared;
 use crate::engine::backoff::Backoff;
 use crate::engine::gateway::Gateway;
-use crate::engine::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
+use crate::engine::group::port::{FrameSource, GroupRoute, NewSubscription, Port, StreamItem};
 use crate::engine::refresh::RefreshQueue;
 use crate::presence::cache::Cache;
 use crate::presence::clock::Clock;
@@ -136,9 +136,12 @@ fn start(members: &[usize]) -> Harness {
     let tls = ews::transport::client_tls(None, std::path::Path::new("certs")).unwrap();
     let gateway = Arc::new(Gateway::new(
         config.clone(),
-        crate::engine::endpoints::Endpoints::new(&config, tls).expect("endpoints"),
+        crate::engine::gateway::endpoints::Endpoints::new(&config, tls).expect("endpoints"),
     ));
-    let refresh = Arc::new(RefreshQueue::new(clock, Duration::from_millis(100)));
+    let refresh = Arc::new(RefreshQueue::new(
+        clock,
+        crate::engine::refresh::state::Settings::of(&config, &shared.presence),
+    ));
     let set: BTreeSet<Mailbox> = members.iter().map(|n| m(*n)).collect();
     for mailbox in &set {
         cache.insert(mailbox.clone(), "gw".into());

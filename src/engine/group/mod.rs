@@ -4,8 +4,14 @@
 //! - [`subscriptions`]: the subscriptions it holds, by id and by mailbox, and which a
 //!   healthy frame has proven: one owner of that fact.
 //! - [`driver`]: the async loop that executes the outputs and feeds back the results.
+//! - [`port`]: the EWS calls a group makes (Subscribe, GetStreamingEvents,
+//!   Unsubscribe), as a trait the driver is generic over, faked in its tests.
+//! - [`packing`]: how a gateway's mailboxes are packed into groups within the server's
+//!   limits.
 
 pub mod driver;
+pub mod packing;
+pub mod port;
 pub mod state;
 pub mod subscriptions;
 

@@ -2,6 +2,13 @@
 //! (reachability, TLS, authentication, server version, the last error, throttling).
 //! Counts of groups, streams and subscriptions come from the groups' own status; see
 //! [`super::status`].
+//!
+//! - [`credentials`]: the gate every request passes, the one owner of "credentials
+//!   refused": one probe per back-off step, and when the next login may go.
+//! - [`endpoints`]: where its requests go (EWS URLs, mailbox placements, transports).
+
+pub mod credentials;
+pub mod endpoints;
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -10,9 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
-use super::credentials::CredentialGate;
-use super::endpoints::Endpoints;
 use crate::config::GatewayConfig;
+use credentials::CredentialGate;
+use endpoints::Endpoints;
 use ews::error::{Disposition, EwsError};
 use ews::soap::ServerVersionInfo;
 use ews::transport::{Answer, Lane, OpenStream, Route};

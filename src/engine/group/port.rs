@@ -10,9 +10,9 @@ use std::sync::Arc;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use super::gateway::Gateway;
-use super::group::state::{Frame, StreamEnd};
-use super::metrics;
+use super::state::{Frame, StreamEnd};
+use crate::engine::gateway::Gateway;
+use crate::engine::metrics;
 use common::mailbox::Mailbox;
 use ews::error::EwsError;
 use ews::ops::get_streaming_events::{self, EventKind, MAX_CONNECTION_TIMEOUT_MINUTES};

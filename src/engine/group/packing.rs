@@ -4,7 +4,7 @@
 //! Mailboxes that do not fit are reported, never squeezed past the server's limit.
 //! Each group's anchor (for affinity) is its alphabetically first member.
 
-use super::endpoints::GroupKey;
+use crate::engine::gateway::endpoints::GroupKey;
 use common::mailbox::Mailbox;
 
 /// The result of packing.

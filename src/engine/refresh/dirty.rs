@@ -71,12 +71,12 @@ impl DirtySet {
         }
     }
 
-    /// Takes every read due by `now`, earliest first; returns them and when the next
-    /// one falls due.
-    pub fn take_due(&mut self, now: Instant) -> (Vec<Taken>, Option<Instant>) {
+    /// Takes at most `limit` reads due by `now`, earliest first; returns them and when
+    /// the next one falls due after `now` (what is due and left waits for a slot).
+    pub fn take_due(&mut self, now: Instant, limit: usize) -> (Vec<Taken>, Option<Instant>) {
         let taken = self
             .due
-            .take_due_with(now, usize::MAX)
+            .take_due_with(now, limit)
             .into_iter()
             .map(|(mailbox, owed)| Taken {
                 mailbox,
@@ -124,18 +124,20 @@ mod tests {
         // A later background time moves a queued read later, never earlier.
         dirty.background(&m(1), t0, t0 + 3 * s);
         dirty.background(&m(3), t0, t0 + s);
-        let (taken, next) = dirty.take_due(t0);
+        let (taken, next) = dirty.take_due(t0, usize::MAX);
         assert_eq!(taken.len(), 1);
         assert_eq!((taken[0].mailbox.clone(), taken[0].change), (m(2), true));
         assert_eq!(next, Some(t0 + 3 * s));
         assert!(dirty.contains(&m(1)) && !dirty.contains(&m(2)));
-        let (taken, next) = dirty.take_due(t0 + 5 * s);
+        // At most `limit` at a time: what is due and left is taken next time.
+        let (mut taken, next) = dirty.take_due(t0 + 5 * s, 1);
+        assert_eq!(next, None, "nothing falls due after now");
+        taken.extend(dirty.take_due(t0 + 5 * s, usize::MAX).0);
         let names: Vec<_> = taken.iter().map(|t| t.mailbox.clone()).collect();
         assert_eq!(names, [m(1), m(3)]);
         assert!(taken.iter().all(|t| t.change && t.first == t0));
-        assert_eq!(next, None);
         dirty.change(&m(4), t0, t0);
         dirty.remove(&m(4));
-        assert!(dirty.take_due(t0 + 9 * s).0.is_empty());
+        assert!(dirty.take_due(t0 + 9 * s, usize::MAX).0.is_empty());
     }
 }

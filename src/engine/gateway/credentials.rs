@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
+use crate::engine::backoff::Backoff;
 use common::sync::lock;
 use ews::error::EwsError;
 
