@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
+use super::error::CommandError;
 use super::simulate::wait_for_stop_signal;
 use super::{LogFormat, block_on, init_logging};
 use ews_presence::app::{App, SHUTDOWN_GRACE};
@@ -32,9 +33,9 @@ impl Drop for Scratch {
     }
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
+fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, CommandError> {
     let path = dir.join(name);
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, text).map_err(|e| CommandError::file("write", &path, e))?;
     Ok(path)
 }
 
@@ -65,16 +66,17 @@ fn random_password() -> String {
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM.
-async fn serve(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(), String> {
+async fn serve(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(), CommandError> {
     if mailboxes == 0 {
-        return Err("--mailboxes must be positive".into());
+        return Err(CommandError::Argument(
+            "--mailboxes must be positive".to_owned(),
+        ));
     }
     let scratch =
         Scratch(std::env::temp_dir().join(format!("ews-presence-demo-{}", std::process::id())));
     let dir = &scratch.0;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let (ca, cert, key) =
-        make_certificates().map_err(|e| format!("cannot make the demo certificates: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| CommandError::file("create", dir, e))?;
+    let (ca, cert, key) = make_certificates()?;
     let ca_file = write(dir, "demo-ca.pem", &ca)?;
     let cert_file = write(dir, "exchange.pem", &cert)?;
     let key_file = write(dir, "exchange.key", &key)?;
@@ -93,9 +95,8 @@ async fn serve(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(), S
         tls: Some((cert_file, key_file)),
         connection_limit: groups + 2,
         ..SimConfig::default()
-    })
-    .map_err(|e| e.to_string())?;
-    let sim = sim.start().await.map_err(|e| e.to_string())?;
+    })?;
+    let sim = sim.start().await?;
     // Presence moves at any hour: most changes are to the present.
     sim.sim.churn.set(churn, ews_sim::churn::DEMO_NOW_SHARE);
 
@@ -124,9 +125,9 @@ async fn serve(mailboxes: usize, listen: SocketAddr, churn: f64) -> Result<(), S
             sim.addr,
         ),
     )?;
-    let config = Config::load(&config_file, &HashMap::new()).map_err(|e| e.to_string())?;
+    let config = Config::load(&config_file, &HashMap::new())?;
     let sweep = config.presence.oof_refresh;
-    let app = App::start(config).await.map_err(|e| e.to_string())?;
+    let app = App::start(config).await?;
     let api = format!("http://{}", app.api_addr);
     println!("Status page: {api}/   (open it in a browser; Ctrl-C stops the demo)\n");
     println!(

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::error::CommandError;
 use super::{LogFormat, init_logging, load_config, runtime};
 
 use serde_json::json;
@@ -26,7 +27,7 @@ pub async fn report(
     wanted: &[Mailbox],
     as_json: bool,
     out: &mut impl Write,
-) -> Result<bool, String> {
+) -> Result<bool, CommandError> {
     let mut all_found = true;
     let mut any_gateway = false;
     for (index, gateway) in config.gateways.iter().enumerate() {
@@ -44,8 +45,12 @@ pub async fn report(
         } else {
             wanted.to_vec()
         };
-        let tls = client_tls(gateway.ca_file.as_deref(), &config.certs_dir)
-            .map_err(|e| format!("gateway {}: {e}", gateway.name))?;
+        let tls = client_tls(gateway.ca_file.as_deref(), &config.certs_dir).map_err(|source| {
+            CommandError::Tls {
+                gateway: gateway.name.clone(),
+                source,
+            }
+        })?;
         let outcomes: BTreeMap<Mailbox, Outcome> = Discoverer::new(discovery, tls)
             .discover(&mailboxes)
             .await
@@ -114,11 +119,13 @@ pub async fn report(
                     Err(error) => format!("{}  {mailbox}  ERROR {error}  {group}", gateway.name),
                 }
             };
-            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+            writeln!(out, "{line}").map_err(CommandError::Output)?;
         }
     }
     if !any_gateway {
-        return Err("no gateway has autodiscover = true".into());
+        return Err(CommandError::Argument(
+            "no gateway has autodiscover = true".to_owned(),
+        ));
     }
     Ok(all_found)
 }

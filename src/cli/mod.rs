@@ -10,6 +10,7 @@ pub mod check;
 pub mod decode;
 pub mod demo;
 pub mod discover;
+pub mod error;
 pub mod generate;
 pub mod run;
 pub mod simulate;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::error::CommandError;
 use super::{LogFormat, block_on, init_logging};
 
 use ews_sim::auth::SimAuth;
@@ -13,14 +14,16 @@ pub fn auth(
     scheme: Option<&str>,
     password_file: Option<&PathBuf>,
     token_file: Option<&PathBuf>,
-) -> Result<SimAuth, String> {
+) -> Result<SimAuth, CommandError> {
     let scheme = scheme.unwrap_or(if password_file.is_some() {
         "basic"
     } else {
         "none"
     });
-    let password = || -> Result<String, String> {
-        let path = password_file.ok_or_else(|| format!("--auth {scheme} needs --password-file"))?;
+    let password = || -> Result<String, CommandError> {
+        let path = password_file.ok_or_else(|| {
+            CommandError::Argument(format!("--auth {scheme} needs --password-file"))
+        })?;
         read_password(path)
     };
     match scheme {
@@ -32,21 +35,25 @@ pub fn auth(
             password: password()?,
         }),
         "bearer" => {
-            let token_file = token_file.ok_or("--auth bearer needs --token-file")?;
+            let token_file = token_file.ok_or_else(|| {
+                CommandError::Argument("--auth bearer needs --token-file".to_owned())
+            })?;
             std::fs::metadata(token_file)
-                .map_err(|e| format!("cannot read token file {}: {e}", token_file.display()))?;
+                .map_err(|e| CommandError::file("read token file", token_file, e))?;
             Ok(SimAuth::Bearer {
                 token_file: token_file.clone(),
             })
         }
-        other => Err(format!("--auth {other:?}: use basic, ntlm, bearer or none")),
+        other => Err(CommandError::Argument(format!(
+            "--auth {other:?}: use basic, ntlm, bearer or none"
+        ))),
     }
 }
 
 /// Reads the service account's password from a file (first line, trimmed).
-pub fn read_password(path: &PathBuf) -> Result<String, String> {
+pub fn read_password(path: &PathBuf) -> Result<String, CommandError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
+        .map_err(|e| CommandError::file("read password file", path, e))?;
     let password = text
         .lines()
         .next()
@@ -54,16 +61,19 @@ pub fn read_password(path: &PathBuf) -> Result<String, String> {
         .trim_end()
         .to_owned();
     if password.is_empty() {
-        return Err(format!("password file {} is empty", path.display()));
+        return Err(CommandError::Empty {
+            what: "password file",
+            path: path.clone(),
+        });
     }
     Ok(password)
 }
 
 /// Starts the simulator, prints where it listens, serves until a stop signal.
-async fn serve(config: SimConfig) -> Result<(), String> {
+async fn serve(config: SimConfig) -> Result<(), CommandError> {
     let mailboxes = config.mailboxes;
-    let sim = Sim::new(config).map_err(|e| e.to_string())?;
-    let running = sim.start().await.map_err(|e| e.to_string())?;
+    let sim = Sim::new(config)?;
+    let running = sim.start().await?;
     println!(
         "ews-presence simulate: listening on {} ({} mailboxes; EWS at {}, control API at {}/sim/)",
         running.base_url(),

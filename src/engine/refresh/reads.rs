@@ -144,7 +144,7 @@ pub async fn calendar(
                 .into_iter()
                 .map(|result| {
                     if !result.status.code.is_success() {
-                        return Err(result.status.code.to_string());
+                        return Err(result.status.code);
                     }
                     let intervals = result.events.iter().filter_map(|e| {
                         Some(Interval {

@@ -59,6 +59,7 @@ use crate::presence::timeline::{AutoReply, Timeline};
 use crate::presence::updates::Update;
 use common::mailbox::Mailbox;
 pub use ews::ops::get_user_availability::MAX_MAILBOXES;
+use ews::response_code::ResponseCode;
 use ews::types::RequestServerVersion;
 
 /// GetUserAvailability requests in flight per gateway.
@@ -195,7 +196,7 @@ pub enum CalendarAnswer {
     /// server gave for it.
     Read {
         /// Per mailbox.
-        results: Vec<Result<Timeline, String>>,
+        results: Vec<Result<Timeline, ResponseCode>>,
         /// When the request was sent.
         read_at: Timestamp,
     },
@@ -586,7 +587,7 @@ impl RefreshState {
         match answer {
             CalendarAnswer::Read { results, read_at } if results.len() == batch.len() => {
                 let mut refused = Vec::new();
-                let mut code = String::new();
+                let mut code = None;
                 for (queued, result) in batch.into_iter().zip(results) {
                     match result {
                         Ok(timeline) => {
@@ -601,16 +602,17 @@ impl RefreshState {
                             });
                         }
                         Err(c) => {
-                            code = c;
+                            code = Some(c);
                             refused.push(queued.mailbox);
                         }
                     }
                 }
-                if refused.is_empty() {
-                    self.recovered(Read::Calendar, out);
-                } else {
-                    let failure = Failure::without_wait(format!("GetUserAvailability: {code}"));
-                    self.failed(now, Read::Calendar, refused, failure, out);
+                match code {
+                    None => self.recovered(Read::Calendar, out),
+                    Some(code) => {
+                        let failure = Failure::without_wait(format!("GetUserAvailability: {code}"));
+                        self.failed(now, Read::Calendar, refused, failure, out);
+                    }
                 }
             }
             CalendarAnswer::Read { results, .. } => {

@@ -14,6 +14,7 @@ use crate::presence::timeline::{AutoReply, Timeline};
 use crate::presence::updates::Update;
 use common::mailbox::Mailbox;
 use common::mailbox::numbered as m;
+use ews::response_code::ResponseCode;
 
 /// The middle of the jitter range: no spread.
 struct NoJitter;
@@ -421,7 +422,7 @@ fn a_refused_mailbox_in_a_batch_is_retried_alone() {
     let batch = taken(&s.on(t0, Input::Dispatch));
     let results = vec![
         Ok(Timeline::new(0, 1, [])),
-        Err("ErrorMailRecipientNotFound".to_owned()),
+        Err(ResponseCode::ErrorMailRecipientNotFound),
         Ok(Timeline::new(0, 1, [])),
     ];
     let out = s.on(
