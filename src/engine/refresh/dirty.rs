@@ -87,6 +87,11 @@ impl DirtySet {
         (taken, self.due.next_after(now))
     }
 
+    /// Whether a read is due by `now` (and waits for a request slot).
+    pub fn any_due(&self, now: Instant) -> bool {
+        self.due.any_due(now)
+    }
+
     /// Whether a read of `mailbox` is queued.
     pub fn contains(&self, mailbox: &Mailbox) -> bool {
         self.due.contains(mailbox)

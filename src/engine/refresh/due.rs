@@ -85,6 +85,13 @@ impl<V> DueSet<V> {
         self.at.clear();
     }
 
+    /// Whether something is due by `now`.
+    pub fn any_due(&self, now: Instant) -> bool {
+        self.by_time
+            .first_key_value()
+            .is_some_and(|((at, _), _)| *at <= now)
+    }
+
     /// The earliest instant after `now` something is due.
     pub fn next_after(&self, now: Instant) -> Option<Instant> {
         self.by_time

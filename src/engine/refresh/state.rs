@@ -12,8 +12,10 @@
 //! 2. **Batches and slots.** Due mailboxes go out in GetUserAvailability batches of at
 //!    most [`MAX_MAILBOXES`], at most [`CALENDAR_SLOTS`] batches in flight; the rest stay
 //!    queued (a change meanwhile joins the read already owed) and go as slots free.
-//!    Automatic-reply reads have their own [`AUTO_REPLY_SLOTS`] and never hold up the
-//!    calendar reads.
+//!    Automatic-reply reads have their own [`AUTO_REPLY_SLOTS`], so they never hold up
+//!    a calendar read; calendars go first: while calendar reads are due and wait for a
+//!    slot (the start-up reads of every mailbox), no automatic-reply read or question
+//!    starts, so that the first presence of every mailbox comes as soon as it can.
 //! 3. **Each read is sent once; the queue alone retries.** A failed read is queued
 //!    again after what the server asked (throttling) or the mailbox's next backoff step
 //!    (from [`RETRY_MIN`], doubling with jitter up to [`RETRY_MAX`], per mailbox and
@@ -497,6 +499,11 @@ impl RefreshState {
             out.push(Output::ReadCalendar(batch.to_vec()));
         }
         let mut next: Vec<Instant> = calendar_next.into_iter().collect();
+        if self.dirty.any_due(now) {
+            // Calendars first: a finished read wakes the dispatch again.
+            out.push(Output::WakeAt(next.into_iter().min()));
+            return;
+        }
         if !self.asked {
             self.asked = true;
             if self.settings.mail_tips_possible {

@@ -327,8 +327,8 @@ fn due_mailboxes_go_in_batches_of_100_at_most_four_in_flight() {
     assert_eq!(batches.len(), CALENDAR_SLOTS);
     assert!(batches.iter().all(|b| b.len() == MAX_MAILBOXES));
     assert_eq!(batches[0][0], 0, "first come, first read");
-    // Automatic-reply reads have slots of their own: one by one, eight at once.
-    assert_eq!(oof_reads(&out).len(), AUTO_REPLY_SLOTS);
+    // Calendars first: no automatic-reply read while calendar reads wait for a slot.
+    assert!(oof_reads(&out).is_empty());
     // The rest wait queued, and a change meanwhile joins the read already owed.
     assert!(s.is_queued(&m(999)));
     s.on(t0, Input::Changed(m(999)));
@@ -337,10 +337,29 @@ fn due_mailboxes_go_in_batches_of_100_at_most_four_in_flight() {
         "no slot free"
     );
     // Each answer frees a slot for the next batch.
-    let first = taken(&out)[..MAX_MAILBOXES].to_vec();
-    let out = s.on(t0 + MS(5), all_read(first));
+    let mut in_flight: Vec<Vec<Queued>> = taken(&out)
+        .chunks(MAX_MAILBOXES)
+        .map(<[Queued]>::to_vec)
+        .collect();
+    let out = s.on(t0 + MS(5), all_read(in_flight.remove(0)));
     assert_eq!(calendar_reads(&out).len(), 1);
     assert_eq!(calendar_reads(&out)[0][0], 400);
+    assert!(oof_reads(&out).is_empty());
+    in_flight.extend(taken(&out).chunks(MAX_MAILBOXES).map(<[Queued]>::to_vec));
+    // Automatic replies start once no calendar read waits for a slot; on slots of
+    // their own: one by one, eight at once.
+    let mut oof = Vec::new();
+    let mut t = t0 + MS(5);
+    while !in_flight.is_empty() {
+        t += MS(5);
+        let out = s.on(t, all_read(in_flight.remove(0)));
+        in_flight.extend(taken(&out).chunks(MAX_MAILBOXES).map(<[Queued]>::to_vec));
+        if !oof_reads(&out).is_empty() {
+            assert!((0..1000).all(|n| !s.is_queued(&m(n))), "calendars first");
+        }
+        oof.extend(oof_reads(&out));
+    }
+    assert_eq!(oof.len(), AUTO_REPLY_SLOTS);
 }
 
 // Rule 3: each read sent once, the queue alone retries.
