@@ -54,7 +54,7 @@ fn subscription_id(n: usize) -> SubscriptionId {
 /// Mailboxes per connection group (Microsoft's recommended maximum per stream).
 const GROUP: usize = 200;
 /// The daemon's change feed: replay ring and live channel (see `app.rs`).
-const FEED_REPLAY: usize = ews_presence::app::FEED_REPLAY;
+const FEED_REPLAY: usize = ews_presence::presence::feed::REPLAY;
 
 fn measure(mailboxes: usize) -> Value {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -74,7 +74,7 @@ fn measure(mailboxes: usize) -> Value {
     let before = live();
     let feed = Arc::new(Feed::new(
         FEED_REPLAY,
-        ews_presence::app::feed_lag(mailboxes),
+        ews_presence::presence::feed::lag_for(mailboxes),
     ));
     let clock = Clock::System;
     let now = clock.now_secs();
@@ -192,7 +192,10 @@ fn measure(mailboxes: usize) -> Value {
     // The replay ring of a daemon that has run long enough: every change kept is a
     // batch of its own (edges and refreshes publish one change at a time), until the
     // ring holds FEED_REPLAY of them. No watcher: nothing stays in the live channel.
-    let ring = Feed::new(FEED_REPLAY, ews_presence::app::feed_lag(mailboxes));
+    let ring = Feed::new(
+        FEED_REPLAY,
+        ews_presence::presence::feed::lag_for(mailboxes),
+    );
     let before = live();
     for m in keys.iter().cycle().take(FEED_REPLAY) {
         if let Some(snapshot) = cache.read(m, now) {

@@ -20,27 +20,12 @@ use crate::engine::{Engine, Shared};
 use crate::opt_out_store::OptOutStore;
 use crate::presence::cache::Cache;
 use crate::presence::clock::Clock;
-use crate::presence::feed::Feed;
+use crate::presence::feed::{Feed, REPLAY, lag_for};
 use crate::presence::schedule::Scheduler;
 use crate::presence::updates::Updates;
 use crate::roster::Roster;
 use crate::source::{ReloadSummary, Source};
 
-/// Changes kept for SSE resumption (a client that missed more re-queries).
-pub const FEED_REPLAY: usize = 32_768;
-/// How many publications (batches of changes) a live watcher may lag before it is
-/// reset, at least. Start-up and refreshes publish one change at a time, a million
-/// mailboxes' first syncs a million times in about two minutes.
-pub const FEED_LAG: usize = 131_072;
-
-/// How many publications a live watcher may lag with `mailboxes` configured: room for
-/// a top-of-the-hour storm of every mailbox changing at once, twice over. A storm is
-/// published in batches of 1,024 changes, so about one publication per 1,000
-/// mailboxes. The channel's slots are allocated up front, about 40 bytes each; a batch
-/// stays in its slot until the channel comes round to it again.
-pub fn feed_lag(mailboxes: usize) -> usize {
-    FEED_LAG.max(mailboxes / 512)
-}
 /// Time shutdown waits for unsubscribes and connections.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -88,7 +73,7 @@ impl App {
         // Shared with the API (the troubleshooter's checks), not copied.
         let config = Arc::new(config);
         let handle = metrics::install();
-        let feed = Arc::new(Feed::new(FEED_REPLAY, feed_lag(config.mailboxes.len())));
+        let feed = Arc::new(Feed::new(REPLAY, lag_for(config.mailboxes.len())));
         let cache = Arc::new(Cache::new(
             config.presence.mapping,
             feed.clone(),

@@ -20,6 +20,21 @@ pub struct Batch<T> {
     items: Vec<T>,
 }
 
+/// Changes kept for SSE resumption (a client that missed more re-queries).
+pub const REPLAY: usize = 32_768;
+/// How many publications (batches of changes) a live watcher may lag before it is
+/// reset, at least. Start-up and refreshes publish one change at a time, a million
+/// mailboxes' first syncs a million times in about two minutes.
+pub const LAG: usize = 131_072;
+
+/// How many publications a live watcher may lag with `mailboxes` configured: room for
+/// a top-of-the-hour storm of every mailbox changing at once, twice over. A storm is
+/// published in batches of 1,024 changes, so about one publication per 1,000
+/// mailboxes. The channel's slots are allocated up front, about 40 bytes each; a batch
+/// stays in its slot until the channel comes round to it again.
+pub fn lag_for(mailboxes: usize) -> usize {
+    LAG.max(mailboxes / 512)
+}
 impl<T> Batch<T> {
     /// The sequence number of the first change (numbers start at 1).
     pub fn first_seq(&self) -> u64 {

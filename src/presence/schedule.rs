@@ -238,7 +238,7 @@ mod tests {
     async fn a_storm_is_published_whole() {
         let t0 = T0;
         let mailboxes = 20_001;
-        let (cache, clock) = cache_at_t0(crate::app::feed_lag(mailboxes));
+        let (cache, clock) = cache_at_t0(crate::presence::feed::lag_for(mailboxes));
         let scheduler = Arc::new(Scheduler::default());
         let mut feed = Changes::new(cache.feed().watch(None).unwrap().1);
         let meeting = Interval {
