@@ -67,6 +67,14 @@ fn status(code: ResponseCode) -> Status {
     }
 }
 
+/// Mailbox `n`'s Subscribe answered with the error `code`.
+fn refused(n: usize, code: ResponseCode) -> Input {
+    Input::Subscribed {
+        mailbox: m(n),
+        result: Err(EwsError::Response(Box::new(status(code)))),
+    }
+}
+
 /// The outputs but the status and the health lines (their own tests look at them).
 fn without_status(outputs: Vec<Output>) -> Vec<Output> {
     outputs
@@ -598,15 +606,7 @@ fn a_refused_mailbox_is_reported_and_the_others_go_on() {
     let now = Instant::now();
     let mut state = group(&[1, 2]);
     state.on(now, Input::Start);
-    let out = without_status(state.on(
-        now,
-        Input::Subscribed {
-            mailbox: m(1),
-            result: Err(EwsError::Response(Box::new(status(
-                ResponseCode::ErrorNonExistentMailbox,
-            )))),
-        },
-    ));
+    let out = without_status(state.on(now, refused(1, ResponseCode::ErrorNonExistentMailbox)));
     assert!(
         matches!(&out[0], Output::Problem(mb, Some(p)) if *mb == m(1) && p.contains("ErrorNonExistentMailbox"))
     );
@@ -964,13 +964,7 @@ fn answers_that_suggest_a_move_ask_for_autodiscover_again() {
         // On Subscribe.
         let mut state = group(&[1]);
         state.on(now, Input::Start);
-        let out = without_status(state.on(
-            now,
-            Input::Subscribed {
-                mailbox: m(1),
-                result: Err(EwsError::Response(Box::new(status(code.clone())))),
-            },
-        ));
+        let out = without_status(state.on(now, refused(1, code.clone())));
         assert_eq!(
             out.contains(&Output::Moved(m(1))),
             moved,
@@ -1057,15 +1051,7 @@ fn health_changes_are_told_once_each_way() {
     // A mailbox refused on its own is no failure of the group: its report is loud.
     let mut state = group(&[1, 2]);
     state.on(now, Input::Start);
-    let out = told(state.on(
-        now,
-        Input::Subscribed {
-            mailbox: m(1),
-            result: Err(EwsError::Response(Box::new(status(
-                ResponseCode::ErrorNonExistentMailbox,
-            )))),
-        },
-    ));
+    let out = told(state.on(now, refused(1, ResponseCode::ErrorNonExistentMailbox)));
     assert!(
         out.iter()
             .any(|o| matches!(o, Output::Report { loud: true, .. })),

@@ -80,6 +80,7 @@ impl<V> DueSet<V> {
     }
 
     /// Forgets everything.
+    #[cfg(test)]
     pub fn clear(&mut self) {
         self.by_time.clear();
         self.at.clear();
@@ -134,11 +135,13 @@ impl<V> DueSet<V> {
     }
 
     /// How many are queued.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.at.len()
     }
 
     /// Whether none is queued.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.at.is_empty()
     }

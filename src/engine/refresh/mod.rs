@@ -20,12 +20,12 @@
 //! [`RefreshQueue`] is the handle the gateway's groups and the engine hold: one lock
 //! around the state machine, and a wake for the driver.
 
-pub mod dirty;
+mod dirty;
 pub mod driver;
-pub mod due;
-pub mod pacer;
-pub mod quiet;
-pub mod reads;
+mod due;
+mod pacer;
+mod quiet;
+mod reads;
 pub mod state;
 pub mod tips;
 

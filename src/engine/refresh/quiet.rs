@@ -58,6 +58,7 @@ impl QuietPeriods {
     }
 
     /// How many reads are remembered.
+    #[cfg(test)]
     pub fn remembered(&self) -> usize {
         self.last_read.len()
     }

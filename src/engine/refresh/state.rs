@@ -390,6 +390,7 @@ impl RefreshState {
     }
 
     /// Whether a GetUserOofSettings of `mailbox` is owed.
+    #[cfg(test)]
     pub fn confirm_queued(&self, mailbox: &Mailbox) -> bool {
         self.confirm.contains(mailbox)
     }
