@@ -49,6 +49,9 @@ pub enum StartError {
     /// The state directory's store cannot be used.
     #[error("{0}")]
     State(#[from] crate::opt_out_store::StoreError),
+    /// A SIP presence server's TLS settings are unusable.
+    #[error(transparent)]
+    Publisher(#[from] crate::publish::PublisherStartError),
 }
 
 /// A running daemon.
@@ -110,12 +113,20 @@ impl App {
             tracker.clone(),
         )?);
         roster.mark_opted_out(&cache);
+        let publishers = crate::publish::Publishers::start(
+            &config.sips,
+            &config.certs_dir,
+            &cache,
+            &stop,
+            &tracker,
+        )?;
         let state = Arc::new(ApiState {
             cache: cache.clone(),
             feed,
             status: engine.status(),
             source: engine.clone(),
             roster: roster.clone(),
+            publishers,
             tokens: std::sync::RwLock::new(config.api.tokens.clone()),
             auth_failures: Default::default(),
             metrics: handle,
@@ -155,6 +166,7 @@ impl App {
             api_connections,
             mailboxes = config.mailboxes.len(),
             gateways = config.gateways.len(),
+            sip_servers = config.sips.len(),
             "started"
         );
         Ok(App {

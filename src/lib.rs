@@ -8,6 +8,7 @@
 //!
 //! The workspace's crates are the architecture (docs/architecture.md): `common` (the
 //! mailbox key, PEM files, locks) ← `ews` (the EWS and Autodiscover wire) ← this
+//! library, and `sip` (the SIP wire: messages, transactions, digest, PIDF) ← this
 //! library; the simulator (`ews-sim`) is used only by the binary's `demo` and
 //! `simulate` commands, the tests and the benchmarks. Inside this library the data
 //! flows `engine` → `presence` → `api`: the engine writes timelines into the cache,
@@ -25,6 +26,9 @@
 //!   protocol, no HTTP.
 //! - [`api`]: the HTTP API, its JSON rendering, its bounded client connections and the
 //!   metrics exporter.
+//! - [`publish`]: publishing presence to SIP presence servers (PUBLISH with PIDF and
+//!   RPID), one publisher per `[[sip]]` server following the change feed, over the
+//!   `sip` crate's client.
 //! - [`config`]: the typed configuration; every error names its key.
 //! - [`roster`]: which configured mailboxes are served (the list less those opted out
 //!   of calendar presence); [`opt_out_store`]: the users' choices, kept on disk.
@@ -45,6 +49,7 @@ pub mod engine;
 pub mod json_string;
 pub mod opt_out_store;
 pub mod presence;
+pub mod publish;
 pub mod roster;
 pub mod service;
 pub mod source;

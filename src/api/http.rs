@@ -80,6 +80,8 @@ pub struct ApiState {
     pub source: Arc<dyn crate::source::Source>,
     /// Which mailboxes are served; the opt-out settings.
     pub roster: Arc<crate::roster::Roster>,
+    /// The SIP presence servers published to (read only).
+    pub publishers: crate::publish::Publishers,
     /// Accepted bearer tokens (digests and scopes); replaced when the file is re-read.
     pub tokens: std::sync::RwLock<Option<Tokens>>,
     /// Refused requests, counted and logged per client.
@@ -274,6 +276,13 @@ async fn v1_route(
 ) -> (&'static str, Response<Body>) {
     match (req.method().clone(), uri.path()) {
         (Method::GET, "/v1/gateways") => ("gateways", gateways(state)),
+        (Method::GET, "/v1/publishers") => (
+            "publishers",
+            json_response(
+                StatusCode::OK,
+                &json!({"publishers": state.publishers.views()}),
+            ),
+        ),
         (Method::GET, "/v1/summary") => ("summary", summary(state)),
         (Method::POST, "/v1/checks") => ("checks", checks(state).await),
         (method, p) if p.starts_with("/v1/mailboxes/") && p.ends_with(CALENDAR_PRESENCE_SUFFIX) => {
@@ -304,8 +313,8 @@ async fn v1_route(
         }
         (
             _,
-            "/v1/gateways" | "/v1/presence/watch" | "/v1/presence/query" | "/v1/summary"
-            | "/v1/checks",
+            "/v1/gateways" | "/v1/publishers" | "/v1/presence/watch" | "/v1/presence/query"
+            | "/v1/summary" | "/v1/checks",
         ) => (
             "method",
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),

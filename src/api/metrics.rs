@@ -54,6 +54,7 @@ pub fn exported_names() -> Vec<&'static str> {
     ];
     names.extend_from_slice(crate::engine::metrics::NAMES);
     names.extend_from_slice(crate::presence::metrics::NAMES);
+    names.extend_from_slice(crate::publish::metrics::NAMES);
     names.extend_from_slice(PROCESS_NAMES);
     names
 }
@@ -96,7 +97,10 @@ pub fn install() -> Option<PrometheusHandle> {
             let mut builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(API_DURATION.into()), API_BUCKETS)
                 .ok()?;
-            for (name, buckets) in crate::engine::metrics::BUCKETS {
+            for (name, buckets) in crate::engine::metrics::BUCKETS
+                .iter()
+                .chain(crate::publish::metrics::BUCKETS)
+            {
                 builder = builder
                     .set_buckets_for_metric(Matcher::Full((*name).into()), buckets)
                     .ok()?;
@@ -105,6 +109,7 @@ pub fn install() -> Option<PrometheusHandle> {
             describe();
             crate::engine::metrics::describe();
             crate::presence::metrics::describe();
+            crate::publish::metrics::describe();
             PROCESS
                 .get_or_init(metrics_process::Collector::default)
                 .describe();

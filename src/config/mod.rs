@@ -4,7 +4,7 @@
 //! where we can tell ([`hints`]); the command line turns them into exit code 2.
 //!
 //! One file per section, each validating itself: [`api`], [`presence`], [`gateway`],
-//! [`mailboxes`], [`state`]; [`values`] reads what they share (ranges, paths, URLs,
+//! [`mailboxes`], [`state`], [`sip`]; [`values`] reads what they share (ranges, paths, URLs,
 //! secrets).
 
 use std::collections::{BTreeSet, HashMap};
@@ -19,11 +19,13 @@ mod gateway;
 mod hints;
 mod mailboxes;
 mod presence;
+mod sip;
 mod state;
 #[cfg(test)]
 pub(crate) mod tests;
 mod values;
 
+pub use self::sip::{PresentityTemplate, SipConfig};
 pub use api::{ApiConfig, ApiTlsFiles};
 pub use gateway::{AutodiscoverConfig, GatewayConfig};
 pub use mailboxes::{MailboxList, MailboxSource, OPT_OUT_FLAG};
@@ -62,6 +64,8 @@ struct RawConfig {
     mailboxes: mailboxes::RawMailboxes,
     #[serde(default)]
     state: state::RawState,
+    #[serde(default)]
+    sip: Vec<sip::RawSip>,
 }
 
 /// The whole configuration.
@@ -73,6 +77,8 @@ pub struct Config {
     pub presence: PresenceConfig,
     /// EWS servers.
     pub gateways: Vec<GatewayConfig>,
+    /// SIP presence servers calendar presence is published to (`[[sip]]`).
+    pub sips: Vec<SipConfig>,
     /// Mailbox list source.
     pub mailbox_source: MailboxSource,
     /// Mailboxes with the index of their gateway.
@@ -117,11 +123,13 @@ impl Config {
         let api = ApiConfig::from_raw(raw.api, base)?;
         let presence = PresenceConfig::from_raw(raw.presence)?;
         let gateways = gateway::gateways(raw.gateway, base)?;
+        let sips = sip::sips(raw.sip, base)?;
         let mailbox_source = MailboxSource::from_raw(raw.mailboxes, base)?;
         let mut config = Config {
             api,
             presence,
             gateways,
+            sips,
             mailbox_source,
             mailboxes: Vec::new(),
             opted_out: BTreeSet::new(),

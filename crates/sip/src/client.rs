@@ -13,8 +13,8 @@
 //! configured; the challenge is kept, so later requests carry an answer with a counting
 //! `nc` from the start.
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -212,7 +212,10 @@ impl Client {
 fn bump_cseq(request: &mut Request) {
     if let Some(cseq) = request.get("CSeq") {
         let mut parts = cseq.split_whitespace();
-        if let (Some(n), Some(method)) = (parts.next().and_then(|n| n.parse::<u32>().ok()), parts.next()) {
+        if let (Some(n), Some(method)) = (
+            parts.next().and_then(|n| n.parse::<u32>().ok()),
+            parts.next(),
+        ) {
             let next = format!("{} {method}", n.wrapping_add(1));
             request.set("CSeq", next);
         }
@@ -444,8 +447,13 @@ impl Driver {
                 } else {
                     (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
                 };
-                let socket = UdpSocket::bind(any).await.map_err(|e| fail(e.to_string()))?;
-                socket.connect(peer).await.map_err(|e| fail(e.to_string()))?;
+                let socket = UdpSocket::bind(any)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                socket
+                    .connect(peer)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
                 let local = socket.local_addr().map_err(|e| fail(e.to_string()))?;
                 let socket = Arc::new(socket);
                 let reader = tokio::spawn(read_datagrams(socket.clone(), generation, incoming));
@@ -458,7 +466,9 @@ impl Driver {
                 }
             }
             Transport::Tcp | Transport::Tls => {
-                let stream = TcpStream::connect(peer).await.map_err(|e| fail(e.to_string()))?;
+                let stream = TcpStream::connect(peer)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
                 let _ = stream.set_nodelay(true);
                 let local = stream.local_addr().map_err(|e| fail(e.to_string()))?;
                 let (reader, link) = if transport == Transport::Tls {
@@ -467,8 +477,9 @@ impl Driver {
                         .tls
                         .clone()
                         .ok_or_else(|| fail("no TLS settings".into()))?;
-                    let name = rustls_pki_types::ServerName::try_from(self.config.server.host.clone())
-                        .map_err(|e| fail(format!("server name: {e}")))?;
+                    let name =
+                        rustls_pki_types::ServerName::try_from(self.config.server.host.clone())
+                            .map_err(|e| fail(format!("server name: {e}")))?;
                     let tls = tokio_rustls::TlsConnector::from(config)
                         .connect(name, stream)
                         .await
@@ -521,9 +532,9 @@ impl Driver {
                 if self.current(generation) {
                     let addr = self.addr();
                     for (_, pending) in self.pending.drain() {
-                        let _ = pending.reply.send(Err(ClientError::Unreachable {
-                            addr: addr.clone(),
-                        }));
+                        let _ = pending
+                            .reply
+                            .send(Err(ClientError::Unreachable { addr: addr.clone() }));
                     }
                     self.timers.clear();
                 }
@@ -600,7 +611,9 @@ impl Driver {
                     let secs = (self.config.timers.t1 * 64).as_secs();
                     let addr = self.addr();
                     if let Some(pending) = self.pending.remove(&id) {
-                        let _ = pending.reply.send(Err(ClientError::TimedOut { addr, secs }));
+                        let _ = pending
+                            .reply
+                            .send(Err(ClientError::TimedOut { addr, secs }));
                     }
                 }
                 Some(Action::Terminate) | Some(Action::Deliver) => {
@@ -734,12 +747,22 @@ mod tests {
             let (n, from) = server.recv_from(&mut buffer).await.unwrap();
             seen.push((Message::parse(&buffer[..n]).unwrap(), from, Instant::now()));
         }
-        let branches: Vec<_> = seen.iter().map(|(m, _, _)| m.top_branch().unwrap().to_owned()).collect();
-        assert!(branches.iter().all(|b| b == &branches[0] && b.starts_with(COOKIE)));
+        let branches: Vec<_> = seen
+            .iter()
+            .map(|(m, _, _)| m.top_branch().unwrap().to_owned())
+            .collect();
+        assert!(
+            branches
+                .iter()
+                .all(|b| b == &branches[0] && b.starts_with(COOKIE))
+        );
         assert_eq!(seen[1].2 - seen[0].2, Duration::from_millis(500));
         assert_eq!(seen[2].2 - seen[1].2, Duration::from_millis(1000));
         let (request, from, _) = &seen[2];
-        server.send_to(&answer(request, 200, ""), from).await.unwrap();
+        server
+            .send_to(&answer(request, 200, ""), from)
+            .await
+            .unwrap();
         let response = call.await.unwrap().unwrap();
         assert_eq!(response.status(), Some(200));
         assert_eq!(request.get("Max-Forwards"), Some("70"));
@@ -752,7 +775,10 @@ mod tests {
         let client = Client::new(config(&uri));
         let started = Instant::now();
         let error = client.request(options(&uri)).await.unwrap_err();
-        assert!(matches!(error, ClientError::TimedOut { secs: 32, .. }), "{error}");
+        assert!(
+            matches!(error, ClientError::TimedOut { secs: 32, .. }),
+            "{error}"
+        );
         assert_eq!(Instant::now() - started, Duration::from_secs(32));
         drop(server);
     }
@@ -793,7 +819,10 @@ mod tests {
         }
         drop(stream);
         let error = call.await.unwrap().unwrap_err();
-        assert!(matches!(error, ClientError::ConnectionLost { .. }), "{error}");
+        assert!(
+            matches!(error, ClientError::ConnectionLost { .. }),
+            "{error}"
+        );
         // And the one after opens a new connection.
         let call = tokio::spawn(async move { client.request(options(&uri)).await });
         let (_again, _) = listener.accept().await.unwrap();
@@ -819,14 +848,22 @@ mod tests {
         let first = Message::parse(&buffer[..n]).unwrap();
         assert_eq!(first.get("Authorization"), None);
         let challenge = "WWW-Authenticate: Digest realm=\"example.test\", nonce=\"abc\", qop=\"auth\", algorithm=SHA-256\r\n";
-        server.send_to(&answer(&first, 401, challenge), from).await.unwrap();
+        server
+            .send_to(&answer(&first, 401, challenge), from)
+            .await
+            .unwrap();
         let (n, _) = server.recv_from(&mut buffer).await.unwrap();
         let second = Message::parse(&buffer[..n]).unwrap();
         let authorization = second.get("Authorization").unwrap().to_owned();
-        assert!(authorization.contains("algorithm=SHA-256") && authorization.contains("nc=00000001"));
+        assert!(
+            authorization.contains("algorithm=SHA-256") && authorization.contains("nc=00000001")
+        );
         assert_eq!(second.get("CSeq"), Some("2 OPTIONS"));
         assert_ne!(second.top_branch(), first.top_branch(), "a new transaction");
-        server.send_to(&answer(&second, 200, ""), from).await.unwrap();
+        server
+            .send_to(&answer(&second, 200, ""), from)
+            .await
+            .unwrap();
         assert_eq!(call.await.unwrap().unwrap().status(), Some(200));
         // The next request answers the kept challenge at once, nc counting on.
         let call = tokio::spawn(async move { client.request(options(&uri)).await });
@@ -834,7 +871,10 @@ mod tests {
         let third = Message::parse(&buffer[..n]).unwrap();
         assert!(third.get("Authorization").unwrap().contains("nc=00000002"));
         assert!(matches!(third.start, StartLine::Request { .. }));
-        server.send_to(&answer(&third, 200, ""), from).await.unwrap();
+        server
+            .send_to(&answer(&third, 200, ""), from)
+            .await
+            .unwrap();
         assert_eq!(call.await.unwrap().unwrap().status(), Some(200));
     }
 
@@ -849,9 +889,21 @@ mod tests {
         let error = tokio::time::timeout(Duration::from_secs(20), client.request(options(&uri)))
             .await
             .expect("ICMP port unreachable ends it before timer F");
-        assert!(matches!(error, Err(ClientError::Unreachable { .. })), "{error:?}");
+        assert!(
+            matches!(error, Err(ClientError::Unreachable { .. })),
+            "{error:?}"
+        );
         let tcp = Client::new(config(&format!("sip:127.0.0.1:{port};transport=tcp")));
         let error = tcp.request(options(&uri)).await.unwrap_err();
-        assert!(matches!(error, ClientError::Connect { transport: Transport::Tcp, .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                ClientError::Connect {
+                    transport: Transport::Tcp,
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 }

@@ -26,7 +26,9 @@ impl Algorithm {
     fn hash(self, input: &str) -> String {
         match self {
             Algorithm::Md5 => hex(&md5::Md5::digest(input.as_bytes())),
-            Algorithm::Sha256 => hex(ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref()),
+            Algorithm::Sha256 => {
+                hex(ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref())
+            }
         }
     }
 }
@@ -291,7 +293,10 @@ mod tests {
             true,
         )
         .unwrap();
-        assert_eq!((c.algorithm, c.nonce.as_str(), c.stale), (Algorithm::Sha256, "n2", true));
+        assert_eq!(
+            (c.algorithm, c.nonce.as_str(), c.stale),
+            (Algorithm::Sha256, "n2", true)
+        );
         assert_eq!(c.header_name(), "Proxy-Authorization");
         assert_eq!(
             Challenge::parse(r#"Basic realm="r""#, false),
@@ -306,6 +311,10 @@ mod tests {
             Err(ChallengeError::Missing("realm"))
         );
         let plain = Challenge::parse(r#"Digest realm="r", nonce="n""#, false).unwrap();
-        assert!(!plain.answer("u", "p", "PUBLISH", "sip:a@b", 1, "c").contains("qop"));
+        assert!(
+            !plain
+                .answer("u", "p", "PUBLISH", "sip:a@b", 1, "c")
+                .contains("qop")
+        );
     }
 }

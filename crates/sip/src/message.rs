@@ -428,7 +428,11 @@ Content-Length: 0\r\n\r\n";
             .body("application/pidf+xml", b"<x/>".to_vec());
         let bytes = r.encode();
         let m = Message::parse(&bytes).unwrap();
-        assert_eq!(m.get("Content-Length"), Some("4"), "ours, not the stale one");
+        assert_eq!(
+            m.get("Content-Length"),
+            Some("4"),
+            "ours, not the stale one"
+        );
         assert_eq!(m.body, b"<x/>");
         assert!(bytes.starts_with(b"PUBLISH sip:alice@example.test SIP/2.0\r\n"));
     }
@@ -470,6 +474,9 @@ Content-Length: 0\r\n\r\n";
             Message::parse(&vec![b'a'; MAX_MESSAGE + 1]),
             Err(ParseError::TooLarge)
         );
-        assert_eq!(frame(&vec![b'a'; MAX_MESSAGE + 1]), Err(ParseError::TooLarge));
+        assert_eq!(
+            frame(&vec![b'a'; MAX_MESSAGE + 1]),
+            Err(ParseError::TooLarge)
+        );
     }
 }

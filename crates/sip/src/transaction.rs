@@ -190,10 +190,7 @@ mod tests {
             .map(|(at, _)| *at)
             .collect();
         // 500 ms, doubling to T2 = 4 s: 0.5, 1.5, 3.5, 7.5, 11.5, … until 32 s.
-        assert_eq!(
-            &retransmits[..6],
-            &[500, 1500, 3500, 7500, 11500, 15500]
-        );
+        assert_eq!(&retransmits[..6], &[500, 1500, 3500, 7500, 11500, 15500]);
         assert_eq!(retransmits.last(), Some(&31500));
         assert_eq!(actions.last(), Some(&(32000, Action::TimedOut)));
         assert_eq!(t.state(), State::Terminated);
@@ -218,7 +215,11 @@ mod tests {
         let mut t = Transaction::start(start, false, Timers::default());
         assert_eq!(t.on_response(200, start + ms(10)), Some(Action::Deliver));
         assert_eq!(t.state(), State::Completed);
-        assert_eq!(t.on_response(200, start + ms(20)), None, "retransmitted final");
+        assert_eq!(
+            t.on_response(200, start + ms(20)),
+            None,
+            "retransmitted final"
+        );
         assert_eq!(t.next_timer(), Some(start + ms(5010)), "timer K = T4");
         assert_eq!(t.on_timer(start + ms(5010)), Some(Action::Terminate));
     }

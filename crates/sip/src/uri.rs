@@ -250,9 +250,6 @@ mod tests {
             SipUri::parse("sips:h;transport=udp"),
             Err(UriError::InsecureSips)
         );
-        assert_eq!(
-            SipUri::parse("sip:a b@h"),
-            Err(UriError::Character(' '))
-        );
+        assert_eq!(SipUri::parse("sip:a b@h"), Err(UriError::Character(' ')));
     }
 }
