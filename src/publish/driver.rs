@@ -65,6 +65,8 @@ impl Driver {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut removing_until: Option<Instant> = None;
         let mut shown = Instant::now() - SHOW_EVERY;
+        // Something changed since the view was last shown.
+        let mut unshown = true;
         loop {
             for publish in self.state.poll(Instant::now()) {
                 let kind = publish.kind;
@@ -72,16 +74,19 @@ impl Driver {
                 let id = requests.spawn(self.send(publish)).id();
                 owners.insert(id, (mailbox, kind));
             }
-            if shown.elapsed() >= SHOW_EVERY {
+            if unshown && shown.elapsed() >= SHOW_EVERY {
                 self.show();
                 shown = Instant::now();
+                unshown = false;
             }
             if removing_until.is_some() && self.state.is_done() {
                 tracing::info!(server = %self.config.name, "SIP publications removed");
                 break;
             }
             let wake = self.state.next_wake();
+            let show_at = unshown.then_some(shown + SHOW_EVERY);
             tokio::select! {
+                _ = sleep_until(show_at) => continue,
                 _ = stop.cancelled(), if removing_until.is_none() => {
                     self.state.stop();
                     removing_until = Some(Instant::now() + REMOVAL_GRACE);
@@ -129,6 +134,7 @@ impl Driver {
                 _ = sleep_until(wake) => {}
                 _ = sweep.tick(), if removing_until.is_none() => self.reconcile(),
             }
+            unshown = true;
         }
         self.show();
     }

@@ -40,6 +40,8 @@ pub struct Options {
     pub autodiscover: bool,
     /// More lines for `[api]` (paths relative to the rig's directory).
     pub api_extra: String,
+    /// More sections at the end of the configuration (`[[sip]]`).
+    pub sections: String,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
             https: false,
             autodiscover: false,
             api_extra: String::new(),
+            sections: String::new(),
         }
     }
 }
@@ -174,7 +177,9 @@ token_file = "bearer-token"
 {max}request_timeout_secs = 10
 [mailboxes]
 file = "mailboxes.txt"
+{sections}
 "#,
+        sections = options.sections,
         debounce = options.debounce_ms,
         api_extra = options.api_extra,
         oof = options.oof_refresh_secs,

@@ -108,4 +108,6 @@ pub fn decode_whole(body: &[u8]) -> Decoded {
 
 pub mod client;
 pub mod daemon;
+pub mod kamailio;
 pub mod sim;
+pub mod watcher;
