@@ -216,6 +216,39 @@ async fn digest_credentials_are_answered_and_a_wrong_password_is_said() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_verified_against_the_configured_ca() {
+    let Some(kamailio) = Kamailio::start(Profile::Tls).await else {
+        return;
+    };
+    let (_, cert) = kamailio.tls.clone().expect("a TLS listener");
+    let trusted = format!("ca_file = \"{}\"\n", cert.display());
+    let rig = rig(options(&kamailio, "tls", &trusted)).await;
+    rig.ready().await;
+    let mut watcher = Watcher::subscribe(kamailio.addr, &presentity(1)).await;
+    rig.cover_now(1, "Busy").await;
+    watcher
+        .until("with our meeting, over TLS", WITHIN, |b| {
+            ours_with(b, "meeting")
+        })
+        .await;
+    assert_eq!(publishers(&rig).await["transport"], "tls");
+    rig.stop().await;
+
+    // Without the CA the server's certificate is not trusted, and the view says so.
+    let rig = support::daemon::rig(options(&kamailio, "tls", "")).await;
+    rig.cover_now(2, "Busy").await;
+    eventually("the untrusted certificate is said", WITHIN, || async {
+        let view = publishers(&rig).await;
+        view["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("TLS handshake") && e.contains("certificate"))
+            && view["publications"] == 0
+    })
+    .await;
+    rig.stop().await;
+}
+
 /// What this Kamailio does that the publisher is designed around (the facts):
 /// every 200 a new SIP-ETag, an unknown ETag 412, an Expires above the maximum capped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

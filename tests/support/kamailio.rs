@@ -21,6 +21,8 @@ pub enum Profile {
     Open,
     /// PUBLISH challenged with digest, `algorithm`: "MD5" or "SHA-256".
     Digest(&'static str),
+    /// Open, and TLS too, with a self-signed certificate for 127.0.0.1.
+    Tls,
 }
 
 /// The password the digest profile accepts.
@@ -29,6 +31,8 @@ pub const PASSWORD: &str = "sip-test-secret";
 pub struct Kamailio {
     child: Child,
     pub addr: SocketAddr,
+    /// With [`Profile::Tls`]: the TLS port and the certificate's file.
+    pub tls: Option<(SocketAddr, PathBuf)>,
     dir: PathBuf,
 }
 
@@ -74,6 +78,24 @@ impl Kamailio {
                 .map_err(|e| format!("{table}: {e}"))?;
         }
         let port = free_port();
+        let tls = if profile == Profile::Tls {
+            let tls_port = free_port();
+            let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])
+                .map_err(|e| e.to_string())?;
+            let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+            std::fs::write(&cert_file, cert.cert.pem()).map_err(|e| e.to_string())?;
+            std::fs::write(&key_file, cert.signing_key.serialize_pem())
+                .map_err(|e| e.to_string())?;
+            let tls_config = format!(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\nprivate_key = {}\ncertificate = {}\n",
+                key_file.display(),
+                cert_file.display()
+            );
+            std::fs::write(dir.join("tls.cfg"), tls_config).map_err(|e| e.to_string())?;
+            Some((SocketAddr::from(([127, 0, 0, 1], tls_port)), cert_file))
+        } else {
+            None
+        };
         let template = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/presence.cfg"),
         )
@@ -81,12 +103,26 @@ impl Kamailio {
         let (auth, algorithm) = match profile {
             Profile::Open => ("", "MD5"),
             Profile::Digest(algorithm) => ("#!define WITH_AUTH", algorithm),
+            Profile::Tls => ("", "MD5"),
         };
         let config = template
             .replace("@PORT@", &port.to_string())
             .replace("@DB@", &dir.join("db").display().to_string())
             .replace("@AUTH@", auth)
-            .replace("@ALGORITHM@", algorithm);
+            .replace("@ALGORITHM@", algorithm)
+            .replace(
+                "@TLS@",
+                if tls.is_some() {
+                    "#!define WITH_TLS"
+                } else {
+                    ""
+                },
+            )
+            .replace(
+                "@TLS_PORT@",
+                &tls.as_ref().map_or(0, |(a, _)| a.port()).to_string(),
+            )
+            .replace("@TLS_CONFIG@", &dir.join("tls.cfg").display().to_string());
         std::fs::write(dir.join("kamailio.cfg"), config).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(dir.join("kamailio.log")).map_err(|e| e.to_string())?;
         use std::os::unix::process::CommandExt;
@@ -106,6 +142,7 @@ impl Kamailio {
         let kamailio = Kamailio {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls,
             dir,
         };
         kamailio.answers_options().await?;
@@ -145,9 +182,12 @@ impl Kamailio {
         Ok(())
     }
 
-    /// `sip:127.0.0.1:<port>;transport=<transport>`.
+    /// `sip:127.0.0.1:<port>;transport=<transport>` (the TLS port for `tls`).
     pub fn uri(&self, transport: &str) -> String {
-        format!("sip:{};transport={transport}", self.addr)
+        match (&self.tls, transport) {
+            (Some((addr, _)), "tls") => format!("sip:{addr};transport=tls"),
+            _ => format!("sip:{};transport={transport}", self.addr),
+        }
     }
 
     /// Its log so far (for failure messages).
