@@ -174,10 +174,18 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
         support::missing("chromium and chromium-driver (Debian packages)");
         return;
     }
+    // A SIP presence server that is not there: the page says what fails.
+    let closed_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a UDP port")
+        .port();
     let rig = rig(Options {
         mailboxes: 20,
         // An admin token: the page's button runs the checks.
         token: Some("page-token admin"),
+        sections: format!(
+            "[[sip]]\nname = \"presence-lab\"\nserver = \"sip:127.0.0.1:{closed_port};transport=udp\"\n"
+        ),
         ..Options::default()
     })
     .await;
@@ -242,6 +250,19 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
         took < Duration::from_secs(1),
         "the transition took {took:?} to appear"
     );
+    // The meeting is published to the SIP server, which is not there: said, with when
+    // the next attempt goes out.
+    eventually(
+        "the presence server's failure is shown",
+        Duration::from_secs(10),
+        || async {
+            let shown = browser.text_of("publishers").await;
+            shown.contains("presence-lab")
+                && shown.contains("failing, next attempt")
+                && shown.contains("nothing listens on 127.0.0.1:")
+        },
+    )
+    .await;
     // The search shows the meeting just created, now and on today's bar.
     browser
         .run("document.getElementById('search-input').value = 'user7@example.test'; document.getElementById('search-button').click(); return true;")
