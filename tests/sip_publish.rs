@@ -249,6 +249,64 @@ async fn tls_is_verified_against_the_configured_ca() {
     rig.stop().await;
 }
 
+/// `POST /v1/checks` (and `ews-presence check`) check each SIP server: OPTIONS, a
+/// PUBLISH for the test mailbox's presentity and its removal; a server that wants
+/// credentials we do not have fails with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_troubleshooter_checks_the_presence_server() {
+    let steps_of = |checks: &Value| -> Vec<(String, String, String)> {
+        checks["gateways"][1]["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("the SIP server's steps: {checks}"))
+            .iter()
+            .map(|s| {
+                (
+                    s["step"].as_str().unwrap_or_default().to_owned(),
+                    s["result"].as_str().unwrap_or_default().to_owned(),
+                    format!("{} {}", s["detail"], s["fix"]),
+                )
+            })
+            .collect()
+    };
+    let Some(kamailio) = Kamailio::start(Profile::Open).await else {
+        return;
+    };
+    let rig = rig(options(&kamailio, "udp", "")).await;
+    let checks = client::request(&rig.api, "POST", "/v1/checks", &[], "")
+        .await
+        .json();
+    assert_eq!(checks["gateways"][1]["gateway"], "kamailio", "{checks}");
+    let steps = steps_of(&checks);
+    let names: Vec<&str> = steps.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["sip options", "sip publish", "sip remove"],
+        "{checks}"
+    );
+    assert!(steps.iter().all(|(_, r, _)| r == "pass"), "{checks}");
+    assert!(
+        steps[0].2.contains("kamailio"),
+        "the server's software: {checks}"
+    );
+    rig.stop().await;
+
+    let Some(guarded) = Kamailio::start(Profile::Digest("MD5")).await else {
+        return;
+    };
+    let rig = support::daemon::rig(options(&guarded, "udp", "")).await;
+    let checks = client::request(&rig.api, "POST", "/v1/checks", &[], "")
+        .await
+        .json();
+    let steps = steps_of(&checks);
+    assert_eq!(steps[1].0, "sip publish");
+    assert_eq!(steps[1].1, "fail", "{checks}");
+    assert!(
+        steps[1].2.contains("401") && steps[1].2.contains("password_file"),
+        "{checks}"
+    );
+    rig.stop().await;
+}
+
 /// What this Kamailio does that the publisher is designed around (the facts):
 /// every 200 a new SIP-ETag, an unknown ETag 412, an Expires above the maximum capped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,8 @@
 //! used, why it failed), the server version, Subscribe + Unsubscribe for a test
 //! mailbox (proves impersonation rights), GetUserAvailability and GetUserOofSettings.
 //! With Autodiscover and no `url`, the test mailbox's EWS URL is discovered first.
+//! Each `[[sip]]` presence server is checked too ([`sip`]): OPTIONS, then a PUBLISH
+//! and its removal for the test mailbox's presentity.
 //!
 //! Without a test mailbox, every step that needs none still runs (authentication is
 //! then proved with GetServiceConfiguration, which names no mailbox), and the mailbox
@@ -14,6 +16,7 @@
 //! is instead of logging in.
 
 pub mod report;
+pub mod sip;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -603,7 +606,7 @@ impl GatewayCheck {
 /// runs outside the daemon).
 pub type Gates = std::collections::HashMap<String, Arc<crate::engine::gateway::Gateway>>;
 
-/// Checks every gateway of `config` in parallel, with `mailbox` (else each gateway's
+/// Checks every gateway and SIP presence server of `config` in parallel, with `mailbox` (else each gateway's
 /// first configured mailbox, else none: the mailbox steps are skipped) as the test
 /// mailbox; in configuration order. A gateway in `gates` sends through its gate.
 pub async fn check_all(
@@ -630,6 +633,25 @@ pub async fn check_all(
                 index,
                 GatewayCheck {
                     gateway: gateway.name.clone(),
+                    steps,
+                },
+            )
+        });
+    }
+    let first_mailbox = mailbox
+        .cloned()
+        .or_else(|| config.mailboxes.first().map(|(m, _)| m.clone()));
+    for (index, server) in config.sips.iter().enumerate() {
+        let server = server.clone();
+        let certs = config.certs_dir.clone();
+        let test_mailbox = first_mailbox.clone();
+        let index = config.gateways.len() + index;
+        running.spawn(async move {
+            let steps = sip::check(&server, &certs, test_mailbox.as_ref()).await;
+            (
+                index,
+                GatewayCheck {
+                    gateway: server.name.clone(),
                     steps,
                 },
             )
