@@ -50,7 +50,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod harness;
 
-use harness::{Sender, connect, usage};
+use harness::watch::watch_counting;
+use harness::{Sender, connect, percentile, round, usage};
 
 async fn get(sender: &mut Sender, method: &str, path: &str, body: String) -> (u16, Bytes) {
     sender.ready().await.expect("ready");
@@ -184,59 +185,11 @@ async fn watch(api: SocketAddr) -> mpsc::UnboundedReceiver<(String, String, Inst
     rx
 }
 
-/// Watches the feed and counts the events holding `needle` (split across chunks or
-/// not) without parsing them, so that a storm's watcher takes little of the CPU the
-/// daemon needs. Ends with the count and when it reached `want`, or at `until`.
-async fn watch_counting(
-    api: SocketAddr,
-    needle: &'static str,
-    want: usize,
-    until: Instant,
-) -> tokio::task::JoinHandle<(usize, Option<Instant>)> {
-    let mut sender = connect(api).await;
-    let req = harness::get_request("/v1/presence/watch");
-    let response = sender.send_request(req).await.expect("watch");
-    let mut body = response.into_body();
-    tokio::spawn(async move {
-        let _sender = sender;
-        let finder = memchr::memmem::Finder::new(needle.as_bytes());
-        let mut seen = 0;
-        // The last bytes of the previous chunk, which may hold the start of a match.
-        let mut carry: Vec<u8> = Vec::new();
-        let deadline = tokio::time::Instant::from_std(until);
-        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            carry.extend_from_slice(&data);
-            seen += finder.find_iter(&carry).count();
-            let keep = carry.len().min(needle.len() - 1);
-            carry.drain(..carry.len() - keep);
-            if seen >= want {
-                return (seen, Some(Instant::now()));
-            }
-        }
-        (seen, None)
-    })
-}
-
 /// The string value following `key` (which ends with the opening quote).
 fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     let start = json.find(key)? + key.len();
     let len = json[start..].find('"')?;
     Some(&json[start..start + len])
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 /// The shipped `debounce_ms`.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod counting;
+pub mod watch;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -138,4 +139,18 @@ pub fn usage(pid: &str) -> Usage {
         rss: kib("VmRSS:") * 1024,
         peak_rss: kib("VmHWM:") * 1024,
     }
+}
+
+/// The `p` quantile of sorted durations, in milliseconds (NaN when empty).
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Rounded to two decimals.
+pub fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }

@@ -51,6 +51,18 @@ pub(super) struct Driver {
     pub(super) view: SharedView,
     pub(super) zone: TimeZone,
     pub(super) ids: Ids,
+    pub(super) tally: Tally,
+}
+
+/// What the requests came to since start, for the view.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Tally {
+    /// The last request got an answer.
+    connected: bool,
+    /// Answered 2xx.
+    accepted: u64,
+    /// Failed or refused.
+    failed: u64,
 }
 
 impl Driver {
@@ -232,17 +244,15 @@ impl Driver {
                 "SIP server refused a publication; asked again in 5 minutes or when the state changes"
             );
         }
-        self.view.update(|v| {
-            v.connected = done.reached;
-            if accepted {
-                v.accepted += 1;
-            } else if error.is_some() {
-                v.failed += 1;
-            }
-        });
+        self.tally.connected = done.reached;
+        if accepted {
+            self.tally.accepted += 1;
+        } else if error.is_some() {
+            self.tally.failed += 1;
+        }
     }
 
-    fn show(&self) {
+    fn show(&mut self) {
         let counts = self.state.counts();
         metrics::counts(&self.config.name, counts);
         let now = Instant::now();
@@ -257,7 +267,11 @@ impl Driver {
             });
         let last_error = self.state.last_error().map(str::to_owned);
         let expires = self.state.expires();
+        let tally = self.tally;
         self.view.update(|v| {
+            v.connected = tally.connected;
+            v.accepted = tally.accepted;
+            v.failed = tally.failed;
             v.publications = counts.held;
             v.in_flight = counts.in_flight;
             v.queued = counts.queued;

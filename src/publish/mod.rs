@@ -109,6 +109,7 @@ impl Publishers {
                 view: view.clone(),
                 zone: zone.clone(),
                 ids: driver::Ids::new(seed),
+                tally: driver::Tally::default(),
             };
             tracker.spawn(driver.run(stop.clone()));
             tracing::info!(server = %config.name, uri = %config.server, "publishing calendar presence over SIP");

@@ -16,8 +16,9 @@
 //! 3. At most `window` requests are in flight: start-up and storms are paced by the
 //!    server's answers, never a burst.
 //! 4. A 200 sets the ETag and the lifetime the server granted (its `Expires`); the
-//!    refresh goes out at 70–90% of that lifetime, spread so that publications made
-//!    together are not refreshed together.
+//!    refresh goes out before it lapses: at 70–90% of the lifetime after a refresh, at
+//!    20–90% after an initial publication or a modify, so that publications made
+//!    together (start-up, the top of the hour) are not refreshed together.
 //! 5. 412 (the server does not know the ETag) publishes afresh; 423 raises the lifetime
 //!    to the server's `Min-Expires`.
 //! 6. Timeouts, transport failures, 5xx and refused credentials pause the whole server:
@@ -355,8 +356,13 @@ impl Publications {
                         };
                         entry.held = Some((etag, published));
                         let lifetime = Duration::from_secs(u64::from(expires.max(1)));
-                        // 70–90% of the lifetime granted.
-                        let share = 0.7 + (self.random.next_u64() % 2001) as f64 / 10_000.0;
+                        // A refresh's next refresh at 70–90% of the lifetime granted.
+                        // After anything else (start-up, a storm at the top of the
+                        // hour: many publications at once) at 20–90%, so that the
+                        // refreshes of one burst do not come as another burst.
+                        let earliest = if kind == Kind::Refresh { 0.7 } else { 0.2 };
+                        let spread = (self.random.next_u64() % 10_001) as f64 / 10_000.0;
+                        let share = earliest + (0.9 - earliest) * spread;
                         let at = now + lifetime.mul_f64(share);
                         entry.refresh_at = Some(at);
                         self.timers.push(Reverse((at, mailbox.clone())));

@@ -72,14 +72,17 @@ async fn rule_2_initial_modify_refresh_remove() {
         (Some("e1"), Some(AWAY))
     );
     p.answer(&a, ok("e2"), now);
-    // The refresh at 70–90% of 600 s: 480 s with the jitter in the middle.
+    // After a modify, the refresh at 20–90% of 600 s.
     let due = p.refresh_at(&a).unwrap();
-    assert!(due >= now + Duration::from_secs(420) && due <= now + Duration::from_secs(540));
+    assert!(due >= now + Duration::from_secs(120) && due <= now + Duration::from_secs(540));
     assert!(p.poll(due - Duration::from_millis(1)).is_empty());
     let sends = p.poll(due);
     assert_eq!(kinds(&sends), [Kind::Refresh]);
     assert_eq!(sends[0].etag.as_deref(), Some("e2"));
     p.answer(&a, ok("e3"), due);
+    // After a refresh, the next at 70–90%.
+    let next = p.refresh_at(&a).unwrap();
+    assert!(next >= due + Duration::from_secs(420) && next <= due + Duration::from_secs(540));
     p.want(&a, None);
     let sends = p.poll(due);
     assert_eq!(kinds(&sends), [Kind::Remove]);

@@ -40,6 +40,12 @@ impl Kamailio {
     /// Starts one, or returns None (after `support::missing`) when Kamailio and its
     /// presence modules are not installed.
     pub async fn start(profile: Profile) -> Option<Kamailio> {
+        Kamailio::start_with(profile, None).await
+    }
+
+    /// Like [`Kamailio::start`], with `shm_mb` megabytes of shared memory (Kamailio's
+    /// `-m`; its default of 64 holds some ten thousand publications).
+    pub async fn start_with(profile: Profile, shm_mb: Option<u32>) -> Option<Kamailio> {
         let modules = Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/presence_xml.so");
         if !Path::new(BINARY).is_file() || !Path::new(TABLES).is_dir() || !modules.is_file() {
             super::missing(
@@ -48,7 +54,7 @@ impl Kamailio {
             return None;
         }
         for attempt in 0..5 {
-            match Kamailio::try_start(profile).await {
+            match Kamailio::try_start(profile, shm_mb).await {
                 Ok(k) => return Some(k),
                 Err(e) if attempt < 4 => {
                     eprintln!("Kamailio did not start ({e}); trying another port")
@@ -59,7 +65,7 @@ impl Kamailio {
         None
     }
 
-    async fn try_start(profile: Profile) -> Result<Kamailio, String> {
+    async fn try_start(profile: Profile, shm_mb: Option<u32>) -> Result<Kamailio, String> {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir =
@@ -133,6 +139,7 @@ impl Kamailio {
             .arg(&dir)
             .arg("-P")
             .arg(dir.join("kamailio.pid"))
+            .args(shm_mb.map(|mb| format!("-m{mb}")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
