@@ -16,8 +16,8 @@ fn override_value(text: &str) -> toml::Value {
     toml::Value::String(text.to_owned())
 }
 
-/// Applies `EWS_PRESENCE_<SECTION>_<KEY>` variables to the parsed table. Gateway keys
-/// apply to every gateway.
+/// Applies `EWS_PRESENCE_<SECTION>_<KEY>` variables to the parsed table. Gateway and
+/// SIP keys apply to every gateway and every SIP server.
 pub(super) fn apply_env(
     table: &mut toml::Table,
     env: &HashMap<String, String>,
@@ -30,7 +30,7 @@ pub(super) fn apply_env(
     names.sort();
     for name in names {
         let rest = &name["EWS_PRESENCE_".len()..];
-        let (section, key) = ["API", "PRESENCE", "GATEWAY", "MAILBOXES", "STATE"]
+        let (section, key) = ["API", "PRESENCE", "GATEWAY", "MAILBOXES", "STATE", "SIP"]
             .iter()
             .find_map(|s| {
                 rest.strip_prefix(s)
@@ -40,7 +40,7 @@ pub(super) fn apply_env(
             .ok_or_else(|| {
                 error(
                     name.as_str(),
-                    "unknown section; expected API, PRESENCE, GATEWAY, MAILBOXES or STATE",
+                    "unknown section; expected API, PRESENCE, GATEWAY, MAILBOXES, STATE or SIP",
                 )
             })?;
         if key.is_empty() {
@@ -53,7 +53,7 @@ pub(super) fn apply_env(
             variable: name.clone(),
         });
         match table.get_mut(&section) {
-            Some(toml::Value::Array(gateways)) if section == "gateway" => {
+            Some(toml::Value::Array(gateways)) if section == "gateway" || section == "sip" => {
                 for g in gateways.iter_mut() {
                     if let toml::Value::Table(t) = g {
                         t.insert(key.clone(), value.clone());
@@ -63,7 +63,7 @@ pub(super) fn apply_env(
             Some(toml::Value::Table(t)) => {
                 t.insert(key, value);
             }
-            None if section != "gateway" => {
+            None if section != "gateway" && section != "sip" => {
                 let mut t = toml::Table::new();
                 t.insert(key, value);
                 table.insert(section, toml::Value::Table(t));

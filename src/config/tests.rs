@@ -520,3 +520,81 @@ fn errors_name_the_key_or_line() {
         assert!(e.to_string().contains(key), "expected {key} in: {e}");
     }
 }
+
+#[test]
+fn sip_servers_are_validated_and_take_overrides() {
+    let d = dir("sip");
+    std::fs::write(d.0.join("pw"), "x\n").unwrap();
+    std::fs::write(d.0.join("sip.pw"), "sip-secret\n").unwrap();
+    let with = |sip: &str| format!("{GOOD}[[sip]]\n{sip}");
+    let good = load(
+        &d,
+        &with("name = \"k\"\nserver = \"sip:127.0.0.1;transport=tcp\"\nusername = \"gw\"\npassword_file = \"sip.pw\"\n"),
+        "a@example.test\n",
+        &[("EWS_PRESENCE_SIP_EXPIRES_SECS", "120")],
+    )
+    .unwrap();
+    let s = &good.sips[0];
+    assert_eq!(
+        (s.name.as_str(), s.server.effective_port(), s.expires_secs),
+        ("k", 5060, 120)
+    );
+    assert_eq!(
+        s.credentials.as_ref().map(|c| c.password.as_str()),
+        Some("sip-secret")
+    );
+    assert_eq!((s.max_in_flight, s.publish_available), (64, false));
+    assert!(
+        GOOD.parse::<toml::Table>().is_ok()
+            && load(&d, GOOD, "a@example.test\n", &[])
+                .unwrap()
+                .sips
+                .is_empty()
+    );
+    for (sip, key, says) in [
+        ("server = \"sip:x\"\n", "sip[0].name", "needs a name"),
+        ("name = \"k\"\n", "sip[0].server", "missing"),
+        (
+            "name = \"k\"\nserver = \"http://x\"\n",
+            "sip[0].server",
+            "sip: or sips:",
+        ),
+        (
+            "name = \"k\"\nserver = \"sip:u@x\"\n",
+            "sip[0].server",
+            "names a user",
+        ),
+        (
+            "name = \"k\"\nserver = \"sip:x\"\npresentity = \"sip:{user}@x\"\n",
+            "sip[0].presentity",
+            "{user}",
+        ),
+        (
+            "name = \"k\"\nserver = \"sip:x\"\nexpires_secs = 5\n",
+            "sip[0].expires_secs",
+            "out of range",
+        ),
+        (
+            "name = \"k\"\nserver = \"sip:x\"\nusername = \"gw\"\n",
+            "sip[0].password_file",
+            "password_file",
+        ),
+        (
+            "name = \"k\"\nserver = \"sip:x\"\nca_file = \"none.pem\"\n",
+            "sip[0].ca_file",
+            "does not exist",
+        ),
+    ] {
+        let e = load(&d, &with(sip), "a@example.test\n", &[]).unwrap_err();
+        assert_eq!(e.key, key, "{sip}: {e}");
+        assert!(e.message.contains(says), "{sip}: {e}");
+    }
+    let twice = format!(
+        "{}[[sip]]\nname = \"k\"\nserver = \"sip:y\"\n",
+        with("name = \"k\"\nserver = \"sip:x\"\n")
+    );
+    assert_eq!(
+        load(&d, &twice, "a@example.test\n", &[]).unwrap_err().key,
+        "sip[1].name"
+    );
+}

@@ -25,6 +25,15 @@ pub enum Profile {
     Tls,
 }
 
+/// Where Kamailio keeps publications (its presence module's `publ_cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory and in db_text tables (`publ_cache = 1`): what the tests run.
+    Database,
+    /// In memory only (`publ_cache = 2`): the server's fastest mode, for capacity.
+    Memory,
+}
+
 /// The password the digest profile accepts.
 pub const PASSWORD: &str = "sip-test-secret";
 
@@ -40,12 +49,17 @@ impl Kamailio {
     /// Starts one, or returns None (after `support::missing`) when Kamailio and its
     /// presence modules are not installed.
     pub async fn start(profile: Profile) -> Option<Kamailio> {
-        Kamailio::start_with(profile, None).await
+        Kamailio::start_with(profile, Storage::Database, None).await
     }
 
-    /// Like [`Kamailio::start`], with `shm_mb` megabytes of shared memory (Kamailio's
-    /// `-m`; its default of 64 holds some ten thousand publications).
-    pub async fn start_with(profile: Profile, shm_mb: Option<u32>) -> Option<Kamailio> {
+    /// Like [`Kamailio::start`], keeping publications in `storage`, with `shm_mb`
+    /// megabytes of shared memory (Kamailio's `-m`; its default of 64 holds some ten
+    /// thousand publications).
+    pub async fn start_with(
+        profile: Profile,
+        storage: Storage,
+        shm_mb: Option<u32>,
+    ) -> Option<Kamailio> {
         let modules = Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/presence_xml.so");
         if !Path::new(BINARY).is_file() || !Path::new(TABLES).is_dir() || !modules.is_file() {
             super::missing(
@@ -54,7 +68,7 @@ impl Kamailio {
             return None;
         }
         for attempt in 0..5 {
-            match Kamailio::try_start(profile, shm_mb).await {
+            match Kamailio::try_start(profile, storage, shm_mb).await {
                 Ok(k) => return Some(k),
                 Err(e) if attempt < 4 => {
                     eprintln!("Kamailio did not start ({e}); trying another port")
@@ -65,7 +79,11 @@ impl Kamailio {
         None
     }
 
-    async fn try_start(profile: Profile, shm_mb: Option<u32>) -> Result<Kamailio, String> {
+    async fn try_start(
+        profile: Profile,
+        storage: Storage,
+        shm_mb: Option<u32>,
+    ) -> Result<Kamailio, String> {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir =
@@ -114,6 +132,13 @@ impl Kamailio {
         let config = template
             .replace("@PORT@", &port.to_string())
             .replace("@DB@", &dir.join("db").display().to_string())
+            .replace(
+                "@PUBL_CACHE@",
+                match storage {
+                    Storage::Database => "1",
+                    Storage::Memory => "2",
+                },
+            )
             .replace("@AUTH@", auth)
             .replace("@ALGORITHM@", algorithm)
             .replace(
