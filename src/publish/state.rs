@@ -168,7 +168,9 @@ pub struct Counts {
 /// One server's publications.
 #[derive(Debug)]
 pub struct Publications {
-    entries: HashMap<Mailbox, Entry>,
+    /// Keyed with foldhash: keys are configured addresses, and a storm inserts a
+    /// hundred thousand at once.
+    entries: HashMap<Mailbox, Entry, foldhash::fast::RandomState>,
     ready: VecDeque<Mailbox>,
     timers: BinaryHeap<Reverse<(Instant, Mailbox)>>,
     window: usize,
@@ -187,7 +189,7 @@ impl Publications {
     /// pauses after failures follow `backoff`.
     pub fn new(window: usize, expires: u32, backoff: Backoff, seed: u64) -> Publications {
         Publications {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             ready: VecDeque::new(),
             timers: BinaryHeap::new(),
             window: window.max(1),
