@@ -169,9 +169,18 @@ impl Rig {
 
 fn sip_section(kamailio: &Kamailio, extra: &str) -> String {
     format!(
-        "[[sip]]\nname = \"kamailio\"\nserver = \"{}\"\nmax_in_flight = {WINDOW}\n{extra}",
-        kamailio.uri("udp")
+        "[[sip]]\nname = \"kamailio\"\nserver = \"{}\"\nmax_in_flight = {}\n{extra}",
+        kamailio.uri("udp"),
+        window()
     )
+}
+
+/// [`WINDOW`], or `PUBLISH_WINDOW` from the environment (to see what the window does).
+fn window() -> usize {
+    std::env::var("PUBLISH_WINDOW")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(WINDOW)
 }
 
 /// Kamailio's capacity for `calls` initial PUBLISH requests with SIPp: the rate over
@@ -370,7 +379,7 @@ async fn storm(users: usize, changing: usize) -> Value {
         .unwrap_or(0.0)
         .max(sipp_after["rate_per_s"].as_f64().unwrap_or(0.0));
     json!({
-        "bench": "publish-storm", "users": users, "changing": changing, "window": WINDOW,
+        "bench": "publish-storm", "users": users, "changing": changing, "window": window(),
         "kamailio_storage": "memory (publ_cache = 2), a fresh server for each measurement",
         "ours": with,
         "without_publisher": without,

@@ -204,20 +204,37 @@ impl Publications {
         }
     }
 
-    /// What `mailbox` should show now (`None`: no publication).
+    /// What `mailbox` should show now (`None`: no publication). One hash lookup: a
+    /// storm hands over a hundred thousand at once.
     pub fn want(&mut self, mailbox: &Mailbox, want: Option<Want>) {
         let want = if self.stopping { None } else { want };
-        let entry = match self.entries.get_mut(mailbox) {
-            Some(entry) => entry,
-            None if want.is_none() => return,
-            None => self.entries.entry(mailbox.clone()).or_default(),
+        let Some(entry) = self.entries.get_mut(mailbox) else {
+            if want.is_some() {
+                self.entries.insert(
+                    mailbox.clone(),
+                    Entry {
+                        want,
+                        queued: true,
+                        ..Entry::default()
+                    },
+                );
+                self.ready.push_back(mailbox.clone());
+            }
+            return;
         };
         if entry.want == want {
             return;
         }
         entry.want = want;
         entry.refused_until = None;
-        self.settle(mailbox);
+        if entry.is_idle() {
+            if !entry.queued {
+                self.entries.remove(mailbox);
+            }
+        } else if !entry.queued && entry.sending.is_none() && has_work(entry) {
+            entry.queued = true;
+            self.ready.push_back(mailbox.clone());
+        }
     }
 
     /// The presentities with a publication wanted, held or in flight.
