@@ -420,51 +420,13 @@ async fn storm(mailboxes: usize, lead: u64, watchers: usize) -> Value {
     let ready = wait_ready(api, Duration::from_secs(300)).await;
     let sim = rig.sim.as_ref().expect("in-process sim").sim.clone();
     let t = jiff::Timestamp::now().as_second() + lead as i64;
-    for m in 0..mailboxes {
-        sim.create_item(
-            m,
-            NewItem {
-                start: t,
-                end: t + 3600,
-                busy: BusyType::Busy,
-                subject: None,
-            },
-        )
-        .expect("create");
-    }
-    // Setup check (not measured): every mailbox knows its meeting before T.
-    let cache = rig.app.cache.clone();
-    let all: Vec<_> = (1..=mailboxes)
-        .map(|n| ews::types::Mailbox::parse(&address(n)).expect("address"))
-        .collect();
-    loop {
-        let now = jiff::Timestamp::now().as_second();
-        let known = all
-            .iter()
-            .filter(|m| {
-                cache
-                    .read(m, now)
-                    .is_some_and(|s| s.reading.until == Some(t))
-            })
-            .count();
-        if known == mailboxes {
-            break;
-        }
-        assert!(
-            now < t - 1,
-            "only {known} of {mailboxes} knew the meeting before T: increase the lead time"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // Setup (not measured): every mailbox knows its meeting before T.
+    harness::storm::meetings_at(&sim, &rig.app.cache, mailboxes, t).await;
     // The daemon's side: when its feed has published every transition.
     let daemon_feed = rig.app.cache.feed().clone();
     eprintln!("storm: every meeting starts at T = {t} (Unix seconds)");
     let base = daemon_feed.last_seq();
-    let t_instant = {
-        let wait =
-            jiff::Timestamp::now().duration_until(jiff::Timestamp::from_second(t).expect("T"));
-        Instant::now() + wait.unsigned_abs()
-    };
+    let t_instant = harness::storm::instant_of(t);
     // Received: every mailbox's in-a-meeting event on each watcher's stream.
     let mut publish = Vec::with_capacity(watchers);
     for _ in 0..watchers {

@@ -238,53 +238,6 @@ fn sipp_capacity(kamailio: &Kamailio, calls: usize, run: &str) -> Value {
     })
 }
 
-/// Puts a meeting starting at `t` into the first `changing` mailboxes and waits until
-/// the daemon knows every one (before T).
-async fn meetings_at(rig: &Rig, changing: usize, t: i64) {
-    for m in 0..changing {
-        rig.sim
-            .sim
-            .create_item(
-                m,
-                NewItem {
-                    start: t,
-                    end: t + 3600,
-                    busy: BusyType::Busy,
-                    subject: None,
-                },
-            )
-            .expect("create");
-    }
-    let all: Vec<_> = (1..=changing)
-        .map(|n| ews::types::Mailbox::parse(&address(n)).expect("address"))
-        .collect();
-    loop {
-        let now = jiff::Timestamp::now().as_second();
-        let known = all
-            .iter()
-            .filter(|m| {
-                rig.app
-                    .cache
-                    .read(m, now)
-                    .is_some_and(|s| s.reading.until == Some(t))
-            })
-            .count();
-        if known == changing {
-            return;
-        }
-        assert!(
-            now < t - 1,
-            "only {known} of {changing} knew the meeting before T: more lead time"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn instant_of(t: i64) -> Instant {
-    let wait = jiff::Timestamp::now().duration_until(jiff::Timestamp::from_second(t).expect("T"));
-    Instant::now() + wait.unsigned_abs()
-}
-
 /// One storm: the watcher's time to every transition, and with a publisher the times
 /// to the first and the last accepted PUBLISH.
 async fn one_storm(users: usize, changing: usize, sip: &str, name: &str) -> Value {
@@ -292,8 +245,8 @@ async fn one_storm(users: usize, changing: usize, sip: &str, name: &str) -> Valu
     let ready = rig.ready(Duration::from_secs(600)).await;
     let lead = 20 + (changing / 5_000) as i64;
     let t = jiff::Timestamp::now().as_second() + lead;
-    meetings_at(&rig, changing, t).await;
-    let t_instant = instant_of(t);
+    harness::storm::meetings_at(&rig.sim.sim, &rig.app.cache, changing, t).await;
+    let t_instant = harness::storm::instant_of(t);
     let watcher = watch_counting(
         rig.app.api_addr,
         "\"availability\":\"in-a-meeting\"",

@@ -13,7 +13,7 @@ use hyper::Uri;
 use serde::Deserialize;
 
 use super::mailboxes::OPT_OUT_FLAG;
-use super::values::{ranged, read_secret, resolve, web_url};
+use super::values::{existing_file, ranged, read_secret, resolve, web_url};
 use super::{ConfigError, error};
 
 /// Streams an account may hold without impersonation: Exchange 2016/2019/SE's
@@ -258,19 +258,10 @@ impl GatewayConfig {
                 }
             }
         }
-        let ca_file = match g.ca_file {
-            Some(p) => {
-                let path = resolve(base, &p);
-                if !path.is_file() {
-                    return Err(error(
-                        key("ca_file"),
-                        format!("{} does not exist", path.display()),
-                    ));
-                }
-                Some(path)
-            }
-            None => None,
-        };
+        let ca_file = g
+            .ca_file
+            .map(|p| existing_file(&key("ca_file"), base, &p))
+            .transpose()?;
         let server_version = match g.server_version {
             Some(v) => RequestServerVersion::parse(&v).map_err(|e| {
                 error(

@@ -9,7 +9,7 @@ use common::mailbox::Mailbox;
 use serde::Deserialize;
 use sip::uri::{SipUri, Transport};
 
-use super::values::{ranged, read_secret, resolve};
+use super::values::{existing_file, ranged, read_secret, resolve};
 use super::{ConfigError, error};
 
 /// `sip[].expires_secs`: ten minutes by default, a minute to a day.
@@ -168,19 +168,10 @@ pub(super) fn sips(raw: Vec<RawSip>, base: &Path) -> Result<Vec<SipConfig>, Conf
                 ));
             }
         };
-        let ca_file = match s.ca_file {
-            None => None,
-            Some(p) => {
-                let path = resolve(base, &p);
-                if !path.is_file() {
-                    return Err(error(
-                        key("ca_file"),
-                        format!("{} does not exist", path.display()),
-                    ));
-                }
-                Some(path)
-            }
-        };
+        let ca_file = s
+            .ca_file
+            .map(|p| existing_file(&key("ca_file"), base, &p))
+            .transpose()?;
         out.push(SipConfig {
             name,
             server,

@@ -41,6 +41,16 @@ pub(super) fn resolve(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// `path` resolved against `base`, which must be an existing file (a CA bundle).
+pub(super) fn existing_file(key: &str, base: &Path, path: &Path) -> Result<PathBuf, ConfigError> {
+    let path = resolve(base, path);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(error(key, format!("{} does not exist", path.display())))
+    }
+}
+
 /// An http(s) URL with a host and no credentials in it (the error never quotes a
 /// URL that may carry a password).
 pub(super) fn web_url(key: &str, text: &str) -> Result<Uri, ConfigError> {
