@@ -287,14 +287,25 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
             .is_some_and(|a| a.iter().any(|a| a == "in-a-meeting"))
     })
     .await;
-    // The checks run on demand.
+    // The checks run on demand: the gateway's pass, the absent SIP server's fail with
+    // what to do.
     browser
         .run("document.getElementById('run-checks').click(); return true;")
         .await;
     eventually("the checks ran", Duration::from_secs(20), || async {
-        browser.text_of("checks-state").await == "no step failed"
+        browser.text_of("checks-state").await == "some failed"
     })
     .await;
+    let checks = browser.text_of("checks").await;
+    assert!(
+        checks.contains(&format!("{} · subscribe pass", rig.gateway)),
+        "{checks}"
+    );
+    assert!(
+        checks.contains("presence-lab · sip options FAIL")
+            && checks.contains("fix: check that the server listens on 127.0.0.1:"),
+        "{checks}"
+    );
     // The mailbox that cannot be served says why, on its gateway and when searched.
     eventually(
         "the gateway shows the problem",

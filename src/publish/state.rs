@@ -293,7 +293,7 @@ impl Publications {
     pub fn next_wake(&self) -> Option<Instant> {
         let timer = self.timers.peek().map(|Reverse((at, _))| *at);
         let ready = (!self.ready.is_empty() && self.in_flight < self.window)
-            .then(|| self.paused_until)
+            .then_some(self.paused_until)
             .flatten();
         match (timer, ready) {
             (Some(a), Some(b)) => Some(a.min(b)),
