@@ -249,6 +249,46 @@ async fn tls_is_verified_against_the_configured_ca() {
     rig.stop().await;
 }
 
+/// A presence server that restarted has lost every publication and knows none of our
+/// ETags: the next change for a user meets 412 and is published afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_gets_the_publication_again() {
+    let Some(kamailio) = Kamailio::start(Profile::Open).await else {
+        return;
+    };
+    let rig = rig(options(&kamailio, "udp", "")).await;
+    rig.ready().await;
+    let mut watcher = Watcher::subscribe(kamailio.addr, &presentity(1)).await;
+    rig.cover_now(1, "Busy").await;
+    watcher
+        .until("with our meeting", WITHIN, |b| ours_with(b, "meeting"))
+        .await;
+    let kamailio = kamailio.restart().await;
+    let mut watcher = Watcher::subscribe(kamailio.addr, &presentity(1)).await;
+    // Automatic replies on: away, a modify with the old ETag, refused with 412.
+    let reply = client::control(
+        &rig.sim_target,
+        "PUT",
+        &format!("/mailboxes/{}/oof", address(1)),
+        Some(json!({"state": "Enabled"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    watcher
+        .until("with away, published afresh", WITHIN, |b| {
+            ours_with(b, "away")
+        })
+        .await;
+    let refused = rig
+        .metric(
+            "ews_presence_sip_publish_total",
+            "server=\"kamailio\",kind=\"modify\",outcome=\"unknown_etag\"",
+        )
+        .await;
+    assert!(refused.is_some_and(|n| n >= 1.0), "{refused:?}");
+    rig.stop().await;
+}
+
 /// `POST /v1/checks` (and `ews-presence check`) check each SIP server: OPTIONS, a
 /// PUBLISH for the test mailbox's presentity and its removal; a server that wants
 /// credentials we do not have fails with the fix.

@@ -255,6 +255,8 @@ impl Driver {
     fn show(&mut self) {
         let counts = self.state.counts();
         metrics::counts(&self.config.name, counts);
+        let retransmissions = self.client.retransmissions();
+        metrics::retransmissions(&self.config.name, retransmissions);
         let now = Instant::now();
         let wall = self.cache.now();
         let retry_at = self
@@ -272,6 +274,7 @@ impl Driver {
             v.connected = tally.connected;
             v.accepted = tally.accepted;
             v.failed = tally.failed;
+            v.retransmissions = retransmissions;
             v.publications = counts.held;
             v.in_flight = counts.in_flight;
             v.queued = counts.queued;

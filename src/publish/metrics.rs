@@ -18,6 +18,8 @@ pub const QUEUE_DEPTH: &str = "ews_presence_sip_publish_queue_depth";
 pub const IN_FLIGHT: &str = "ews_presence_sip_publish_in_flight";
 /// Publications the server holds for us.
 pub const PUBLICATIONS: &str = "ews_presence_sip_publications";
+/// Requests sent again over UDP (timer E): datagrams or their answers lost.
+pub const RETRANSMISSIONS: &str = "ews_presence_sip_retransmissions_total";
 
 /// Every metric the publishers record.
 pub const NAMES: &[&str] = &[
@@ -53,6 +55,10 @@ pub fn describe() {
     );
     describe_gauge!(IN_FLIGHT, "SIP PUBLISH transactions in flight.");
     describe_gauge!(PUBLICATIONS, "Publications the SIP server holds for us.");
+    describe_counter!(
+        RETRANSMISSIONS,
+        "SIP requests sent again over UDP (timer E): datagrams or their answers were lost."
+    );
 }
 
 /// One PUBLISH finished.
@@ -60,6 +66,11 @@ pub fn published(server: &str, kind: &'static str, outcome: &'static str, took: 
     counter!(PUBLISH, "server" => server.to_owned(), "kind" => kind, "outcome" => outcome)
         .increment(1);
     histogram!(PUBLISH_DURATION, "server" => server.to_owned()).record(took.as_secs_f64());
+}
+
+/// The client's retransmissions since start (the counter is set to it).
+pub fn retransmissions(server: &str, total: u64) {
+    counter!(RETRANSMISSIONS, "server" => server.to_owned()).absolute(total);
 }
 
 /// The server's counts now.

@@ -113,6 +113,7 @@ impl Publishers {
                 expires_secs: config.expires_secs,
                 accepted: 0,
                 failed: 0,
+                retransmissions: 0,
             });
             plans.push(Plan {
                 config: config.clone(),

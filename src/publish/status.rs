@@ -34,6 +34,8 @@ pub struct PublisherView {
     pub accepted: u64,
     /// PUBLISH requests that failed or were refused since start.
     pub failed: u64,
+    /// Requests sent again over UDP since start: datagrams (or their answers) lost.
+    pub retransmissions: u64,
 }
 
 /// A view shared between its driver and readers.

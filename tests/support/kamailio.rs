@@ -39,6 +39,9 @@ pub const PASSWORD: &str = "sip-test-secret";
 
 pub struct Kamailio {
     child: Child,
+    profile: Profile,
+    storage: Storage,
+    shm_mb: Option<u32>,
     pub addr: SocketAddr,
     /// With [`Profile::Tls`]: the TLS port and the certificate's file.
     pub tls: Option<(SocketAddr, PathBuf)>,
@@ -68,7 +71,7 @@ impl Kamailio {
             return None;
         }
         for attempt in 0..5 {
-            match Kamailio::try_start(profile, storage, shm_mb).await {
+            match Kamailio::try_start(profile, storage, shm_mb, None).await {
                 Ok(k) => return Some(k),
                 Err(e) if attempt < 4 => {
                     eprintln!("Kamailio did not start ({e}); trying another port")
@@ -79,10 +82,29 @@ impl Kamailio {
         None
     }
 
+    /// Stops this one and starts a fresh one (empty tables) on the same port: a server
+    /// that restarted and lost every publication.
+    pub async fn restart(self) -> Kamailio {
+        let (profile, storage, shm_mb, port) =
+            (self.profile, self.storage, self.shm_mb, self.addr.port());
+        drop(self);
+        let mut last = String::new();
+        // The old one's sockets may take a moment to close.
+        for _ in 0..50 {
+            match Kamailio::try_start(profile, storage, shm_mb, Some(port)).await {
+                Ok(k) => return k,
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("Kamailio does not start again on port {port}: {last}");
+    }
+
     async fn try_start(
         profile: Profile,
         storage: Storage,
         shm_mb: Option<u32>,
+        port: Option<u16>,
     ) -> Result<Kamailio, String> {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -101,7 +123,7 @@ impl Kamailio {
             std::fs::copy(Path::new(TABLES).join(table), dir.join("db").join(table))
                 .map_err(|e| format!("{table}: {e}"))?;
         }
-        let port = free_port();
+        let port = port.unwrap_or_else(free_port);
         let tls = if profile == Profile::Tls {
             let tls_port = free_port();
             let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])
@@ -173,6 +195,9 @@ impl Kamailio {
             .map_err(|e| e.to_string())?;
         let kamailio = Kamailio {
             child,
+            profile,
+            storage,
+            shm_mb,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             tls,
             dir,

@@ -16,6 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BytesMut};
@@ -128,6 +129,7 @@ pub struct Client {
     credentials: Option<Credentials>,
     challenge: Arc<Mutex<Option<(Challenge, u32)>>>,
     cnonces: Arc<Mutex<Cnonce>>,
+    retransmissions: Arc<AtomicU64>,
 }
 
 /// Requests waiting for the driver, at most.
@@ -138,13 +140,21 @@ impl Client {
     pub fn new(config: ClientConfig) -> Client {
         let (commands, receiver) = mpsc::channel(QUEUE);
         let credentials = config.credentials.clone();
-        tokio::spawn(Driver::new(config).run(receiver));
+        let retransmissions = Arc::new(AtomicU64::new(0));
+        tokio::spawn(Driver::new(config, retransmissions.clone()).run(receiver));
         Client {
             commands,
             credentials,
             challenge: Arc::new(Mutex::new(None)),
             cnonces: Arc::new(Mutex::new(Cnonce::new())),
+            retransmissions,
         }
+    }
+
+    /// Requests sent again on timer E since the start (UDP): each one a datagram, or
+    /// its answer, that the network or a full socket buffer lost.
+    pub fn retransmissions(&self) -> u64 {
+        self.retransmissions.load(Ordering::Relaxed)
     }
 
     /// Sends `request` (Via, branch and Max-Forwards are added) and waits for its final
@@ -310,10 +320,11 @@ struct Driver {
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     incoming: mpsc::Sender<Incoming>,
     arrivals: mpsc::Receiver<Incoming>,
+    retransmissions: Arc<AtomicU64>,
 }
 
 impl Driver {
-    fn new(config: ClientConfig) -> Driver {
+    fn new(config: ClientConfig, retransmissions: Arc<AtomicU64>) -> Driver {
         let (incoming, arrivals) = mpsc::channel(1024);
         Driver {
             transport: config.server.effective_transport(),
@@ -326,6 +337,7 @@ impl Driver {
             timers: BinaryHeap::new(),
             incoming,
             arrivals,
+            retransmissions,
         }
     }
 
@@ -599,6 +611,7 @@ impl Driver {
             let next = pending.transaction.next_timer();
             match action {
                 Some(Action::Retransmit) => {
+                    self.retransmissions.fetch_add(1, Ordering::Relaxed);
                     let bytes = pending.bytes.clone();
                     if let Some(next) = next {
                         self.timers.push(Reverse((next, id)));
@@ -766,6 +779,7 @@ mod tests {
         let response = call.await.unwrap().unwrap();
         assert_eq!(response.status(), Some(200));
         assert_eq!(request.get("Max-Forwards"), Some("70"));
+        assert_eq!(client.retransmissions(), 2);
     }
 
     #[tokio::test(start_paused = true)]
