@@ -161,7 +161,15 @@ impl Driver {
                 .and_then(|s| want_of(&s, self.config.publish_available));
             self.state.want(&mailbox, want);
         }
-        self.reconcile();
+        let gone: Vec<Mailbox> = self
+            .state
+            .tracked()
+            .filter(|m| !self.cache.contains(m))
+            .cloned()
+            .collect();
+        for mailbox in gone {
+            self.state.want(&mailbox, None);
+        }
     }
 
     /// Compares every tracked presentity with the cache.

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::SipConfig;
+use crate::engine::backoff::{Random, XorShift};
 use crate::presence::cache::Cache;
 
 pub mod document;
@@ -87,7 +88,8 @@ impl Publishers {
             return Ok(Publishers::default());
         }
         let mut plans = Vec::with_capacity(servers.len());
-        for (i, config) in servers.iter().enumerate() {
+        let mut seeds = XorShift::from_time();
+        for config in servers {
             let tls = if config.uses_tls() {
                 Some(
                     ews::transport::client_tls(config.ca_file.as_deref(), certs_dir).map_err(
@@ -119,7 +121,7 @@ impl Publishers {
                 config: config.clone(),
                 tls,
                 view,
-                seed: seed() ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                seed: seeds.next_u64(),
             });
         }
         let views = plans.iter().map(|p| p.view.clone()).collect();
@@ -200,10 +202,4 @@ fn lower_priority() {
     if let Err(e) = rustix::process::setpriority_process(Some(thread), NICE) {
         tracing::debug!(error = %e, "the SIP publishers' thread keeps the daemon's priority");
     }
-}
-
-fn seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0x5EED, |d| d.as_nanos() as u64)
 }

@@ -227,13 +227,8 @@ impl Publications {
         }
         entry.want = want;
         entry.refused_until = None;
-        if entry.is_idle() {
-            if !entry.queued {
-                self.entries.remove(mailbox);
-            }
-        } else if !entry.queued && entry.sending.is_none() && has_work(entry) {
-            entry.queued = true;
-            self.ready.push_back(mailbox.clone());
+        if settle_entry(entry, mailbox, &mut self.ready, false) {
+            self.entries.remove(mailbox);
         }
     }
 
@@ -256,7 +251,7 @@ impl Publications {
                 entry.want = None;
                 entry.refused_until = None;
             }
-            self.settle(&mailbox);
+            self.settle(&mailbox, false);
         }
     }
 
@@ -320,7 +315,7 @@ impl Publications {
             } else {
                 continue;
             }
-            self.settle(&mailbox);
+            self.settle(&mailbox, false);
         }
         let mut out = Vec::new();
         if self.paused_until.is_some_and(|until| until > now) {
@@ -368,12 +363,9 @@ impl Publications {
                         entry.refresh_at = None;
                     }
                     (_, Some(want)) => {
-                        let published = if kind == Kind::Refresh {
-                            entry.held.as_ref().map_or(want, |(_, w)| *w)
-                        } else {
-                            want
-                        };
-                        entry.held = Some((etag, published));
+                        // A refresh goes out only while wanted equals held: what it
+                        // sent is what the server holds.
+                        entry.held = Some((etag, want));
                         let lifetime = Duration::from_secs(u64::from(expires.max(1)));
                         // A refresh's next refresh at 70–90% of the lifetime granted.
                         // After anything else (start-up, a storm at the top of the
@@ -423,38 +415,16 @@ impl Publications {
             (true, false) => self.held -= 1,
             _ => {}
         }
-        if first {
-            self.enqueue_first(mailbox);
-        } else {
-            self.settle(mailbox);
-        }
+        self.settle(mailbox, first);
     }
 
-    /// Queues `mailbox` when it has something to send, or forgets it when it holds and
-    /// wants nothing.
-    fn settle(&mut self, mailbox: &Mailbox) {
-        let Some(entry) = self.entries.get_mut(mailbox) else {
-            return;
-        };
-        if entry.is_idle() {
-            if !entry.queued {
-                self.entries.remove(mailbox);
-            }
-            return;
-        }
-        if !entry.queued && entry.sending.is_none() && has_work(entry) {
-            entry.queued = true;
-            self.ready.push_back(mailbox.clone());
-        }
-    }
-
-    fn enqueue_first(&mut self, mailbox: &Mailbox) {
+    /// Queues `mailbox` (at the front when `first`) when it has something to send, or
+    /// forgets it when it holds and wants nothing.
+    fn settle(&mut self, mailbox: &Mailbox, first: bool) {
         if let Some(entry) = self.entries.get_mut(mailbox)
-            && !entry.queued
-            && has_work(entry)
+            && settle_entry(entry, mailbox, &mut self.ready, first)
         {
-            entry.queued = true;
-            self.ready.push_front(mailbox.clone());
+            self.entries.remove(mailbox);
         }
     }
 
@@ -463,6 +433,29 @@ impl Publications {
     pub(crate) fn refresh_at(&self, mailbox: &Mailbox) -> Option<Instant> {
         self.entries.get(mailbox).and_then(|e| e.refresh_at)
     }
+}
+
+/// Queues `entry` (at the front when `first`) when it has something to send and is
+/// neither queued nor in flight; true when it holds and wants nothing and can be
+/// forgotten.
+fn settle_entry(
+    entry: &mut Entry,
+    mailbox: &Mailbox,
+    ready: &mut VecDeque<Mailbox>,
+    first: bool,
+) -> bool {
+    if entry.is_idle() {
+        return !entry.queued;
+    }
+    if !entry.queued && entry.sending.is_none() && has_work(entry) {
+        entry.queued = true;
+        if first {
+            ready.push_front(mailbox.clone());
+        } else {
+            ready.push_back(mailbox.clone());
+        }
+    }
+    false
 }
 
 fn has_work(entry: &Entry) -> bool {

@@ -279,3 +279,23 @@ async fn rule_8_stopping_removes_everything_held() {
     );
     assert!(p.is_done());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_request_for_a_user_who_now_wants_nothing_is_forgotten() {
+    let now = Instant::now();
+    let mut p = publications(8);
+    let a = mailbox(1);
+    p.want(&a, Some(MEETING));
+    p.poll(now);
+    p.want(&a, None);
+    p.answer(
+        &a,
+        Outcome::Retry {
+            after: None,
+            error: "no response".into(),
+        },
+        now,
+    );
+    assert_eq!(p.tracked().count(), 0, "nothing held, nothing wanted");
+    assert_eq!(p.counts(), Counts::default());
+}
