@@ -72,6 +72,10 @@ pub fn read_password(path: &PathBuf) -> Result<String, CommandError> {
 /// Starts the simulator, prints where it listens, serves until a stop signal.
 async fn serve(config: SimConfig) -> Result<(), CommandError> {
     let mailboxes = config.mailboxes;
+    let graph = config
+        .graph
+        .as_ref()
+        .map(|g| (g.tenant.clone(), g.client_id.clone()));
     let sim = Sim::new(config)?;
     let running = sim.start().await?;
     println!(
@@ -81,6 +85,12 @@ async fn serve(config: SimConfig) -> Result<(), CommandError> {
         running.ews_url(),
         running.base_url()
     );
+    if let Some((tenant, client_id)) = graph {
+        println!(
+            "ews-presence simulate: Microsoft Graph at {base}/v1.0/, tokens at {base}/{tenant}/oauth2/v2.0/token for client {client_id}",
+            base = running.base_url()
+        );
+    }
     wait_for_stop_signal().await;
     running.stop().await;
     Ok(())
@@ -170,6 +180,31 @@ pub struct Args {
     /// MaxRecipientsPerGetMailTipsRequest; 0 turns MailTips off (as gromox says).
     #[arg(long, default_value_t = ews_sim::DEFAULT_MAIL_TIPS_RECIPIENTS)]
     mail_tips_max_recipients: u32,
+    /// Serve Microsoft Graph too (token endpoint at /{tenant}/oauth2/v2.0/token, Graph
+    /// at /v1.0/), over the same mailboxes.
+    #[arg(long)]
+    graph: bool,
+    /// The Graph tenant (a domain or an id).
+    #[arg(long, default_value = "example.test", requires = "graph")]
+    graph_tenant: String,
+    /// The registered application's client id.
+    #[arg(
+        long,
+        default_value = "00000000-0000-0000-0000-0000000a0001",
+        requires = "graph"
+    )]
+    graph_client_id: String,
+    /// File holding the application's client secret (else secrets are refused).
+    #[arg(long, requires = "graph")]
+    graph_secret_file: Option<PathBuf>,
+    /// The application's certificate (PEM): client assertions signed by its key are
+    /// accepted.
+    #[arg(long, requires = "graph")]
+    graph_certificate: Option<PathBuf>,
+    /// CA file to trust when delivering notifications to https:// URLs (else the
+    /// system roots).
+    #[arg(long, requires = "graph")]
+    graph_notify_ca: Option<PathBuf>,
 }
 
 /// Runs the simulator until stopped: 0, or 2 on bad arguments.
@@ -200,7 +235,32 @@ pub fn run(args: Args, log_format: LogFormat) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let graph = if args.graph {
+        let client_secret = match args
+            .graph_secret_file
+            .as_ref()
+            .map(read_password)
+            .transpose()
+        {
+            Ok(secret) => secret,
+            Err(e) => {
+                eprintln!("ews-presence simulate: --graph-secret-file: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        Some(ews_sim::graph::GraphConfig {
+            tenant: args.graph_tenant,
+            client_id: args.graph_client_id,
+            client_secret,
+            certificate: args.graph_certificate,
+            token_lifetime: std::time::Duration::from_secs(3600),
+            notify_ca: args.graph_notify_ca,
+        })
+    } else {
+        None
+    };
     let config = SimConfig {
+        graph,
         listen: args.listen,
         mailboxes: args.mailboxes,
         domain: args.domain,

@@ -168,7 +168,7 @@ impl Engine {
                 refresh::state::Settings::of(g, &shared.presence),
             ));
             tracker.spawn(refresh::driver::run(
-                gateway.clone(),
+                gateway.clone() as Arc<dyn refresh::port::ReadPort>,
                 refresh.clone(),
                 shared.clone(),
                 stop.clone(),

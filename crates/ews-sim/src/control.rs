@@ -243,6 +243,7 @@ fn dispatch(
                 .collect();
             Ok((StatusCode::OK, json!({"at": at.to_string(), "truth": all})))
         }
+        (_, ["graph", rest @ ..]) => graph_route(sim, method, rest, body),
         (_, ["mailboxes", address, rest @ ..]) => {
             let mailbox = sim
                 .directory
@@ -253,6 +254,101 @@ fn dispatch(
         _ => Err(ApiError {
             status: StatusCode::NOT_FOUND,
             message: format!("no control route {method} {path}"),
+            field: None,
+        }),
+    }
+}
+
+/// `/sim/graph/…`: the Graph side's faults, subscriptions and lifecycle events.
+fn graph_route(sim: &Arc<Sim>, method: &Method, rest: &[&str], body: &[u8]) -> Outcome {
+    let graph = sim.graph.as_ref().ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "the simulator does not serve Graph (start it with --graph)".into(),
+        field: None,
+    })?;
+    match (method, rest) {
+        (&Method::GET, ["faults"]) => Ok((StatusCode::OK, json!(graph.faults.active()))),
+        (&Method::DELETE, ["faults"]) => {
+            graph.faults.clear();
+            Ok((StatusCode::NO_CONTENT, Value::Null))
+        }
+        (&Method::POST, ["faults"]) => {
+            let map = parse_body(body)?;
+            let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
+            match kind {
+                "throttle" => graph.faults.throttle(
+                    u64_field(&map, "count", Some(1))?,
+                    u64_field(&map, "retry_after_s", Some(1))?,
+                ),
+                "refuse_token" => graph
+                    .faults
+                    .refuse_tokens(u64_field(&map, "count", Some(1))?),
+                "drop_notifications" => {
+                    graph
+                        .faults
+                        .drop_notifications(u64_field(&map, "count", Some(1))?)
+                }
+                "delay_notifications" => graph
+                    .faults
+                    .delay_notifications(Duration::from_millis(u64_field(&map, "ms", None)?)),
+                _ => {
+                    return Err(ApiError::bad(
+                        "kind",
+                        "kind must be throttle, refuse_token, drop_notifications or delay_notifications",
+                    ));
+                }
+            }
+            sim.stats.fault(&format!("graph_{kind}"));
+            Ok((StatusCode::OK, json!(graph.faults.active())))
+        }
+        (&Method::GET, ["subscriptions"]) => {
+            let all: Vec<Value> = graph
+                .subscriptions
+                .all()
+                .iter()
+                .map(|s| {
+                    json!({
+                        "id": s.id,
+                        "mailbox": sim.directory.address(s.mailbox),
+                        "expires": s.expires.to_string(),
+                        "notification_url": s.notification_url,
+                        "lifecycle_url": s.lifecycle_url,
+                    })
+                })
+                .collect();
+            Ok((StatusCode::OK, json!({"subscriptions": all})))
+        }
+        (&Method::POST, ["lifecycle"]) => {
+            let map = parse_body(body)?;
+            let address = map
+                .get("mailbox")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad("mailbox", "mailbox is required"))?;
+            let mailbox = sim
+                .directory
+                .lookup(address)
+                .ok_or_else(|| ApiError::not_found("mailbox", format!("no mailbox {address}")))?;
+            let event = match map.get("event").and_then(Value::as_str) {
+                Some("missed") => graph::notification::LifecycleEvent::Missed,
+                Some("subscriptionRemoved") => {
+                    graph::notification::LifecycleEvent::SubscriptionRemoved
+                }
+                Some("reauthorizationRequired") => {
+                    graph::notification::LifecycleEvent::ReauthorizationRequired
+                }
+                _ => {
+                    return Err(ApiError::bad(
+                        "event",
+                        "event must be missed, subscriptionRemoved or reauthorizationRequired",
+                    ));
+                }
+            };
+            let told = sim.graph_lifecycle(mailbox, event);
+            Ok((StatusCode::OK, json!({"subscriptions": told})))
+        }
+        _ => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("no control route {method} /sim/graph/{}", rest.join("/")),
             field: None,
         }),
     }

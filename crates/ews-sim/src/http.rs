@@ -186,6 +186,14 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
     if path == "/sim" || path.starts_with("/sim/") {
         return control::handle(sim, req).await;
     }
+    if let Some(graph) = sim.graph.as_ref() {
+        if super::graph::is_graph_path(path) {
+            return super::graph::handle(sim, graph, req).await;
+        }
+        if req.method() == Method::POST && super::graph::token::is_token_path(path) {
+            return super::graph::token::handle(sim, graph, req).await;
+        }
+    }
     let endpoint = if path.eq_ignore_ascii_case("/EWS/Exchange.asmx") {
         Endpoint::Ews(None)
     } else if let Some(n) = sim.backend_of_path(path) {

@@ -15,6 +15,8 @@
 //!   (per connection, with Extended Protection) as IIS checks them; [`tls`] loads the
 //!   certificate and its channel binding; [`autodiscover`]: SOAP and POX Autodiscover
 //!   consistent with the backends.
+//! - [`graph`]: Microsoft Graph over the same truth (`simulate --graph`): token,
+//!   events, getSchedule, mailbox settings, subscriptions with notifications, `$batch`.
 //!
 //! The simulator reuses the `ews` crate's wire types but nothing of the daemon, and
 //! nothing of the daemon's library depends on it: only the `demo` and `simulate`
@@ -30,6 +32,7 @@ pub mod churn;
 pub mod control;
 pub mod endpoint;
 pub mod faults;
+pub mod graph;
 pub mod http;
 pub mod model;
 pub mod mutations;
@@ -133,6 +136,8 @@ pub struct SimConfig {
     pub status_event_heartbeats: bool,
     /// `MaxRecipientsPerGetMailTipsRequest`; `None`: MailTips off (as gromox says).
     pub mail_tips_max_recipients: Option<u32>,
+    /// Serve Microsoft Graph too, with this application registered.
+    pub graph: Option<graph::GraphConfig>,
 }
 
 /// The simulator's `MaxRecipientsPerGetMailTipsRequest` unless told otherwise: below
@@ -160,6 +165,7 @@ impl Default for SimConfig {
             empty_calendars: false,
             status_event_heartbeats: false,
             mail_tips_max_recipients: Some(DEFAULT_MAIL_TIPS_RECIPIENTS),
+            graph: None,
         }
     }
 }
@@ -185,6 +191,8 @@ pub struct Sim {
     /// Moved mailboxes: index → (old backend, new backend).
     moves: Mutex<HashMap<usize, (usize, usize)>>,
     next_stream: AtomicU64,
+    /// Microsoft Graph, when served.
+    pub graph: Option<graph::GraphSide>,
     /// Cancelled to stop everything.
     pub shutdown: CancellationToken,
     /// Every task the simulator spawned.
@@ -276,7 +284,12 @@ impl Sim {
                 }
             })
             .collect();
+        let graph = match &config.graph {
+            Some(g) => Some(graph::GraphSide::new(g.clone()).map_err(SimError::Config)?),
+            None => None,
+        };
         Ok(Sim {
+            graph,
             directory: Directory::new(&config.domain, calendars),
             registry: Registry::new(&config.domain.to_ascii_lowercase()),
             faults: Faults::default(),
@@ -368,6 +381,7 @@ impl Sim {
         sim.tasks.spawn(http::serve(sim.clone(), listener, tls));
         sim.tasks.spawn(sweep_idle_subscriptions(sim.clone()));
         sim.tasks.spawn(churn::run(sim.clone()));
+        sim.tasks.spawn(graph::delivery::run(sim.clone()));
         Ok(Running { addr, https, sim })
     }
 }

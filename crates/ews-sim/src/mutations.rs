@@ -2,7 +2,8 @@
 //! API, churn), and the notification events they raise on the mailbox's
 //! subscriptions: an item change gives ModifiedEvent + FreeBusyChangedEvent on the
 //! item, a creation CreatedEvent, a deletion DeletedEvent, each followed by the
-//! calendar folder's ModifiedEvent, as Exchange 2016 does.
+//! calendar folder's ModifiedEvent, as Exchange 2016 does; Graph subscriptions of the
+//! mailbox get a created/updated/deleted notification.
 
 use jiff::Timestamp;
 
@@ -10,6 +11,7 @@ use super::Sim;
 use super::model::{Item, ItemPatch, ModelError, NewItem, Oof};
 use super::subscriptions::{EventObject, QueuedEvent};
 use ews::ops::get_streaming_events::EventKind;
+use graph::notification::ChangeType;
 
 impl Sim {
     fn emit(&self, mailbox: usize, events: &[(EventKind, EventObject)]) {
@@ -44,6 +46,7 @@ impl Sim {
                 (EventKind::Modified, EventObject::Folder),
             ],
         );
+        self.notify_graph(mailbox, ChangeType::Created, item.number);
         Ok(item)
     }
 
@@ -64,6 +67,7 @@ impl Sim {
                 (EventKind::Modified, EventObject::Folder),
             ],
         );
+        self.notify_graph(mailbox, ChangeType::Updated, item.number);
         Ok(item)
     }
 
@@ -81,6 +85,7 @@ impl Sim {
                 (EventKind::Modified, EventObject::Folder),
             ],
         );
+        self.notify_graph(mailbox, ChangeType::Deleted, number);
         Ok(())
     }
 

@@ -13,12 +13,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::RefreshQueue;
-use super::reads;
+use super::port::ReadPort;
 use super::state::{
     AutoReplySource, CalendarAnswer, Failure, Input, OofAnswer, Output, ProbeAnswer, TipsAnswer,
 };
 use crate::engine::Shared;
-use crate::engine::gateway::Gateway;
 use crate::engine::metrics;
 
 /// How long the loop sleeps when nothing is due (an input wakes it sooner).
@@ -26,7 +25,7 @@ const IDLE: Duration = Duration::from_secs(3600);
 
 /// Runs the gateway's refreshes until `stop`.
 pub async fn run(
-    gateway: Arc<Gateway>,
+    port: Arc<dyn ReadPort>,
     queue: Arc<RefreshQueue>,
     shared: Arc<Shared>,
     stop: CancellationToken,
@@ -34,7 +33,7 @@ pub async fn run(
     let roll = (shared.presence.horizon / 4).max(Duration::from_secs(60));
     let mut roll_tick = tokio::time::interval_at(Instant::now() + roll, roll);
     let mut driver = Driver {
-        gateway,
+        port,
         queue,
         shared,
         stop,
@@ -66,7 +65,7 @@ pub async fn run(
 }
 
 struct Driver {
-    gateway: Arc<Gateway>,
+    port: Arc<dyn ReadPort>,
     queue: Arc<RefreshQueue>,
     shared: Arc<Shared>,
     stop: CancellationToken,
@@ -87,7 +86,7 @@ impl Driver {
                 input
             }
             Err(error) => {
-                tracing::error!(gateway = %self.gateway.config.name, %error, "a read's task failed; its mailboxes are queued again");
+                tracing::error!(gateway = %self.port.gateway_name(), %error, "a read's task failed; its mailboxes are queued again");
                 self.fallbacks
                     .remove(&error.id())
                     .unwrap_or(Input::Dispatch)
@@ -101,10 +100,10 @@ impl Driver {
     }
 
     fn execute(&mut self, output: Output) {
-        let this = self.gateway.clone();
-        let name = this.config.name.as_str();
+        let port = self.port.clone();
+        let name = port.gateway_name();
         let lost = || Failure::without_wait("the read stopped without an answer".to_owned());
-        let (gateway, clock) = (this.clone(), self.queue.clock);
+        let (reader, clock) = (port.clone(), self.queue.clock);
         match output {
             Output::ReadCalendar(batch) => {
                 let horizon = self.shared.presence.horizon;
@@ -112,8 +111,9 @@ impl Driver {
                     batch: batch.clone(),
                     answer: CalendarAnswer::Failed(lost()),
                 };
+                let read = reader.calendar(clock, horizon, batch.clone());
                 self.spawn(fallback, async move {
-                    let answer = reads::calendar(&gateway, clock, horizon, &batch).await;
+                    let answer = read.await;
                     Input::Calendar { batch, answer }
                 });
             }
@@ -123,8 +123,9 @@ impl Driver {
                     mailboxes: mailboxes.clone(),
                     answer: TipsAnswer::Failed(lost()),
                 };
+                let read = reader.tips(clock, shared, mailboxes.clone());
                 self.spawn(fallback, async move {
-                    let answer = reads::tips(&gateway, clock, &shared.updates, &mailboxes).await;
+                    let answer = read.await;
                     Input::Tips { mailboxes, answer }
                 });
             }
@@ -133,17 +134,17 @@ impl Driver {
                     mailbox: mailbox.clone(),
                     answer: OofAnswer::Failed(lost()),
                 };
+                let read = reader.oof(clock, mailbox.clone());
                 self.spawn(fallback, async move {
-                    let answer = reads::oof(&gateway, clock, &mailbox).await;
+                    let answer = read.await;
                     Input::Oof { mailbox, answer }
                 });
             }
             Output::Probe { anchor } => {
                 let stop = self.stop.clone();
                 let fallback = Input::Probed(ProbeAnswer::Unanswered(lost().problem));
-                self.spawn(fallback, async move {
-                    Input::Probed(reads::probe(&gateway, clock, anchor.as_ref(), &stop).await)
-                });
+                let read = reader.probe(clock, anchor, stop);
+                self.spawn(fallback, async move { Input::Probed(read.await) });
             }
             Output::Apply(mailbox, update) => self.shared.updates.apply(&mailbox, update),
             Output::Served { waited } => metrics::event_to_state(waited),
@@ -154,22 +155,22 @@ impl Driver {
                 retry_in,
                 loud,
             } => {
-                metrics::refresh_failed(name, read.operation(), mailboxes);
+                metrics::refresh_failed(name, port.operation(read), mailboxes);
                 if loud {
                     tracing::warn!(
                         gateway = %name,
-                        operation = read.operation(),
+                        operation = port.operation(read),
                         mailboxes,
                         retry_in_ms = retry_in.as_millis() as u64,
                         error = %problem,
                         "refreshes are failing; the mailboxes stay queued and are retried with backoff"
                     );
                 } else {
-                    tracing::debug!(gateway = %name, operation = read.operation(), mailboxes, error = %problem, "refresh failed again");
+                    tracing::debug!(gateway = %name, operation = port.operation(read), mailboxes, error = %problem, "refresh failed again");
                 }
             }
             Output::Recovered(read) => {
-                tracing::info!(gateway = %name, operation = read.operation(), "refreshes work again");
+                tracing::info!(gateway = %name, operation = port.operation(read), "refreshes work again");
             }
             Output::SourceChanged(source) => match &source {
                 AutoReplySource::MailTips { batch } => {
@@ -177,6 +178,9 @@ impl Driver {
                 }
                 AutoReplySource::OneByOne { why } => {
                     tracing::warn!(gateway = %name, reason = %why, "automatic replies are read one mailbox at a time with GetUserOofSettings");
+                }
+                AutoReplySource::Exact { how, batch } => {
+                    tracing::info!(gateway = %name, batch, "automatic replies are read as {how}");
                 }
                 AutoReplySource::Probing => {}
             },

@@ -11,7 +11,9 @@
 //!   table-tested on a paused clock (`state_tests.rs`); its module doc lists the rules.
 //! - [`driver`]: the thin async loop that runs it: sends the reads it asks for, feeds
 //!   back their outcomes, hands updates to the presence core, logs and counts.
-//! - [`reads`]: the requests, each sent once, and what their answers mean.
+//! - [`port`]: what the refresh side asks of a server, so that EWS and Graph share
+//!   this policy; [`reads`]: EWS's requests, each sent once, and what their answers
+//!   mean.
 //! - [`tips`]: what a GetMailTips tip says about a mailbox.
 //! - [`dirty`], [`due`], [`quiet`], [`pacer`]: what the state is made of: the calendar
 //!   reads owed, mailboxes ordered by when they fall due, the quiet period after a read,
@@ -24,6 +26,7 @@ mod dirty;
 pub mod driver;
 mod due;
 mod pacer;
+pub mod port;
 mod quiet;
 mod reads;
 pub mod state;

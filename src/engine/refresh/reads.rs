@@ -103,7 +103,7 @@ fn state_of(busy: BusyType) -> CalendarState {
 
 /// Reads the calendars of `batch` with one GetUserAvailability over
 /// `[now - 1 h, now + horizon]`.
-pub async fn calendar(
+async fn calendar(
     gateway: &Gateway,
     clock: Clock,
     horizon: Duration,
@@ -164,7 +164,7 @@ pub async fn calendar(
 
 /// Reads the tips of `mailboxes` with one GetMailTips; each is judged against what
 /// `updates` knew of the mailbox.
-pub async fn tips(
+async fn tips(
     gateway: &Gateway,
     clock: Clock,
     updates: &Updates,
@@ -222,7 +222,7 @@ pub async fn tips(
 }
 
 /// Reads one mailbox's settings with GetUserOofSettings.
-pub async fn oof(gateway: &Gateway, clock: Clock, mailbox: &Mailbox) -> OofAnswer {
+async fn oof(gateway: &Gateway, clock: Clock, mailbox: &Mailbox) -> OofAnswer {
     let header = RequestHeader {
         server_version: gateway.config.server_version,
         impersonate: gateway.config.impersonation.then_some(mailbox),
@@ -262,7 +262,7 @@ pub async fn oof(gateway: &Gateway, clock: Clock, mailbox: &Mailbox) -> OofAnswe
 
 /// Asks GetServiceConfiguration whether MailTips are on and their recipient limit, as
 /// `anchor`.
-pub async fn probe(
+async fn probe(
     gateway: &Gateway,
     clock: Clock,
     anchor: Option<&Mailbox>,
@@ -330,5 +330,50 @@ async fn probe_with_retries(
             _ = stop.cancelled() => return Err(error),
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+impl super::port::ReadPort for Gateway {
+    fn gateway_name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn operation(&self, read: Read) -> &'static str {
+        read.operation()
+    }
+
+    fn calendar(
+        self: std::sync::Arc<Self>,
+        clock: Clock,
+        horizon: Duration,
+        batch: Vec<Queued>,
+    ) -> super::port::Pending<CalendarAnswer> {
+        Box::pin(async move { calendar(&self, clock, horizon, &batch).await })
+    }
+
+    fn tips(
+        self: std::sync::Arc<Self>,
+        clock: Clock,
+        shared: std::sync::Arc<crate::engine::Shared>,
+        mailboxes: Vec<Mailbox>,
+    ) -> super::port::Pending<TipsAnswer> {
+        Box::pin(async move { tips(&self, clock, &shared.updates, &mailboxes).await })
+    }
+
+    fn oof(
+        self: std::sync::Arc<Self>,
+        clock: Clock,
+        mailbox: Mailbox,
+    ) -> super::port::Pending<OofAnswer> {
+        Box::pin(async move { oof(&self, clock, &mailbox).await })
+    }
+
+    fn probe(
+        self: std::sync::Arc<Self>,
+        clock: Clock,
+        anchor: Option<Mailbox>,
+        stop: CancellationToken,
+    ) -> super::port::Pending<ProbeAnswer> {
+        Box::pin(async move { probe(&self, clock, anchor.as_ref(), &stop).await })
     }
 }

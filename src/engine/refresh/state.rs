@@ -10,7 +10,7 @@
 //!    never stops changing is still read every `debounce`. Reads no change asked for
 //!    (after a subscription, the horizon rolling, retries) start no quiet period.
 //! 2. **Batches and slots.** Due mailboxes go out in GetUserAvailability batches of at
-//!    most [`MAX_MAILBOXES`], at most [`CALENDAR_SLOTS`] batches in flight; the rest stay
+//!    most [`MAX_MAILBOXES`] (`calendar_batch`: Graph's getSchedule takes 20), at most [`CALENDAR_SLOTS`] batches in flight; the rest stay
 //!    queued (a change meanwhile joins the read already owed) and go as slots free.
 //!    Automatic-reply reads have their own [`AUTO_REPLY_SLOTS`], so they never hold up
 //!    a calendar read; calendars go first: while calendar reads are due and wait for a
@@ -29,7 +29,8 @@
 //!    its answer decides GetMailTips in batches of its recipient limit or one by one. A
 //!    question that could not be asked now means one by one meanwhile and asking again
 //!    after `oof_refresh`. A server that later refuses GetMailTips as not served means
-//!    one by one from then on, the refused batch queued again at once.
+//!    one by one from then on, the refused batch queued again at once. A source known
+//!    from the start (`auto_replies`: Graph's exact settings in batches) asks nothing.
 //! 5. **What a tip says** (see [`super::tips::verdict`]): applied when it can tell,
 //!    confirmed with GetUserOofSettings when it cannot. Confirmations go before tips.
 //! 6. **Sweeps.** After the first reads, a paced sweep reads every member's automatic
@@ -120,6 +121,14 @@ pub enum AutoReplySource {
         /// Why not GetMailTips.
         why: String,
     },
+    /// Each mailbox's settings themselves, `batch` per request (Graph's
+    /// `automaticRepliesSetting` through `$batch`): exact, so nothing is confirmed.
+    Exact {
+        /// How they are read, in words.
+        how: &'static str,
+        /// Mailboxes per request.
+        batch: usize,
+    },
 }
 
 impl AutoReplySource {
@@ -131,6 +140,7 @@ impl AutoReplySource {
             AutoReplySource::OneByOne { why } => {
                 format!("GetUserOofSettings per mailbox ({why})")
             }
+            AutoReplySource::Exact { how, batch } => format!("{how}, {batch} per request"),
         }
     }
 }
@@ -148,6 +158,11 @@ pub struct Settings {
     pub oof_verify: Duration,
     /// Whether the server may serve GetMailTips (configured as Exchange 2010 or later).
     pub mail_tips_possible: bool,
+    /// Mailboxes per calendar read.
+    pub calendar_batch: usize,
+    /// How automatic replies are read, when that is known from the start (nothing is
+    /// asked).
+    pub auto_replies: Option<AutoReplySource>,
 }
 
 impl Settings {
@@ -159,6 +174,8 @@ impl Settings {
             oof_refresh: presence.oof_refresh,
             oof_verify: presence.oof_verify,
             mail_tips_possible: gateway.server_version >= RequestServerVersion::Exchange2010,
+            calendar_batch: MAX_MAILBOXES,
+            auto_replies: None,
         }
     }
 }
@@ -359,6 +376,7 @@ impl RefreshState {
     /// Nothing queued; how automatic replies are read is settled at the first
     /// dispatch. Retries wait `backoff`'s steps for the failures in a row.
     pub fn new(settings: Settings, backoff: Backoff) -> RefreshState {
+        let decided = settings.auto_replies.clone();
         RefreshState {
             quiet: QuietPeriods::new(settings.debounce),
             settings,
@@ -366,9 +384,9 @@ impl RefreshState {
             dirty: DirtySet::default(),
             soon: DueSet::default(),
             confirm: DueSet::default(),
-            source: AutoReplySource::Probing,
+            asked: decided.is_some(),
+            source: decided.unwrap_or(AutoReplySource::Probing),
             probe_at: None,
-            asked: false,
             sweep: Pacer::default(),
             verify: Pacer::default(),
             failures: HashMap::new(),
@@ -484,7 +502,8 @@ impl RefreshState {
     /// Sends what is due and free slots allow; says when to look again.
     fn dispatch(&mut self, now: Instant, out: &mut Vec<Output>) {
         let free = CALENDAR_SLOTS.saturating_sub(self.calendar_in_flight);
-        let (taken, calendar_next) = self.dirty.take_due(now, free * MAX_MAILBOXES);
+        let per_read = self.settings.calendar_batch.max(1);
+        let (taken, calendar_next) = self.dirty.take_due(now, free * per_read);
         for t in taken.iter().filter(|t| t.change) {
             self.quiet.read_sent(&t.mailbox, now);
         }
@@ -495,7 +514,7 @@ impl RefreshState {
                 since: t.first,
             })
             .collect();
-        for batch in queued.chunks(MAX_MAILBOXES) {
+        for batch in queued.chunks(per_read) {
             self.calendar_in_flight += 1;
             out.push(Output::ReadCalendar(batch.to_vec()));
         }
@@ -522,7 +541,7 @@ impl RefreshState {
         }
         next.extend(self.probe_at.filter(|at| *at > now));
         let batch = match self.source {
-            AutoReplySource::MailTips { batch } => batch,
+            AutoReplySource::MailTips { batch } | AutoReplySource::Exact { batch, .. } => batch,
             _ => 1,
         };
         if self.source != AutoReplySource::Probing {
@@ -558,7 +577,9 @@ impl RefreshState {
             }
             self.auto_in_flight += 1;
             out.push(match self.source {
-                AutoReplySource::MailTips { .. } => Output::ReadTips(taken),
+                AutoReplySource::MailTips { .. } | AutoReplySource::Exact { .. } => {
+                    Output::ReadTips(taken)
+                }
                 // One by one: the batch is one mailbox.
                 _ => match taken.pop() {
                     Some(mailbox) => Output::ReadOof(mailbox),

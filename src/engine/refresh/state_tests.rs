@@ -48,6 +48,8 @@ fn gateway(members: usize, mail_tips_possible: bool) -> RefreshState {
         oof_refresh: OOF_REFRESH,
         oof_verify: OOF_VERIFY,
         mail_tips_possible,
+        calendar_batch: MAX_MAILBOXES,
+        auto_replies: None,
     };
     let backoff = Backoff::with_random(RETRY_MIN, RETRY_MAX, Box::new(NoJitter)).unwrap();
     let mut state = RefreshState::new(settings, backoff);
