@@ -43,6 +43,9 @@ pub enum StartError {
     /// A gateway's TLS client material is unusable.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineStartError),
+    /// A Graph gateway's client cannot be built.
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphStartError),
     /// The API's certificate, key or client CA is unusable.
     #[error("[api] TLS: {0}")]
     ApiTls(#[from] crate::api::tls::ApiTlsError),
@@ -105,13 +108,31 @@ impl App {
             presence: config.presence.clone(),
         });
         let roster = Arc::new(Roster::new(&config, OptOutStore::open(&config.state_dir)?)?);
+        let served = roster.served();
+        let graph_gateways: Vec<bool> = config.gateways.iter().map(|g| g.graph.is_some()).collect();
+        let (graph_served, ews_served): (Vec<_>, Vec<_>) = served
+            .into_iter()
+            .partition(|(_, g)| graph_gateways.get(*g).copied().unwrap_or(false));
         let engine = Arc::new(Engine::start(
             &config,
-            &roster.served(),
-            shared,
+            &ews_served,
+            shared.clone(),
             stop.clone(),
             tracker.clone(),
         )?);
+        let graph = crate::graph::GraphSource::start(
+            &config,
+            &graph_served,
+            shared,
+            stop.clone(),
+            tracker.clone(),
+        )?;
+        let receiver = graph.receiver();
+        let engine: Arc<dyn Source> = Arc::new(crate::source::Split {
+            ews: engine,
+            graph: Arc::new(graph),
+            graph_gateways,
+        });
         roster.mark_opted_out(&cache);
         let publishers = crate::publish::Publishers::start(
             &config.sips,
@@ -125,6 +146,7 @@ impl App {
             feed,
             status: engine.status(),
             source: engine.clone(),
+            graph: Some(receiver),
             roster: roster.clone(),
             publishers,
             tokens: std::sync::RwLock::new(config.api.tokens.clone()),

@@ -8,8 +8,9 @@
 //!
 //! The workspace's crates are the architecture (docs/architecture.md): `common` (the
 //! mailbox key, PEM files, locks) ← `ews` (the EWS and Autodiscover wire) ← this
-//! library, and `sip` (the SIP wire: messages, transactions, digest, PIDF) ← this
-//! library; the simulator (`ews-sim`) is used only by the binary's `demo` and
+//! library, `graph` (the Microsoft Graph wire: OAuth client credentials, getSchedule,
+//! subscriptions, notifications) ← this library, and `sip` (the SIP wire: messages,
+//! transactions, digest, PIDF) ← this library; the simulator (`ews-sim`) is used only by the binary's `demo` and
 //! `simulate` commands, the tests and the benchmarks. Inside this library the data
 //! flows `engine` → `presence` → `api`: the engine writes timelines into the cache,
 //! the API reads the cache and the change feed and the engine's status handle;
@@ -21,6 +22,10 @@
 //!   ([`engine::refresh::state`]), the gateway's client and credential gate
 //!   ([`engine::gateway`]), and the read-only status the API shows
 //!   ([`engine::status`]).
+//! - [`graph`]: the second source, Exchange Online through Microsoft Graph (`kind =
+//!   "graph"` gateways): token, getSchedule and automatic-reply reads through the same
+//!   refresh queue, change-notification subscriptions, and the notification receiver
+//!   the API serves at `/graph/notifications`; over the `graph` crate's wire.
 //! - [`presence`]: the pure domain and the store: timelines, the cache and its
 //!   staleness policy, the change feed, the edge scheduler, the injected clock. No
 //!   protocol, no HTTP.
@@ -46,6 +51,7 @@ pub mod check;
 pub mod config;
 pub mod decode;
 pub mod engine;
+pub mod graph;
 pub mod json_string;
 pub mod opt_out_store;
 pub mod presence;

@@ -4,12 +4,15 @@
 //! started with its mailboxes and stopped by the daemon's cancellation token; what it
 //! reads reaches the presence core only as [`crate::presence::updates::Update`]s.
 //!
-//! The EWS engine ([`crate::engine::Engine`]) is today's source; Microsoft Graph for
-//! Exchange Online comes next behind the same trait.
+//! Two sources implement it: the EWS engine ([`crate::engine::Engine`]) and Microsoft
+//! Graph for Exchange Online ([`crate::graph::GraphSource`]); [`Split`] gives each
+//! gateway's mailboxes to the source of its kind, so the daemon sees one source.
 
 use std::fmt::Debug;
 
 use common::mailbox::Mailbox;
+
+use std::sync::Arc;
 
 use crate::engine::status::StatusHandle;
 
@@ -39,4 +42,53 @@ pub trait Source: Debug + Send + Sync {
 
     /// Each gateway's health, read by the API and readiness.
     fn status(&self) -> StatusHandle;
+}
+
+/// The EWS gateways' mailboxes to one source, the Graph gateways' to another.
+#[derive(Debug)]
+pub struct Split {
+    /// Serves the `ews` gateways.
+    pub ews: Arc<dyn Source>,
+    /// Serves the `graph` gateways.
+    pub graph: Arc<dyn Source>,
+    /// Which gateways (by index) are Graph's.
+    pub graph_gateways: Vec<bool>,
+}
+
+impl Split {
+    fn of(&self, gateway: usize) -> &Arc<dyn Source> {
+        if self.graph_gateways.get(gateway).copied().unwrap_or(false) {
+            &self.graph
+        } else {
+            &self.ews
+        }
+    }
+}
+
+impl Source for Split {
+    fn apply_mailboxes(&self, wanted: &[(Mailbox, usize)]) -> ReloadSummary {
+        let (graph, ews): (Vec<_>, Vec<_>) = wanted
+            .iter()
+            .cloned()
+            .partition(|(_, g)| self.graph_gateways.get(*g).copied().unwrap_or(false));
+        let a = self.ews.apply_mailboxes(&ews);
+        let b = self.graph.apply_mailboxes(&graph);
+        ReloadSummary {
+            added: a.added + b.added,
+            removed: a.removed + b.removed,
+            total: a.total + b.total,
+        }
+    }
+
+    fn serve(&self, mailbox: &Mailbox, gateway: usize) {
+        self.of(gateway).serve(mailbox, gateway);
+    }
+
+    fn stop_serving(&self, mailbox: &Mailbox, gateway: usize) {
+        self.of(gateway).stop_serving(mailbox, gateway);
+    }
+
+    fn status(&self) -> StatusHandle {
+        self.ews.status().merge(self.graph.status())
+    }
 }

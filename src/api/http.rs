@@ -94,6 +94,8 @@ pub struct ApiState {
     pub connections: Connections,
     /// The configuration, for the troubleshooter's checks run from the status page.
     pub config: Arc<crate::config::Config>,
+    /// Where Microsoft Graph's notifications go (`/graph/notifications`).
+    pub graph: Option<Arc<crate::graph::receiver::Receiver>>,
 }
 
 fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -338,6 +340,10 @@ async fn route(
             Err(refusal) => ("unauthorized", *refusal),
             Ok(()) => v1_route(state, client, req, &uri).await,
         }
+    } else if matches!(uri.path(), "/graph/notifications" | "/graph/lifecycle") {
+        // Open to anyone, as Graph needs: the receiver drops what does not carry the
+        // clientState of a subscription we hold.
+        ("graph_notifications", graph_notifications(state, req).await)
     } else {
         open_route(state, req.method(), &uri)
     };
@@ -389,6 +395,40 @@ fn one(state: &ApiState, raw: &str) -> Response<Body> {
     full(status, "application/json", out)
 }
 
+/// `POST /graph/notifications`: the validation handshake, or notifications handed to
+/// the receiver (which answers at once, queueing the work).
+async fn graph_notifications(state: &ApiState, req: Request<Incoming>) -> Response<Body> {
+    let Some(receiver) = state.graph.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "no Graph gateway is configured");
+    };
+    if req.method() != Method::POST {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Graph notifications are POSTed",
+        );
+    }
+    let query = req.uri().query().map(str::to_owned);
+    let body = match read_body_within(req, crate::graph::receiver::MAX_BODY).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            crate::graph::metrics::rejected("too_large");
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "notification body too large");
+        }
+        Err(_) => return error(StatusCode::BAD_REQUEST, "the body could not be read"),
+    };
+    let reply = receiver.handle(query.as_deref(), &body);
+    let content_type = if reply.content_type == "text/plain" {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/json"
+    };
+    full(
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::ACCEPTED),
+        content_type,
+        reply.body,
+    )
+}
+
 /// Why a request body could not be read.
 enum BodyError {
     TooLarge,
@@ -400,6 +440,11 @@ enum BodyError {
 /// limit), within [`BODY_TIMEOUT`]: a slow or oversized body costs neither time nor
 /// memory beyond the bounds.
 async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, BodyError> {
+    read_body_within(req, MAX_BODY).await
+}
+
+/// [`read_body`] with another limit.
+async fn read_body_within(req: Request<Incoming>, limit: usize) -> Result<Vec<u8>, BodyError> {
     let declared = req
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -407,7 +452,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, BodyError> {
         .and_then(|v| v.trim().parse::<u64>().ok());
     let deadline = Instant::now() + BODY_TIMEOUT;
     let mut body = req.into_body();
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         // Read a moderate excess away (not kept) so that the client, still sending,
         // gets the 413 rather than a broken connection; past that, close.
         let mut discarded = 0;
@@ -419,7 +464,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, BodyError> {
         }
         return Err(BodyError::TooLarge);
     }
-    let capacity = declared.map_or(16 * 1024, |n| n as usize).min(MAX_BODY);
+    let capacity = declared.map_or(16 * 1024, |n| n as usize).min(limit);
     let mut buffer = Vec::with_capacity(capacity);
     loop {
         match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -428,7 +473,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Vec<u8>, BodyError> {
             Ok(Some(Err(_))) => return Err(BodyError::Broken),
             Ok(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    if buffer.len() + data.len() > MAX_BODY {
+                    if buffer.len() + data.len() > limit {
                         return Err(BodyError::TooLarge);
                     }
                     buffer.extend_from_slice(data);

@@ -188,6 +188,7 @@ pub fn gateway(
     let h = &r.health;
     json!({
         "name": r.name,
+        "kind": r.kind,
         "url": r.url,
         "reachable": h.reachable,
         "tls": r.tls,

@@ -55,6 +55,7 @@ pub fn exported_names() -> Vec<&'static str> {
     names.extend_from_slice(crate::engine::metrics::NAMES);
     names.extend_from_slice(crate::presence::metrics::NAMES);
     names.extend_from_slice(crate::publish::metrics::NAMES);
+    names.extend_from_slice(crate::graph::metrics::NAMES);
     names.extend_from_slice(PROCESS_NAMES);
     names
 }
@@ -100,6 +101,7 @@ pub fn install() -> Option<PrometheusHandle> {
             for (name, buckets) in crate::engine::metrics::BUCKETS
                 .iter()
                 .chain(crate::publish::metrics::BUCKETS)
+                .chain(crate::graph::metrics::BUCKETS)
             {
                 builder = builder
                     .set_buckets_for_metric(Matcher::Full((*name).into()), buckets)
@@ -110,6 +112,7 @@ pub fn install() -> Option<PrometheusHandle> {
             crate::engine::metrics::describe();
             crate::presence::metrics::describe();
             crate::publish::metrics::describe();
+            crate::graph::metrics::describe();
             PROCESS
                 .get_or_init(metrics_process::Collector::default)
                 .describe();

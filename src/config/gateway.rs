@@ -1,10 +1,12 @@
 //! `[[gateway]]`: one EWS server each: its URL or Autodiscover, authentication, TLS
-//! trust, version, impersonation and limits. A gateway validates itself; every error
+//! trust, version, impersonation and limits; or, with `kind = "graph"`, Exchange
+//! Online through Microsoft Graph ([`super::graph`]). A gateway validates itself; every error
 //! names `gateway[i].key`.
 
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ews::transport::{Auth, Secret, TransportConfig};
@@ -12,6 +14,7 @@ use ews::types::RequestServerVersion;
 use hyper::Uri;
 use serde::Deserialize;
 
+use super::graph::GraphConfig;
 use super::mailboxes::OPT_OUT_FLAG;
 use super::values::{existing_file, ranged, read_secret, resolve, web_url};
 use super::{ConfigError, error};
@@ -48,6 +51,43 @@ pub(super) struct RawGateway {
     pub(super) max_connections: Option<u64>,
     pub(super) request_timeout_secs: Option<u64>,
     pub(super) allow_plain_http: Option<bool>,
+    pub(super) kind: Option<String>,
+    pub(super) tenant: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_certificate_file: Option<PathBuf>,
+    pub(super) client_secret_file: Option<PathBuf>,
+    pub(super) notification_url: Option<String>,
+    pub(super) authority: Option<String>,
+    pub(super) graph_url: Option<String>,
+}
+
+impl RawGateway {
+    /// Whether key `name` was given.
+    pub(super) fn has(&self, name: &str) -> bool {
+        match name {
+            "url" => self.url.is_some(),
+            "autodiscover" => self.autodiscover.is_some(),
+            "autodiscover_url" => self.autodiscover_url.is_some(),
+            "autodiscover_prefer" => self.autodiscover_prefer.is_some(),
+            "autodiscover_ttl_secs" => self.autodiscover_ttl_secs.is_some(),
+            "auth" => self.auth.is_some(),
+            "username" => self.username.is_some(),
+            "password_file" => self.password_file.is_some(),
+            "token_file" => self.token_file.is_some(),
+            "server_version" => self.server_version.is_some(),
+            "impersonation" => self.impersonation.is_some(),
+            "max_subscriptions_per_connection" => self.max_subscriptions_per_connection.is_some(),
+            "max_connections" => self.max_connections.is_some(),
+            "tenant" => self.tenant.is_some(),
+            "client_id" => self.client_id.is_some(),
+            "client_certificate_file" => self.client_certificate_file.is_some(),
+            "client_secret_file" => self.client_secret_file.is_some(),
+            "notification_url" => self.notification_url.is_some(),
+            "authority" => self.authority.is_some(),
+            "graph_url" => self.graph_url.is_some(),
+            _ => false,
+        }
+    }
 }
 
 /// One EWS server.
@@ -79,6 +119,9 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// Credentials may go over plain `http://` to other hosts than this one (a lab).
     pub allow_plain_http: bool,
+    /// `kind = "graph"`: Exchange Online through Microsoft Graph (the EWS keys above
+    /// then hold their defaults and `url` is the Graph URL).
+    pub graph: Option<Arc<GraphConfig>>,
 }
 
 /// A gateway's Autodiscover settings.
@@ -122,6 +165,11 @@ impl GatewayConfig {
             auth: self.auth.clone(),
             request_timeout: self.request_timeout,
         }
+    }
+
+    /// `ews` or `graph`.
+    pub fn kind(&self) -> &'static str {
+        if self.graph.is_some() { "graph" } else { "ews" }
     }
 
     /// Whether requests go over TLS (Autodiscover sends credentials over HTTPS only).
@@ -193,6 +241,21 @@ impl GatewayConfig {
                     g.name
                 ),
             ));
+        }
+        match g.kind.as_deref() {
+            None | Some("ews") => {}
+            Some("graph") => return Self::graph_from_raw(g, base, &key),
+            Some(other) => {
+                return Err(error(
+                    key("kind"),
+                    format!("{other:?}: use \"ews\" (the default) or \"graph\" (Exchange Online)"),
+                ));
+            }
+        }
+        for name in super::graph::GRAPH_ONLY {
+            if g.has(name) {
+                return Err(error(key(name), "is a key of kind = \"graph\" gateways"));
+            }
         }
         let url = match &g.url {
             Some(text) => Some(web_url(&key("url"), text)?),
@@ -310,6 +373,40 @@ impl GatewayConfig {
                 "seconds",
             )?),
             allow_plain_http,
+            graph: None,
+        })
+    }
+
+    /// Validates a `kind = "graph"` gateway.
+    fn graph_from_raw(
+        g: RawGateway,
+        base: &Path,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<GatewayConfig, ConfigError> {
+        let graph = super::graph::graph_config(&g, base, key)?;
+        let ca_file = g
+            .ca_file
+            .map(|p| existing_file(&key("ca_file"), base, &p))
+            .transpose()?;
+        Ok(GatewayConfig {
+            name: g.name,
+            url: Some(graph.graph_url.clone()),
+            autodiscover: None,
+            auth: Auth::None,
+            ca_file,
+            server_version: RequestServerVersion::default(),
+            impersonation: false,
+            max_subscriptions_per_connection: 1,
+            max_connections: None,
+            request_timeout: Duration::from_secs(ranged(
+                &key("request_timeout_secs"),
+                g.request_timeout_secs,
+                REQUEST_TIMEOUT_SECS.0,
+                REQUEST_TIMEOUT_SECS.1,
+                "seconds",
+            )?),
+            allow_plain_http: g.allow_plain_http.unwrap_or(false),
+            graph: Some(Arc::new(graph)),
         })
     }
 }

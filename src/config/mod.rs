@@ -16,6 +16,7 @@ use serde::Deserialize;
 mod api;
 mod environment;
 mod gateway;
+mod graph;
 mod hints;
 mod mailboxes;
 mod presence;
@@ -25,6 +26,7 @@ mod state;
 pub(crate) mod tests;
 mod values;
 
+pub use self::graph::{GraphConfig, GraphCredential};
 pub use self::sip::{PresentityTemplate, SipConfig};
 pub use api::{ApiConfig, ApiTlsFiles};
 pub use gateway::{AutodiscoverConfig, GatewayConfig};

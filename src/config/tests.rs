@@ -23,6 +23,7 @@ pub(crate) fn gateway_config(name: &str, url: &str) -> GatewayConfig {
         max_connections: None,
         request_timeout: Duration::from_secs(10),
         allow_plain_http: false,
+        graph: None,
     }
 }
 

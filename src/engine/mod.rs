@@ -167,12 +167,15 @@ impl Engine {
                 shared.updates.clock(),
                 refresh::state::Settings::of(g, &shared.presence),
             ));
-            tracker.spawn(refresh::driver::run(
-                gateway.clone() as Arc<dyn refresh::port::ReadPort>,
-                refresh.clone(),
-                shared.clone(),
-                stop.clone(),
-            ));
+            // A Graph gateway keeps its place here, idle: the Graph source serves it.
+            if g.graph.is_none() {
+                tracker.spawn(refresh::driver::run(
+                    gateway.clone() as Arc<dyn refresh::port::ReadPort>,
+                    refresh.clone(),
+                    shared.clone(),
+                    stop.clone(),
+                ));
+            }
             let discovery = g.discovery().map(|config| Discovery {
                 client: Discoverer::new(config, tls.clone()),
                 ttl: g
@@ -405,7 +408,14 @@ impl Source for Engine {
     /// The read-only view for the API.
     fn status(&self) -> StatusHandle {
         StatusHandle {
-            gateways: self.gateways.clone(),
+            gateways: self
+                .gateways
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.gateway.config.graph.is_none())
+                .map(|(i, r)| (i, r.clone()))
+                .collect(),
+            others: Vec::new(),
         }
     }
 

@@ -13,6 +13,8 @@ use common::sync::lock;
 pub struct GatewayReport {
     /// Its name.
     pub name: String,
+    /// `ews` or `graph`.
+    pub kind: &'static str,
     /// Its EWS URL.
     pub url: String,
     /// Whether the URL is https.
@@ -49,27 +51,55 @@ pub struct GatewayReport {
     pub plain_http: Option<String>,
 }
 
+/// A gateway of another source that reports itself.
+pub trait GatewayStatus: std::fmt::Debug + Send + Sync {
+    /// Its status now.
+    fn report(&self) -> GatewayReport;
+}
+
 /// Cheap to clone; reads only.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StatusHandle {
-    pub(super) gateways: Vec<Arc<GatewayRuntime>>,
+    /// The EWS gateways, by their place in the configuration.
+    pub(super) gateways: Vec<(usize, Arc<GatewayRuntime>)>,
+    /// The other sources' gateways, by their place.
+    pub(super) others: Vec<(usize, Arc<dyn GatewayStatus>)>,
 }
 
 impl StatusHandle {
-    /// The running gateways by name (their credential gates, for the checks).
+    /// The running EWS gateways by name (their credential gates, for the checks).
     pub fn gates(&self) -> crate::check::Gates {
         self.gateways
             .iter()
-            .map(|runtime| (runtime.gateway.config.name.clone(), runtime.gateway.clone()))
+            .map(|(_, runtime)| (runtime.gateway.config.name.clone(), runtime.gateway.clone()))
             .collect()
     }
 
     /// Every gateway's status, in configuration order.
     pub fn gateways(&self) -> Vec<GatewayReport> {
-        self.gateways
+        let mut all: Vec<(usize, GatewayReport)> = self
+            .gateways
             .iter()
-            .map(|runtime| report(runtime))
-            .collect()
+            .map(|(i, runtime)| (*i, report(runtime)))
+            .chain(self.others.iter().map(|(i, g)| (*i, g.report())))
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// A handle over other sources' gateways only.
+    pub fn of_others(others: Vec<(usize, Arc<dyn GatewayStatus>)>) -> StatusHandle {
+        StatusHandle {
+            gateways: Vec::new(),
+            others,
+        }
+    }
+
+    /// This handle and `other`'s gateways together.
+    pub fn merge(mut self, other: StatusHandle) -> StatusHandle {
+        self.gateways.extend(other.gateways);
+        self.others.extend(other.others);
+        self
     }
 }
 
@@ -78,6 +108,7 @@ fn report(runtime: &GatewayRuntime) -> GatewayReport {
     let over_capacity = lock(&runtime.overflow).len();
     let mut r = GatewayReport {
         name: config.name.clone(),
+        kind: "ews",
         url: config.describe_url(),
         tls: config.uses_tls(),
         auth: config.auth.scheme(),

@@ -42,6 +42,12 @@ pub struct Options {
     pub api_extra: String,
     /// More sections at the end of the configuration (`[[sip]]`).
     pub sections: String,
+    /// Mailboxes served through a second gateway, `online`, of `kind = "graph"`
+    /// against the simulator's Graph side (which is then on); the others stay on EWS.
+    pub graph_mailboxes: Vec<usize>,
+    /// The `online` gateway's credential: `client_secret_file` (the simulator's secret)
+    /// unless this names another secret, or the certificate when `"certificate"`.
+    pub graph_credential: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -70,8 +76,22 @@ impl Default for Options {
             autodiscover: false,
             api_extra: String::new(),
             sections: String::new(),
+            graph_mailboxes: Vec::new(),
+            graph_credential: None,
         }
     }
+}
+
+/// The name of the rig's Graph gateway.
+pub const GRAPH_GATEWAY: &str = "online";
+
+/// A loopback port free now (for a listener whose address must be known before it
+/// is bound: Graph's notification URL).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 pub struct Rig {
@@ -120,6 +140,13 @@ pub fn localhost_certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
 pub async fn rig(options: Options) -> Rig {
     let dir = rig_dir();
     let mut sim_config = options.sim.clone();
+    let graph = !options.graph_mailboxes.is_empty();
+    if graph {
+        sim_config.graph = Some(ews_sim::graph::GraphConfig {
+            certificate: Some(super::fixtures_dir().join("graph/cert.pem")),
+            ..ews_sim::graph::GraphConfig::default()
+        });
+    }
     let mut ca_line = String::new();
     if options.https {
         let (cert, key) = localhost_certificate(&dir);
@@ -144,7 +171,49 @@ pub async fn rig(options: Options) -> Rig {
     } else {
         sim.addr.to_string()
     };
-    write_mailboxes(&dir, 1..=options.mailboxes);
+    if graph {
+        let text: String = (1..=options.mailboxes)
+            .map(|n| {
+                if options.graph_mailboxes.contains(&n) {
+                    format!("{} {GRAPH_GATEWAY}\n", address(n))
+                } else {
+                    format!("{}\n", address(n))
+                }
+            })
+            .collect();
+        std::fs::write(dir.join("mailboxes.txt"), text).expect("mailbox file");
+    } else {
+        write_mailboxes(&dir, 1..=options.mailboxes);
+    }
+    let (listen, graph_section) = if graph {
+        let port = free_port();
+        let defaults = ews_sim::graph::GraphConfig::default();
+        let credential = match options.graph_credential {
+            Some("certificate") => format!(
+                "client_certificate_file = \"{}\"",
+                super::fixtures_dir().join("graph/app.pem").display()
+            ),
+            other => {
+                let secret = other.map_or(
+                    defaults.client_secret.clone().unwrap_or_default(),
+                    str::to_owned,
+                );
+                std::fs::write(dir.join("graph-secret"), format!("{secret}\n"))
+                    .expect("secret file");
+                "client_secret_file = \"graph-secret\"".to_owned()
+            }
+        };
+        let base = format!("http://{}", sim.addr);
+        (
+            format!("127.0.0.1:{port}"),
+            format!(
+                "[[gateway]]\nname = \"{GRAPH_GATEWAY}\"\nkind = \"graph\"\ntenant = \"{}\"\nclient_id = \"{}\"\n{credential}\nnotification_url = \"http://127.0.0.1:{port}/graph/notifications\"\nauthority = \"{base}\"\ngraph_url = \"{base}\"\nrequest_timeout_secs = 10\n",
+                defaults.tenant, defaults.client_id
+            ),
+        )
+    } else {
+        ("127.0.0.1:0".to_owned(), String::new())
+    };
     let token = options
         .token
         .map(|t| {
@@ -159,7 +228,7 @@ pub async fn rig(options: Options) -> Rig {
     let config = format!(
         r#"
 [api]
-listen = "127.0.0.1:0"
+listen = "{listen}"
 {token}{api_connections}{api_extra}
 [presence]
 debounce_ms = {debounce}
@@ -175,11 +244,13 @@ password_file = "password"
 token_file = "bearer-token"
 {ca_line}max_subscriptions_per_connection = {per}
 {max}request_timeout_secs = 10
-[mailboxes]
+{graph_section}[mailboxes]
 file = "mailboxes.txt"
 {sections}
 "#,
         sections = options.sections,
+        listen = listen,
+        graph_section = graph_section,
         debounce = options.debounce_ms,
         api_extra = options.api_extra,
         oof = options.oof_refresh_secs,

@@ -57,6 +57,31 @@ pub enum Admission {
     },
 }
 
+/// The gate is closed: why, and how long until the next attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// The refusal and when the next attempt goes.
+    pub message: String,
+    /// Until the next probe.
+    pub retry_in: Duration,
+}
+
+/// How a request that passed the gate ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The server answered: the credentials were accepted.
+    Answered,
+    /// The credentials were refused.
+    Refused {
+        /// The refusal, for the next callers.
+        cause: String,
+        /// The whole error, for the log.
+        error: String,
+    },
+    /// The server was not reached: nothing is known of the credentials.
+    Unreached,
+}
+
 /// One gateway's credential gate.
 #[derive(Debug)]
 pub struct CredentialGate {
@@ -112,6 +137,16 @@ impl CredentialGate {
     /// an ordinary request, and the refusal with the time of the next attempt while
     /// the gate is closed. Waits only while the probe is in flight.
     pub async fn pass(&self) -> Result<bool, EwsError> {
+        self.pass_any()
+            .await
+            .map_err(|closed| EwsError::CredentialBackoff {
+                message: closed.message,
+                retry_in: closed.retry_in,
+            })
+    }
+
+    /// [`CredentialGate::pass`] for any protocol: the refusal as [`Closed`].
+    pub async fn pass_any(&self) -> Result<bool, Closed> {
         loop {
             let notified = self.changed.notified();
             match self.admit(Instant::now()) {
@@ -122,7 +157,7 @@ impl CredentialGate {
                         .checked_add(retry_in)
                         .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
                         .unwrap_or_else(|_| format!("in {} s", retry_in.as_secs()));
-                    return Err(EwsError::CredentialBackoff {
+                    return Err(Closed {
                         message: format!(
                             "{cause}; waiting for the credential back-off, next attempt at {at}"
                         ),
@@ -139,66 +174,80 @@ impl CredentialGate {
         }
     }
 
-    /// How a request that passed the gate ended: refused credentials close the gate
-    /// (or keep it closed, one step longer); any answer from the server opens it.
+    /// How an EWS request that passed the gate ended: refused credentials close the
+    /// gate (or keep it closed, one step longer); any answer from the server opens it.
     pub fn outcome(&self, result: Result<(), &EwsError>, now: Instant) {
-        let refused = result.is_err_and(EwsError::is_refused_credentials);
-        let answered = match result {
-            Ok(()) => true,
+        let verdict = match result {
+            Ok(()) => Verdict::Answered,
+            Err(e) if e.is_refused_credentials() => Verdict::Refused {
+                cause: e.cause(),
+                error: e.to_string(),
+            },
             // A reply of any kind (not a failure to reach the server) proves the
             // credentials were accepted.
-            Err(e) => matches!(
-                e,
+            Err(
                 EwsError::Response(_)
-                    | EwsError::Fault(_)
-                    | EwsError::Protocol(_)
-                    | EwsError::Decode(_)
-                    | EwsError::Http { .. }
-            ),
+                | EwsError::Fault(_)
+                | EwsError::Protocol(_)
+                | EwsError::Decode(_)
+                | EwsError::Http { .. },
+            ) => Verdict::Answered,
+            Err(_) => Verdict::Unreached,
         };
+        self.record(verdict, now);
+    }
+
+    /// How a request that passed the gate ended, in any protocol's words.
+    pub fn record(&self, verdict: Verdict, now: Instant) {
         let mut guard = lock(&self.state);
         let (state, backoff) = &mut *guard;
-        if refused {
-            if let State::Refused { probing: false, .. } = state {
-                // A request that went out before the gate closed: the step it would
-                // lengthen was already taken by the refusal that closed the gate.
-                return;
-            }
-            let wait = backoff.next_delay();
-            let cause = result.err().map(EwsError::cause).unwrap_or_default();
-            let since = match state {
-                State::Refused { since, .. } => *since,
-                State::Open => {
-                    tracing::warn!(
-                        gateway = %self.gateway,
-                        error = %result.err().map(ToString::to_string).unwrap_or_default(),
-                        retry_in_s = wait.as_secs(),
-                        "the server refused our credentials; one request will try them again per back-off step"
-                    );
-                    now
+        match verdict {
+            Verdict::Refused { cause, error } => {
+                if let State::Refused { probing: false, .. } = state {
+                    // A request that went out before the gate closed: the step it would
+                    // lengthen was already taken by the refusal that closed the gate.
+                    return;
                 }
-            };
-            *state = State::Refused {
-                retry_at: now + wait,
-                probing: false,
-                since,
-                cause,
-            };
-            self.refused_tx.send_replace(true);
-        } else if answered {
-            if let State::Refused { since, .. } = state {
-                tracing::info!(
-                    gateway = %self.gateway,
-                    after_s = now.saturating_duration_since(*since).as_secs(),
-                    "the server accepts our credentials again"
-                );
+                let wait = backoff.next_delay();
+                let since = match state {
+                    State::Refused { since, .. } => *since,
+                    State::Open => {
+                        tracing::warn!(
+                            gateway = %self.gateway,
+                            %error,
+                            retry_in_s = wait.as_secs(),
+                            "the server refused our credentials; one request will try them again per back-off step"
+                        );
+                        now
+                    }
+                };
+                *state = State::Refused {
+                    retry_at: now + wait,
+                    probing: false,
+                    since,
+                    cause,
+                };
+                self.refused_tx.send_replace(true);
             }
-            *state = State::Open;
-            backoff.reset();
-            self.refused_tx.send_replace(false);
-        } else if let State::Refused { probing, .. } = state {
-            // The probe did not reach the server: it proved nothing; another may try.
-            *probing = false;
+            Verdict::Answered => {
+                if let State::Refused { since, .. } = state {
+                    tracing::info!(
+                        gateway = %self.gateway,
+                        after_s = now.saturating_duration_since(*since).as_secs(),
+                        "the server accepts our credentials again"
+                    );
+                }
+                *state = State::Open;
+                backoff.reset();
+                self.refused_tx.send_replace(false);
+            }
+            Verdict::Unreached => {
+                if let State::Refused { probing, .. } = state {
+                    // The probe did not reach the server: it proved nothing; another
+                    // may try.
+                    *probing = false;
+                }
+            }
         }
         drop(guard);
         self.changed.notify_waiters();

@@ -102,6 +102,7 @@ impl Driver {
     fn execute(&mut self, output: Output) {
         let port = self.port.clone();
         let name = port.gateway_name();
+        let names = self.queue.names();
         let lost = || Failure::without_wait("the read stopped without an answer".to_owned());
         let (reader, clock) = (port.clone(), self.queue.clock);
         match output {
@@ -155,22 +156,22 @@ impl Driver {
                 retry_in,
                 loud,
             } => {
-                metrics::refresh_failed(name, port.operation(read), mailboxes);
+                metrics::refresh_failed(name, names.of(read), mailboxes);
                 if loud {
                     tracing::warn!(
                         gateway = %name,
-                        operation = port.operation(read),
+                        operation = names.of(read),
                         mailboxes,
                         retry_in_ms = retry_in.as_millis() as u64,
                         error = %problem,
                         "refreshes are failing; the mailboxes stay queued and are retried with backoff"
                     );
                 } else {
-                    tracing::debug!(gateway = %name, operation = port.operation(read), mailboxes, error = %problem, "refresh failed again");
+                    tracing::debug!(gateway = %name, operation = names.of(read), mailboxes, error = %problem, "refresh failed again");
                 }
             }
             Output::Recovered(read) => {
-                tracing::info!(gateway = %name, operation = port.operation(read), "refreshes work again");
+                tracing::info!(gateway = %name, operation = names.of(read), "refreshes work again");
             }
             Output::SourceChanged(source) => match &source {
                 AutoReplySource::MailTips { batch } => {

@@ -106,6 +106,11 @@ impl RefreshQueue {
         lock(&self.state).is_queued(mailbox)
     }
 
+    /// What the server calls each read.
+    pub fn names(&self) -> state::ReadNames {
+        lock(&self.state).names()
+    }
+
     /// How the gateway reads automatic replies now.
     pub fn auto_reply_source(&self) -> AutoReplySource {
         lock(&self.state).source().clone()

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::state::{CalendarAnswer, OofAnswer, ProbeAnswer, Queued, Read, TipsAnswer};
+use super::state::{CalendarAnswer, OofAnswer, ProbeAnswer, Queued, TipsAnswer};
 use crate::engine::Shared;
 use crate::presence::clock::Clock;
 use common::mailbox::Mailbox;
@@ -25,9 +25,6 @@ pub type Pending<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub trait ReadPort: Send + Sync + 'static {
     /// The gateway's name (logs, metrics).
     fn gateway_name(&self) -> &str;
-
-    /// The server's name for a read (`GetUserAvailability`, `getSchedule`).
-    fn operation(&self, read: Read) -> &'static str;
 
     /// Reads the calendars of `batch` over `[now - 1 h, now + horizon]`.
     fn calendar(

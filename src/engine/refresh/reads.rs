@@ -338,10 +338,6 @@ impl super::port::ReadPort for Gateway {
         &self.config.name
     }
 
-    fn operation(&self, read: Read) -> &'static str {
-        read.operation()
-    }
-
     fn calendar(
         self: std::sync::Arc<Self>,
         clock: Clock,

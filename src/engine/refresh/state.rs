@@ -87,14 +87,32 @@ pub enum Read {
     MailTips,
 }
 
+/// What a server calls each read: calendars, one mailbox's automatic replies, a batch
+/// of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadNames([&'static str; 3]);
+
+/// EWS's operations.
+pub const EWS_NAMES: ReadNames =
+    ReadNames(["GetUserAvailability", "GetUserOofSettings", "GetMailTips"]);
+/// Microsoft Graph's requests.
+pub const GRAPH_NAMES: ReadNames = ReadNames([
+    "getSchedule",
+    "automaticRepliesSetting",
+    "automaticRepliesSetting $batch",
+]);
+
+impl ReadNames {
+    /// The name of `read`.
+    pub fn of(self, read: Read) -> &'static str {
+        self.0[read.index()]
+    }
+}
+
 impl Read {
     /// The EWS operation that makes this read.
     pub fn operation(self) -> &'static str {
-        match self {
-            Read::Calendar => "GetUserAvailability",
-            Read::AutoReplies => "GetUserOofSettings",
-            Read::MailTips => "GetMailTips",
-        }
+        EWS_NAMES.of(self)
     }
 
     fn index(self) -> usize {
@@ -163,6 +181,8 @@ pub struct Settings {
     /// How automatic replies are read, when that is known from the start (nothing is
     /// asked).
     pub auto_replies: Option<AutoReplySource>,
+    /// What the server calls each read (in problems and logs).
+    pub names: ReadNames,
 }
 
 impl Settings {
@@ -176,6 +196,7 @@ impl Settings {
             mail_tips_possible: gateway.server_version >= RequestServerVersion::Exchange2010,
             calendar_batch: MAX_MAILBOXES,
             auto_replies: None,
+            names: EWS_NAMES,
         }
     }
 }
@@ -395,6 +416,11 @@ impl RefreshState {
             calendar_in_flight: 0,
             auto_in_flight: 0,
         }
+    }
+
+    /// What the server calls each read.
+    pub fn names(&self) -> ReadNames {
+        self.settings.names
     }
 
     /// How automatic replies are read now.
@@ -639,14 +665,18 @@ impl RefreshState {
                 match code {
                     None => self.recovered(Read::Calendar, out),
                     Some(code) => {
-                        let failure = Failure::without_wait(format!("GetUserAvailability: {code}"));
+                        let failure = Failure::without_wait(format!(
+                            "{}: {code}",
+                            self.settings.names.of(Read::Calendar)
+                        ));
                         self.failed(now, Read::Calendar, refused, failure, out);
                     }
                 }
             }
             CalendarAnswer::Read { results, .. } => {
                 let failure = Failure::without_wait(format!(
-                    "GetUserAvailability answered {} mailboxes for {} asked",
+                    "{} answered {} mailboxes for {} asked",
+                    self.settings.names.of(Read::Calendar),
                     results.len(),
                     batch.len()
                 ));
@@ -685,7 +715,8 @@ impl RefreshState {
             }
             TipsAnswer::Read { verdicts, .. } => {
                 let failure = Failure::without_wait(format!(
-                    "GetMailTips answered {} recipients for {} asked",
+                    "{} answered {} recipients for {} asked",
+                    self.settings.names.of(Read::MailTips),
                     verdicts.len(),
                     mailboxes.len()
                 ));

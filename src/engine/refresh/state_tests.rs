@@ -50,6 +50,7 @@ fn gateway(members: usize, mail_tips_possible: bool) -> RefreshState {
         mail_tips_possible,
         calendar_batch: MAX_MAILBOXES,
         auto_replies: None,
+        names: EWS_NAMES,
     };
     let backoff = Backoff::with_random(RETRY_MIN, RETRY_MAX, Box::new(NoJitter)).unwrap();
     let mut state = RefreshState::new(settings, backoff);
