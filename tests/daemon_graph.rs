@@ -480,3 +480,48 @@ async fn a_certificate_credential_signs_in() {
     );
     rig.stop().await;
 }
+
+/// The troubleshooter treats a Graph gateway as it treats an EWS one: token, calendar,
+/// mailbox settings, subscription create + delete (Graph's validation reached our
+/// endpoint), each passing; with a refused secret, the token step fails with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_troubleshooter_checks_a_graph_gateway() {
+    let rig = hybrid(Options::default()).await;
+    eventually("subscribed", WITHIN, || async { subscriptions(&rig).await.len() == 10 }).await;
+    let reply = client::request(&rig.api, "POST", "/v1/checks", &[], "").await;
+    assert_eq!(reply.status, 200);
+    let all = reply.json();
+    let online = all["gateways"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["gateway"] == GRAPH_GATEWAY).cloned())
+        .expect("the Graph gateway is checked");
+    let steps: Vec<(String, String)> = online["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap_or_default().to_owned(), s["result"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let expected: Vec<(String, String)> = ["token", "calendar", "mailbox settings", "subscription", "notification url"]
+        .iter()
+        .map(|s| (s.to_string(), "pass".to_string()))
+        .collect();
+    assert_eq!(steps, expected, "{online}");
+    assert_eq!(subscriptions(&rig).await.len(), 10, "the check's subscription was deleted");
+    rig.stop().await;
+
+    let rig = hybrid(Options {
+        graph_credential: Some("not-the-secret"),
+        ..Options::default()
+    })
+    .await;
+    let reply = client::request(&rig.api, "POST", "/v1/checks", &[], "").await;
+    let all = reply.json();
+    let online = all["gateways"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["gateway"] == GRAPH_GATEWAY).cloned())
+        .expect("the Graph gateway is checked");
+    let token = &online["steps"][0];
+    assert_eq!(token["step"], "token");
+    assert_eq!(token["result"], "fail", "{online}");
+    rig.stop().await;
+}

@@ -664,7 +664,14 @@ fn today(state: &ApiState, raw: &str) -> Response<Body> {
 /// Runs the troubleshooter's checks for every gateway now.
 async fn checks(state: &ApiState) -> Response<Body> {
     // Through the running gateways' credential gates: no login the daemon would not send.
-    let gates = state.status.gates();
+    let mut gates = state.status.gates();
+    if let Some(receiver) = &state.graph {
+        gates.graph = receiver
+            .gateways()
+            .into_iter()
+            .map(|g| (g.name().to_owned(), g))
+            .collect();
+    }
     let results = crate::check::check_all(&state.config, None, &gates).await;
     let body = serde_json::json!({
         "ok": results.iter().all(crate::check::GatewayCheck::ok),

@@ -6,7 +6,8 @@
 //! mailbox (proves impersonation rights), GetUserAvailability and GetUserOofSettings.
 //! With Autodiscover and no `url`, the test mailbox's EWS URL is discovered first.
 //! Each `[[sip]]` presence server is checked too ([`sip`]): OPTIONS, then a PUBLISH
-//! and its removal for the test mailbox's presentity.
+//! and its removal for the test mailbox's presentity. A `kind = "graph"` gateway has
+//! its own steps ([`graph`]): token, calendar, mailbox settings, subscription.
 //!
 //! Without a test mailbox, every step that needs none still runs (authentication is
 //! then proved with GetServiceConfiguration, which names no mailbox), and the mailbox
@@ -15,6 +16,7 @@
 //! request: while the credentials are refused, the check says when the next attempt
 //! is instead of logging in.
 
+pub mod graph;
 pub mod report;
 pub mod sip;
 
@@ -71,10 +73,10 @@ pub struct Step {
     pub fix: Option<String>,
 }
 
-struct Steps(Vec<Step>);
+pub(crate) struct Steps(Vec<Step>);
 
 impl Steps {
-    fn pass(&mut self, step: &'static str, started: Instant, detail: impl Into<String>) {
+    pub(crate) fn pass(&mut self, step: &'static str, started: Instant, detail: impl Into<String>) {
         self.0.push(Step {
             step,
             result: Outcome::Pass,
@@ -86,7 +88,7 @@ impl Steps {
     }
 
     /// Marks `names` skipped for want of a test mailbox; returns every step.
-    fn skip_mailbox_steps(mut self, names: &[&'static str]) -> Vec<Step> {
+    pub(crate) fn skip_mailbox_steps(mut self, names: &[&'static str]) -> Vec<Step> {
         for step in names {
             self.0.push(Step {
                 step,
@@ -103,7 +105,7 @@ impl Steps {
         self.0
     }
 
-    fn fail(
+    pub(crate) fn fail(
         &mut self,
         step: &'static str,
         started: Instant,
@@ -122,7 +124,7 @@ impl Steps {
     }
 }
 
-async fn timed<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
+pub(crate) async fn timed<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
     tokio::time::timeout(STEP_TIMEOUT, future).await.ok()
 }
 
@@ -602,9 +604,15 @@ impl GatewayCheck {
     }
 }
 
-/// The daemon's credential gate of each gateway, by name (empty for the CLI, which
-/// runs outside the daemon).
-pub type Gates = std::collections::HashMap<String, Arc<crate::engine::gateway::Gateway>>;
+/// The daemon's running gateways, by name, whose credential gates (and tokens) the
+/// checks use (empty for the CLI, which runs outside the daemon).
+#[derive(Debug, Default, Clone)]
+pub struct Gates {
+    /// EWS gateways.
+    pub ews: std::collections::HashMap<String, Arc<crate::engine::gateway::Gateway>>,
+    /// Graph gateways.
+    pub graph: std::collections::HashMap<String, Arc<crate::graph::gateway::GraphGateway>>,
+}
 
 /// Checks every gateway and SIP presence server of `config` in parallel, with `mailbox` (else each gateway's
 /// first configured mailbox, else none: the mailbox steps are skipped) as the test
@@ -623,12 +631,17 @@ pub async fn check_all(
                 .find(|(_, g)| *g == index)
                 .map(|(m, _)| m.clone())
         });
-        let running_gateway = gates.get(&gateway.name).cloned();
+        let running_gateway = gates.ews.get(&gateway.name).cloned();
+        let running_graph = gates.graph.get(&gateway.name).cloned();
         let gateway = gateway.clone();
         let certs = config.certs_dir.clone();
         running.spawn(async move {
             let gate = running_gateway.as_ref().map(|g| &g.credentials);
-            let steps = check(&gateway, &certs, test_mailbox.as_ref(), gate).await;
+            let steps = if gateway.graph.is_some() {
+                graph::check(&gateway, &certs, test_mailbox.as_ref(), running_graph).await
+            } else {
+                check(&gateway, &certs, test_mailbox.as_ref(), gate).await
+            };
             (
                 index,
                 GatewayCheck {

@@ -69,10 +69,14 @@ pub struct StatusHandle {
 impl StatusHandle {
     /// The running EWS gateways by name (their credential gates, for the checks).
     pub fn gates(&self) -> crate::check::Gates {
-        self.gateways
-            .iter()
-            .map(|(_, runtime)| (runtime.gateway.config.name.clone(), runtime.gateway.clone()))
-            .collect()
+        crate::check::Gates {
+            ews: self
+                .gateways
+                .iter()
+                .map(|(_, runtime)| (runtime.gateway.config.name.clone(), runtime.gateway.clone()))
+                .collect(),
+            graph: Default::default(),
+        }
     }
 
     /// Every gateway's status, in configuration order.

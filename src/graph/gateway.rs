@@ -251,6 +251,19 @@ impl GraphGateway {
         }
     }
 
+    /// Obtains a token (the cached one when valid): the troubleshooter's first step.
+    pub async fn sign_in(&self) -> Result<(), GraphError> {
+        let result = self
+            .token
+            .token(&self.graph, &self.credentials, self.name())
+            .await
+            .map(|_| ());
+        if let Err(e) = &result {
+            self.failed(e);
+        }
+        result
+    }
+
     /// A problem found by looking at answers: recorded as the last error.
     pub fn report(&self, message: &str) {
         common::sync::lock(&self.health).last_error = Some((Timestamp::now(), message.to_owned()));

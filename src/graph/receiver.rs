@@ -59,6 +59,11 @@ impl Receiver {
         Receiver { directory, routes }
     }
 
+    /// The Graph gateways it serves.
+    pub fn gateways(&self) -> Vec<Arc<GraphGateway>> {
+        self.routes.iter().map(|(_, r)| r.gateway.clone()).collect()
+    }
+
     fn route(&self, gateway: usize) -> Option<&Route> {
         self.routes
             .iter()
