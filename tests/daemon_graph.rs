@@ -487,7 +487,10 @@ async fn a_certificate_credential_signs_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_troubleshooter_checks_a_graph_gateway() {
     let rig = hybrid(Options::default()).await;
-    eventually("subscribed", WITHIN, || async { subscriptions(&rig).await.len() == 10 }).await;
+    eventually("subscribed", WITHIN, || async {
+        subscriptions(&rig).await.len() == 10
+    })
+    .await;
     let reply = client::request(&rig.api, "POST", "/v1/checks", &[], "").await;
     assert_eq!(reply.status, 200);
     let all = reply.json();
@@ -499,14 +502,29 @@ async fn the_troubleshooter_checks_a_graph_gateway() {
         .as_array()
         .expect("steps")
         .iter()
-        .map(|s| (s["step"].as_str().unwrap_or_default().to_owned(), s["result"].as_str().unwrap_or_default().to_owned()))
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap_or_default().to_owned(),
+                s["result"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
-    let expected: Vec<(String, String)> = ["token", "calendar", "mailbox settings", "subscription", "notification url"]
-        .iter()
-        .map(|s| (s.to_string(), "pass".to_string()))
-        .collect();
+    let expected: Vec<(String, String)> = [
+        "token",
+        "calendar",
+        "mailbox settings",
+        "subscription",
+        "notification url",
+    ]
+    .iter()
+    .map(|s| (s.to_string(), "pass".to_string()))
+    .collect();
     assert_eq!(steps, expected, "{online}");
-    assert_eq!(subscriptions(&rig).await.len(), 10, "the check's subscription was deleted");
+    assert_eq!(
+        subscriptions(&rig).await.len(),
+        10,
+        "the check's subscription was deleted"
+    );
     rig.stop().await;
 
     let rig = hybrid(Options {

@@ -73,7 +73,14 @@ pub async fn check(
         None => {
             let tls = match ews::transport::client_tls(gateway.ca_file.as_deref(), certs_dir) {
                 Ok(tls) => tls,
-                Err(e) => return steps.fail("tls", Instant::now(), e.to_string(), "fix the CA file named in the error"),
+                Err(e) => {
+                    return steps.fail(
+                        "tls",
+                        Instant::now(),
+                        e.to_string(),
+                        "fix the CA file named in the error",
+                    );
+                }
             };
             // The check reads nothing through the queue; it only completes the client.
             let settings = Settings {
@@ -89,18 +96,36 @@ pub async fn check(
             let refresh = Arc::new(RefreshQueue::new(Clock::System, settings));
             match GraphGateway::new(0, gateway.clone(), graph.clone(), tls, refresh) {
                 Ok(g) => Arc::new(g),
-                Err(e) => return steps.fail("token", Instant::now(), e.to_string(), "fix authority and graph_url"),
+                Err(e) => {
+                    return steps.fail(
+                        "token",
+                        Instant::now(),
+                        e.to_string(),
+                        "fix authority and graph_url",
+                    );
+                }
             }
         }
     };
     let started = Instant::now();
     match timed(client.sign_in()).await {
-        Some(Ok(())) => steps.pass("token", started, format!("a token for {} from {}", graph.client_id, graph.token_url())),
+        Some(Ok(())) => steps.pass(
+            "token",
+            started,
+            format!("a token for {} from {}", graph.client_id, graph.token_url()),
+        ),
         Some(Err(e)) => {
             let fix = fix("token", &e, gateway);
             return steps.fail("token", started, e.to_string(), fix);
         }
-        None => return steps.fail("token", started, "no answer in time", "check the way to the identity platform"),
+        None => {
+            return steps.fail(
+                "token",
+                started,
+                "no answer in time",
+                "check the way to the identity platform",
+            );
+        }
     }
     let Some(mailbox) = mailbox else {
         let mut all = steps.skip_mailbox_steps(&MAILBOX_STEPS);
@@ -119,12 +144,25 @@ pub async fn check(
     let request = graph::schedule::ScheduleRequest {
         schedules: vec![mailbox.as_str().to_owned()],
         start_time: graph::time::DateTimeTimeZone::utc(now),
-        end_time: graph::time::DateTimeTimeZone::utc(now.checked_add(jiff::SignedDuration::from_hours(1)).unwrap_or(now)),
+        end_time: graph::time::DateTimeTimeZone::utc(
+            now.checked_add(jiff::SignedDuration::from_hours(1))
+                .unwrap_or(now),
+        ),
         availability_view_interval: graph::schedule::VIEW_INTERVAL_MINUTES,
     };
     let probes: [(&'static str, Method, String, Option<String>); 2] = [
-        ("calendar", Method::POST, format!("/users/{user}/calendar/getSchedule"), Some(graph::encode(&request))),
-        ("mailbox settings", Method::GET, format!("/users/{user}/mailboxSettings/automaticRepliesSetting"), None),
+        (
+            "calendar",
+            Method::POST,
+            format!("/users/{user}/calendar/getSchedule"),
+            Some(graph::encode(&request)),
+        ),
+        (
+            "mailbox settings",
+            Method::GET,
+            format!("/users/{user}/mailboxSettings/automaticRepliesSetting"),
+            None,
+        ),
     ];
     for (step, method, path, body) in probes {
         let started = Instant::now();
@@ -144,10 +182,18 @@ pub async fn check(
         mailbox.as_str(),
         &url,
         &url,
-        now.checked_add(jiff::SignedDuration::from_mins(10)).unwrap_or(now),
+        now.checked_add(jiff::SignedDuration::from_mins(10))
+            .unwrap_or(now),
         &client_state,
     );
-    let created = timed(client.call("subscription create", Method::POST, "/subscriptions", Some(graph::encode(&body)), &[mailbox])).await;
+    let created = timed(client.call(
+        "subscription create",
+        Method::POST,
+        "/subscriptions",
+        Some(graph::encode(&body)),
+        &[mailbox],
+    ))
+    .await;
     let id = match created {
         Some(Ok(answer)) => graph::decode::<Subscription>("subscription", &answer.body)
             .ok()
@@ -156,16 +202,53 @@ pub async fn check(
             let fix = fix("subscription", &e, gateway);
             return steps.fail("subscription", started, e.to_string(), fix);
         }
-        None => return steps.fail("subscription", started, "no answer in time", "check Graph's health"),
+        None => {
+            return steps.fail(
+                "subscription",
+                started,
+                "no answer in time",
+                "check Graph's health",
+            );
+        }
     };
     let Some(id) = id else {
-        return steps.fail("subscription", started, "Graph answered without a subscription id", "see Graph's answer");
+        return steps.fail(
+            "subscription",
+            started,
+            "Graph answered without a subscription id",
+            "see Graph's answer",
+        );
     };
-    let deleted = timed(client.call("subscription delete", Method::DELETE, &format!("/subscriptions/{id}"), None, &[mailbox])).await;
+    let deleted = timed(client.call(
+        "subscription delete",
+        Method::DELETE,
+        &format!("/subscriptions/{id}"),
+        None,
+        &[mailbox],
+    ))
+    .await;
     match deleted {
-        Some(Ok(_)) => steps.pass("subscription", started, "created (Graph validated the notification URL) and deleted"),
-        Some(Err(e)) => return steps.fail("subscription", started, format!("created, but not deleted: {e}"), "it lapses in 10 minutes by itself"),
-        None => return steps.fail("subscription", started, "created, but the delete got no answer", "it lapses in 10 minutes by itself"),
+        Some(Ok(_)) => steps.pass(
+            "subscription",
+            started,
+            "created (Graph validated the notification URL) and deleted",
+        ),
+        Some(Err(e)) => {
+            return steps.fail(
+                "subscription",
+                started,
+                format!("created, but not deleted: {e}"),
+                "it lapses in 10 minutes by itself",
+            );
+        }
+        None => {
+            return steps.fail(
+                "subscription",
+                started,
+                "created, but the delete got no answer",
+                "it lapses in 10 minutes by itself",
+            );
+        }
     }
     steps.pass(
         "notification url",

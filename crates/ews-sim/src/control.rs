@@ -301,6 +301,13 @@ fn graph_route(sim: &Arc<Sim>, method: &Method, rest: &[&str], body: &[u8]) -> O
             sim.stats.fault(&format!("graph_{kind}"));
             Ok((StatusCode::OK, json!(graph.faults.active())))
         }
+        (&Method::GET, ["exchanges"]) => {
+            let recorded: Vec<_> = common::sync::lock(&graph.recorded)
+                .iter()
+                .cloned()
+                .collect();
+            Ok((StatusCode::OK, json!({"exchanges": recorded})))
+        }
         (&Method::GET, ["subscriptions"]) => {
             let all: Vec<Value> = graph
                 .subscriptions

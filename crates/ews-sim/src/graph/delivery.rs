@@ -165,6 +165,13 @@ async fn deliver(sim: &Sim, url: String, collection: ChangeNotificationCollectio
         return;
     }
     let body = graph::encode(&collection);
+    graph.record(super::Exchange {
+        method: "NOTIFY".to_owned(),
+        path: url.clone(),
+        request: serde_json::to_value(&collection).ok(),
+        status: 0,
+        response: None,
+    });
     for attempt in 0..2 {
         match graph
             .delivery

@@ -90,6 +90,37 @@ pub struct GraphSide {
     pub delivery: delivery::Delivery,
     /// Requests in flight per mailbox.
     in_flight: Mutex<HashMap<usize, usize>>,
+    /// The last exchanges, for inspection (`GET /sim/graph/exchanges`).
+    pub recorded: Mutex<std::collections::VecDeque<Exchange>>,
+}
+
+/// Exchanges kept for inspection.
+pub const RECORDED: usize = 1000;
+
+/// One request and its answer (or one notification sent), as recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Exchange {
+    /// `GET`, `POST`, … (`NOTIFY` for a notification we sent).
+    pub method: String,
+    /// The path after `/v1.0` (the URL for a notification).
+    pub path: String,
+    /// The JSON body sent, if any.
+    pub request: Option<Value>,
+    /// The answer's status.
+    pub status: u16,
+    /// The JSON body answered, if any.
+    pub response: Option<Value>,
+}
+
+impl GraphSide {
+    /// Keeps `exchange` (the oldest goes when full).
+    pub fn record(&self, exchange: Exchange) {
+        let mut recorded = common::sync::lock(&self.recorded);
+        if recorded.len() >= RECORDED {
+            recorded.pop_front();
+        }
+        recorded.push_back(exchange);
+    }
 }
 
 impl GraphSide {
@@ -101,6 +132,7 @@ impl GraphSide {
             faults: faults::GraphFaults::default(),
             delivery: delivery::Delivery::new(config.notify_ca.as_deref())?,
             in_flight: Mutex::new(HashMap::new()),
+            recorded: Mutex::new(std::collections::VecDeque::new()),
             config,
         })
     }
@@ -217,8 +249,23 @@ pub fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// Answers one call (also each request of a `$batch`).
+/// Answers one call (also each request of a `$batch`), and records it.
 pub async fn answer(sim: &Arc<Sim>, graph: &GraphSide, call: Call) -> Reply {
+    let method = call.method.to_string();
+    let path = format!("/{}", call.segments.join("/"));
+    let request = serde_json::from_slice::<Value>(&call.body).ok();
+    let reply = Box::pin(answer_unrecorded(sim, graph, call)).await;
+    graph.record(Exchange {
+        method,
+        path,
+        request,
+        status: reply.status,
+        response: reply.body.clone(),
+    });
+    reply
+}
+
+async fn answer_unrecorded(sim: &Arc<Sim>, graph: &GraphSide, call: Call) -> Reply {
     if let Some(secs) = graph.faults.take_throttle() {
         sim.stats.rejected("graph_throttled");
         return Reply::throttled(
