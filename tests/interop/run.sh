@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Runs the exchangelib interoperability check against `ews-presence simulate` over
 # HTTPS, twice: with Basic authentication, and with NTLM and Extended Protection
-# required. Installs the pinned exchangelib into a virtualenv
+# required; then Microsoft's Graph SDK for Python (msgraph-sdk, signing in with
+# azure-identity) against `simulate --graph`. Installs the pinned packages into a virtualenv
 # under target/ (reused when present), makes a throwaway CA and server certificate with
 # openssl, starts the simulator on a free loopback port, runs the check, stops it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 EXCHANGELIB_VERSION=5.6.0
+MSGRAPH_SDK_VERSION=1.65.0
+AZURE_IDENTITY_VERSION=1.27.0
 venv=target/interop-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import exchangelib, sys; sys.exit(exchangelib.__version__ != '$EXCHANGELIB_VERSION')" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "
+import sys, exchangelib
+from importlib.metadata import version
+sys.exit(exchangelib.__version__ != '$EXCHANGELIB_VERSION' or version('msgraph-sdk') != '$MSGRAPH_SDK_VERSION' or version('azure-identity') != '$AZURE_IDENTITY_VERSION')" 2>/dev/null; then
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "exchangelib==$EXCHANGELIB_VERSION"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "exchangelib==$EXCHANGELIB_VERSION" \
+    "msgraph-sdk==$MSGRAPH_SDK_VERSION" "azure-identity==$AZURE_IDENTITY_VERSION"
 fi
 
 work=$(mktemp -d)
@@ -66,3 +73,21 @@ run_check() {
 
 run_check basic none
 run_check ntlm require
+
+# Microsoft's Graph SDK against the simulator's Graph side, over HTTPS.
+echo "graph-interop-$RANDOM-$RANDOM" > "$work/graph-secret"
+"$binary" simulate --listen 127.0.0.1:0 --mailboxes 20 \
+  --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
+  --graph --graph-tenant interop.example.test --graph-client-id 11111111-2222-3333-4444-555555555555 \
+  --graph-secret-file "$work/graph-secret" > "$work/sim.out" 2>&1 &
+sim_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "Microsoft Graph at" "$work/sim.out" && break
+  kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.out"; exit 1; }
+  sleep 0.1
+done
+base=$(grep -o "listening on https://[0-9.:]*" "$work/sim.out" | head -n 1 | sed 's/listening on //')
+[ -n "$base" ] || { echo "the simulator did not report its address"; cat "$work/sim.out"; exit 1; }
+echo "simulator with Graph at $base"
+timeout 120 "$venv/bin/python" tests/interop/msgraph_check.py \
+  "$base" interop.example.test 11111111-2222-3333-4444-555555555555 "$work/graph-secret" "$work/ca.pem"

@@ -193,6 +193,9 @@ async fn route(sim: &Arc<Sim>, connection: &Connection, req: Request<Incoming>) 
         if req.method() == Method::POST && super::graph::token::is_token_path(path) {
             return super::graph::token::handle(sim, graph, req).await;
         }
+        if req.method() == Method::GET && super::graph::token::is_discovery_path(path) {
+            return super::graph::token::discovery(sim, &req);
+        }
     }
     let endpoint = if path.eq_ignore_ascii_case("/EWS/Exchange.asmx") {
         Endpoint::Ews(None)

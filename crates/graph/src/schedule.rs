@@ -16,17 +16,23 @@ pub const MAX_WINDOW_DAYS: i64 = 62;
 /// view).
 pub const VIEW_INTERVAL_MINUTES: i32 = 60;
 
-/// The request body.
+/// The request body. Graph's documentation writes the parameters camelCase, its
+/// schema (and the SDKs generated from it) PascalCase (`Schedules`); Graph takes
+/// both, and so does this type when it reads one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleRequest {
     /// SMTP addresses.
+    #[serde(alias = "Schedules")]
     pub schedules: Vec<String>,
     /// Window start.
+    #[serde(alias = "StartTime")]
     pub start_time: DateTimeTimeZone,
     /// Window end.
+    #[serde(alias = "EndTime")]
     pub end_time: DateTimeTimeZone,
     /// Minutes per `availabilityView` slot.
+    #[serde(alias = "AvailabilityViewInterval")]
     pub availability_view_interval: i32,
 }
 

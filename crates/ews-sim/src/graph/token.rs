@@ -158,6 +158,39 @@ pub fn is_token_path(path: &str) -> bool {
         .is_some_and(|tenant| !tenant.contains('/'))
 }
 
+/// Whether `path` is the tenant's OpenID configuration
+/// (`/{tenant}/v2.0/.well-known/openid-configuration`), which MSAL-based clients read
+/// to find the token endpoint.
+pub fn is_discovery_path(path: &str) -> bool {
+    path.strip_suffix("/v2.0/.well-known/openid-configuration")
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
+}
+
+/// The tenant's OpenID configuration: where its endpoints are.
+pub fn discovery(sim: &Sim, req: &Request<Incoming>) -> Response<Body> {
+    let tenant = req.uri().path().trim_start_matches('/').split('/').next().unwrap_or_default();
+    let scheme = if sim.config.tls.is_some() { "https" } else { "http" };
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let base = format!("{scheme}://{host}/{tenant}");
+    let body = serde_json::json!({
+        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+        "issuer": format!("{base}/v2.0"),
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "tenant_region_scope": "EU",
+    });
+    sim.stats.request("graph openid-configuration");
+    respond(StatusCode::OK, "application/json; charset=utf-8", body.to_string())
+}
+
 /// Serves one token request.
 pub async fn handle(sim: &Arc<Sim>, graph: &GraphSide, req: Request<Incoming>) -> Response<Body> {
     let tenant = req
