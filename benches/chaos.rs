@@ -11,9 +11,18 @@
 //! stream and refresh backoffs, and one automatic-reply sweep (automatic-reply changes
 //! raise no events, on Exchange as in the simulator).
 //!
-//! Run: `cargo bench --bench chaos -- [MAILBOXES] [SECONDS] [SEED]` (default 10,000,
-//! 600, 1). Without `--bench` (as `cargo test --all-targets` runs it) a small smoke run
-//! checks that it converges with no mismatch.
+//! With `graph` as the fourth argument, half the mailboxes (the even ones) are served
+//! by a `kind = "graph"` gateway against the simulator's Graph side, and the Graph
+//! faults join the schedule: 429 bursts with `Retry-After`, notifications delayed,
+//! notifications dropped (each followed by `missed`, as Graph tells of what it could
+//! not deliver), and the lifecycle events `missed`, `subscriptionRemoved` and
+//! `reauthorizationRequired` on random mailboxes. The `kill -9` of the simulator is
+//! left out of that mode: Graph's subscriptions live in Microsoft's service, which
+//! tells of a removed one (`subscriptionRemoved`) rather than forgetting it silently.
+//!
+//! Run: `cargo bench --bench chaos -- [MAILBOXES] [SECONDS] [SEED] [graph]` (default
+//! 10,000, 600, 1). Without `--bench` (as `cargo test --all-targets` runs it) two small
+//! smoke runs, EWS alone and hybrid, check that they converge with no mismatch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -128,17 +137,50 @@ impl Drop for Simulator {
     }
 }
 
-fn write_list(dir: &Path, mailboxes: impl Iterator<Item = usize>) {
-    let list: String = mailboxes.map(|n| format!("{}\n", address(n))).collect();
+/// The Graph gateway's name in graph mode; it serves the even mailboxes.
+const GRAPH_GATEWAY: &str = "online";
+/// The simulator's application secret in graph mode.
+const GRAPH_SECRET: &str = "chaos-graph-secret";
+
+fn write_list(dir: &Path, mailboxes: impl Iterator<Item = usize>, graph: bool) {
+    let list: String = mailboxes
+        .map(|n| {
+            if graph && n % 2 == 0 {
+                format!("{} {GRAPH_GATEWAY}\n", address(n))
+            } else {
+                format!("{}\n", address(n))
+            }
+        })
+        .collect();
     std::fs::write(dir.join("mailboxes.txt"), list).expect("mailbox file");
 }
 
-async fn start_daemon(sim: SocketAddr, mailboxes: usize, dir: &Path, oof_refresh: Duration) -> App {
-    write_list(dir, 1..=mailboxes);
+async fn start_daemon(
+    sim: SocketAddr,
+    mailboxes: usize,
+    dir: &Path,
+    oof_refresh: Duration,
+    graph: bool,
+) -> App {
+    write_list(dir, 1..=mailboxes, graph);
+    let (listen, graph_gateway) = if graph {
+        let port = harness::free_port();
+        std::fs::write(dir.join("graph-secret"), format!("{GRAPH_SECRET}\n")).expect("secret");
+        (
+            format!("127.0.0.1:{port}"),
+            format!(
+                "[[gateway]]\nname = \"{GRAPH_GATEWAY}\"\nkind = \"graph\"\ntenant = \"example.test\"\nclient_id = \"{}\"\nclient_secret_file = \"graph-secret\"\nnotification_url = \"http://127.0.0.1:{port}/graph/notifications\"\nauthority = \"http://{sim}\"\ngraph_url = \"http://{sim}\"\nrequest_timeout_secs = {}\n",
+                ews_sim::graph::GraphConfig::default().client_id,
+                REQUEST_TIMEOUT.as_secs(),
+            ),
+        )
+    } else {
+        ("127.0.0.1:0".to_owned(), String::new())
+    };
     std::fs::write(
         dir.join("c.toml"),
         format!(
-            "[api]\nlisten = \"127.0.0.1:0\"\n[presence]\ndebounce_ms = {DEBOUNCE_MS}\nheartbeat_secs = 1\noof_refresh_secs = {}\n[[gateway]]\nname = \"chaos\"\nurl = \"http://{sim}/EWS/Exchange.asmx\"\nauth = \"none\"\nmax_connections = {}\nrequest_timeout_secs = {}\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            "[api]\nlisten = \"{listen}\"\n[presence]\ndebounce_ms = {DEBOUNCE_MS}\nheartbeat_secs = 1\noof_refresh_secs = {}\n[[gateway]]\nname = \"chaos\"\nurl = \"http://{sim}/EWS/Exchange.asmx\"\nauth = \"none\"\nmax_connections = {}\nrequest_timeout_secs = {}\n{graph_gateway}[mailboxes]\nfile = \"mailboxes.txt\"\n",
             oof_refresh.as_secs(),
             mailboxes.div_ceil(200) + 2,
             REQUEST_TIMEOUT.as_secs(),
@@ -195,8 +237,52 @@ async fn all_truth(sim: &Simulator) -> Option<HashMap<String, String>> {
         .collect()
 }
 
-/// Fault kinds the simulator has.
+/// Fault kinds the simulator has on EWS.
 const FAULT_KINDS: u64 = 10;
+/// Fault kinds of its Graph side the run draws (graph mode).
+const GRAPH_FAULT_KINDS: u64 = 6;
+
+/// The `index`th Graph fault: (the control path, its body, its name).
+fn pick_graph_fault(
+    rng: &mut Rng,
+    mailboxes: usize,
+    kind: u64,
+) -> (&'static str, Value, &'static str) {
+    let between = |rng: &mut Rng, lo: u64, hi: u64| lo + rng.below(hi - lo + 1);
+    let even = |rng: &mut Rng| address(2 * (1 + rng.below((mailboxes / 2).max(1) as u64) as usize));
+    match kind {
+        0 => (
+            "/graph/faults",
+            json!({"kind": "throttle", "count": between(rng, 1, 30), "retry_after_s": between(rng, 1, 3)}),
+            "graph-throttle",
+        ),
+        1 => (
+            "/graph/faults",
+            json!({"kind": "delay_notifications", "ms": between(rng, 100, 2000)}),
+            "graph-delay-notifications",
+        ),
+        2 => (
+            "/graph/faults",
+            json!({"kind": "drop_notifications", "count": between(rng, 1, 20), "then_missed": true}),
+            "graph-drop-notifications",
+        ),
+        3 => (
+            "/graph/lifecycle",
+            json!({"mailbox": even(rng), "event": "missed"}),
+            "graph-missed",
+        ),
+        4 => (
+            "/graph/lifecycle",
+            json!({"mailbox": even(rng), "event": "subscriptionRemoved"}),
+            "graph-subscription-removed",
+        ),
+        _ => (
+            "/graph/lifecycle",
+            json!({"mailbox": even(rng), "event": "reauthorizationRequired"}),
+            "graph-reauthorization-required",
+        ),
+    }
+}
 
 /// The `index`th fault of the run, with its parameters: the first ten are every kind
 /// once (in a seeded order), the rest drawn at random.
@@ -257,6 +343,8 @@ struct Plan {
     /// `oof_refresh_secs`: automatic-reply changes raise no events (as on Exchange), so
     /// they show at the next sweep; it is part of the bound.
     oof_refresh: Duration,
+    /// Half the mailboxes on a Graph gateway, and the Graph faults.
+    graph: bool,
 }
 
 async fn chaos(plan: Plan) -> Value {
@@ -266,6 +354,7 @@ async fn chaos(plan: Plan) -> Value {
         seed,
         step,
         oof_refresh,
+        graph,
     } = plan;
     let dir: PathBuf =
         std::env::temp_dir().join(format!("ews-presence-chaos-{}", std::process::id()));
@@ -283,8 +372,18 @@ async fn chaos(plan: Plan) -> Value {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let mut sim_args = sim_args;
+    if graph {
+        let secret = dir.join("sim-graph-secret");
+        std::fs::write(&secret, format!("{GRAPH_SECRET}\n")).expect("secret");
+        sim_args.extend([
+            "--graph".to_owned(),
+            "--graph-secret-file".to_owned(),
+            secret.display().to_string(),
+        ]);
+    }
     let mut sim = Simulator::spawn("127.0.0.1:0", &sim_args);
-    let app = start_daemon(sim.addr, mailboxes, &dir, oof_refresh).await;
+    let app = start_daemon(sim.addr, mailboxes, &dir, oof_refresh, graph).await;
     let api = app.api_addr;
     let started = Instant::now();
     while call(api, "GET", "/readyz", None)
@@ -334,10 +433,29 @@ async fn chaos(plan: Plan) -> Value {
         }
         if now >= next_fault {
             sim.control("DELETE", "/faults", None).await;
-            let fault = pick_fault(&mut rng, mailboxes, faults.values().sum(), &order);
-            let kind = fault["kind"].as_str().unwrap_or("?").to_owned();
-            if sim.control("POST", "/faults", Some(fault)).await.is_some() {
-                *faults.entry(kind).or_default() += 1;
+            if graph {
+                sim.control("DELETE", "/graph/faults", None).await;
+            }
+            let drawn: u64 = faults.values().sum();
+            // In graph mode every other fault is a Graph one (each kind once first).
+            if graph && drawn % 2 == 1 {
+                let n = drawn / 2;
+                let kind = if n < GRAPH_FAULT_KINDS {
+                    n
+                } else {
+                    rng.below(GRAPH_FAULT_KINDS)
+                };
+                let (path, body, name) = pick_graph_fault(&mut rng, mailboxes, kind);
+                if sim.control("POST", path, Some(body)).await.is_some() {
+                    *faults.entry(name.to_owned()).or_default() += 1;
+                }
+            } else {
+                let index = if graph { drawn / 2 } else { drawn };
+                let fault = pick_fault(&mut rng, mailboxes, index, &order);
+                let kind = fault["kind"].as_str().unwrap_or("?").to_owned();
+                if sim.control("POST", "/faults", Some(fault)).await.is_some() {
+                    *faults.entry(kind).or_default() += 1;
+                }
             }
             next_fault = now + step.mul_f64(0.5 + rng.below(1000) as f64 / 1000.0);
         }
@@ -350,13 +468,17 @@ async fn chaos(plan: Plan) -> Value {
             } else {
                 removed.clear();
             }
-            write_list(&dir, (1..=mailboxes).filter(|n| !removed.contains(n)));
+            write_list(
+                &dir,
+                (1..=mailboxes).filter(|n| !removed.contains(n)),
+                graph,
+            );
             if app.reload().is_ok() {
                 reloads += 1;
             }
             next_reload = now + step * 5;
         }
-        if !restarted && run.elapsed() >= Duration::from_secs(seconds) / 2 {
+        if !graph && !restarted && run.elapsed() >= Duration::from_secs(seconds) / 2 {
             rejected_before_restart = sim
                 .control("GET", "/stats", None)
                 .await
@@ -400,9 +522,12 @@ async fn chaos(plan: Plan) -> Value {
 
     // The faults stop: no fault, no churn, the whole list back.
     sim.control("DELETE", "/faults", None).await;
+    if graph {
+        sim.control("DELETE", "/graph/faults", None).await;
+    }
     sim.control("PUT", "/churn", Some(json!({"per_second": 0})))
         .await;
-    write_list(&dir, 1..=mailboxes);
+    write_list(&dir, 1..=mailboxes, graph);
     let _ = app.reload();
     let faults_over = Instant::now();
     let bound = Duration::from_millis(DEBOUNCE_MS)
@@ -442,6 +567,7 @@ async fn chaos(plan: Plan) -> Value {
     let gateway = call(api, "GET", "/v1/gateways", None).await;
     let report = json!({
         "bench": "chaos", "mailboxes": mailboxes, "seconds": seconds, "seed": seed,
+        "graph_mailboxes": if graph { mailboxes / 2 } else { 0 },
         "ready_s": (ready_s * 100.0).round() / 100.0,
         "faults": faults, "faults_total": faults.values().sum::<u64>(),
         "reloads": reloads, "simulator_restarts": restarts,
@@ -455,7 +581,8 @@ async fn chaos(plan: Plan) -> Value {
         "mismatch_examples": mismatches.iter().take(5).map(|(m, t, d)| json!({"mailbox": m, "truth": t, "daemon": d})).collect::<Vec<_>>(),
         "simulator_rejected_before_restart": rejected_before_restart,
         "simulator_rejected_after_restart": sim.control("GET", "/stats", None).await.map(|s| s["rejected"].clone()),
-        "gateway_last_error": gateway.map(|g| g["gateways"][0]["last_error"].clone()),
+        "gateway_last_error": gateway.as_ref().map(|g| g["gateways"][0]["last_error"].clone()),
+        "graph_gateway_last_error": gateway.as_ref().and_then(|g| g["gateways"].as_array().and_then(|a| a.iter().find(|x| x["kind"] == "graph")).map(|x| x["last_error"].clone())),
         "resources_first": resources.first(),
         "resources_last": resources.last(),
         "resources_per_minute": if seconds >= 600 { json!(resources) } else { Value::Null },
@@ -486,28 +613,38 @@ fn main() {
     let (args, measuring) = harness::arguments();
     let runtime = harness::runtime();
     let number = |i: usize, default: u64| harness::number(&args, i, default);
-    let report = if measuring {
-        runtime.block_on(chaos(Plan {
+    let reports = if measuring {
+        vec![runtime.block_on(chaos(Plan {
             mailboxes: number(0, 10_000) as usize,
             seconds: number(1, 600),
             seed: number(2, 1),
             step: Duration::from_secs(4),
             oof_refresh: Duration::from_secs(60),
-        }))
+            graph: args.get(3).is_some_and(|a| a == "graph"),
+        }))]
     } else {
-        // Smoke run for `cargo test --all-targets`: small and short, every fault kind
-        // still drawn, one restart; it must converge with no mismatch.
-        runtime.block_on(chaos(Plan {
-            mailboxes: 300,
-            seconds: 15,
-            seed: 7,
-            step: Duration::from_millis(600),
-            oof_refresh: Duration::from_secs(5),
-        }))
+        // Smoke runs for `cargo test --all-targets`: small and short, every fault kind
+        // still drawn, one restart (EWS alone), then hybrid with the Graph faults; each
+        // must converge with no mismatch.
+        [false, true]
+            .into_iter()
+            .map(|graph| {
+                runtime.block_on(chaos(Plan {
+                    mailboxes: 300,
+                    seconds: if graph { 20 } else { 15 },
+                    seed: 7,
+                    step: Duration::from_millis(600),
+                    oof_refresh: Duration::from_secs(5),
+                    graph,
+                }))
+            })
+            .collect()
     };
-    println!("{report}");
-    assert_eq!(
-        report["final_mismatches"], 0,
-        "the daemon disagrees with the truth after the faults: {report}"
-    );
+    for report in reports {
+        println!("{report}");
+        assert_eq!(
+            report["final_mismatches"], 0,
+            "the daemon disagrees with the truth after the faults: {report}"
+        );
+    }
 }

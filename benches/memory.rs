@@ -170,6 +170,9 @@ fn measure(mailboxes: usize) -> Value {
             oof_refresh: Duration::from_secs(300),
             oof_verify: Duration::from_secs(14_400),
             mail_tips_possible: true,
+            calendar_batch: ews_presence::engine::refresh::state::MAX_MAILBOXES,
+            auto_replies: None,
+            names: ews_presence::engine::refresh::state::EWS_NAMES,
         },
     );
     for m in &keys {

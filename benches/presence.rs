@@ -18,6 +18,9 @@
 //!   10,000 mailboxes, the automatic-reply timing compressed 60 times, with MailTips
 //!   and with the one-by-one GetUserOofSettings baseline (1,000 mailboxes) in the same
 //!   run.
+//! - `load-graph`: the same for a `kind = "graph"` gateway: Graph requests per
+//!   mailbox-hour at rest (getSchedule, automaticRepliesSetting `$batch`, token),
+//!   subscription renewals computed from their lifetime and reported apart.
 //! - `query`: batch queries of 1,000 of 10,000 mailboxes, the server's time (its
 //!   `Server-Timing` header) and the round trip, p50 and p99; then `GET
 //!   /v1/presence/{mailbox}` throughput with keep-alive (wrk) next to nginx serving the
@@ -397,6 +400,111 @@ async fn load(mailboxes: usize, compression: u64, mail_tips: bool) -> Value {
         "measured_total": round3(total),
         "stream_renewals_per_mailbox_hour_computed": round3(renewals),
         "total": round3(total + renewals),
+    })
+}
+
+/// How often, on average, a Graph subscription is renewed: at a random point between
+/// half and nine tenths of its lifetime (Graph's longest for events less an hour).
+fn graph_renewal_hours() -> f64 {
+    let lifetime_h = (graph::subscription::MAX_LIFETIME_MINUTES as f64 - 60.0) / 60.0;
+    lifetime_h * (0.5 + ews_presence::graph::subscriptions::RENEW_LATEST) / 2.0
+}
+
+/// Graph requests per mailbox-hour at rest, by operation: every mailbox on a Graph
+/// gateway against the simulator's Graph side, the automatic-reply timing compressed
+/// `compression` times, counted by the simulator after the start-up reads.
+async fn load_graph(mailboxes: usize, compression: u64) -> Value {
+    let sim = Sim::new(SimConfig {
+        mailboxes,
+        empty_calendars: true,
+        graph: Some(ews_sim::graph::GraphConfig::default()),
+        ..SimConfig::default()
+    })
+    .expect("sim")
+    .start()
+    .await
+    .expect("sim starts");
+    let dir = std::env::temp_dir().join(format!(
+        "ews-presence-bench-load-graph-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let list: String = (1..=mailboxes)
+        .map(|n| format!("{}\n", address(n)))
+        .collect();
+    std::fs::write(dir.join("mailboxes.txt"), list).expect("mailboxes");
+    let defaults = ews_sim::graph::GraphConfig::default();
+    std::fs::write(
+        dir.join("secret"),
+        format!("{}\n", defaults.client_secret.clone().unwrap_or_default()),
+    )
+    .expect("secret");
+    let port = harness::free_port();
+    let base = sim.base_url();
+    std::fs::write(
+        dir.join("c.toml"),
+        format!(
+            "[api]\nlisten = \"127.0.0.1:{port}\"\n[presence]\noof_refresh_secs = {}\noof_verify_secs = {}\n[[gateway]]\nname = \"online\"\nkind = \"graph\"\ntenant = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nnotification_url = \"http://127.0.0.1:{port}/graph/notifications\"\nauthority = \"{base}\"\ngraph_url = \"{base}\"\n[mailboxes]\nfile = \"mailboxes.txt\"\n",
+            OOF_REFRESH_SECS / compression,
+            OOF_VERIFY_SECS / compression,
+            defaults.tenant,
+            defaults.client_id,
+        ),
+    )
+    .expect("config");
+    let config = Config::load(&dir.join("c.toml"), &HashMap::new()).expect("config");
+    let app = App::start(config).await.expect("daemon starts");
+    let rig = Rig {
+        sim: Some(sim),
+        app,
+        dir,
+    };
+    wait_ready(rig.app.api_addr, Duration::from_secs(300)).await;
+    let sim = rig.sim.as_ref().expect("in-process sim").sim.clone();
+    let count = |op: &str| sim.stats.requests().get(op).copied().unwrap_or(0);
+    let started = Instant::now();
+    while count("graph subscription create") < mailboxes as u64
+        || count("graph $batch") < mailboxes.div_ceil(graph::batch::MAX_REQUESTS) as u64
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the start-up reads did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = sim.stats.requests();
+    let window = Duration::from_secs(3600 / compression);
+    tokio::time::sleep(window).await;
+    let after = sim.stats.requests();
+    let mut by_operation = serde_json::Map::new();
+    let (mut total, mut items) = (0.0, 0.0);
+    let hours = window.as_secs_f64() * compression as f64 / 3600.0;
+    for (op, n) in &after {
+        // What the daemon sent: Graph and the identity platform (not what the
+        // simulator sent it, nor its discovery document).
+        let daemon_sent = op.starts_with("graph ") && op != "graph notification delivered";
+        let delta = n - before.get(op).copied().unwrap_or(0);
+        if daemon_sent && delta > 0 {
+            let per = delta as f64 / mailboxes as f64 / hours;
+            if op == "graph $batch item" {
+                items += per;
+            } else {
+                total += per;
+                by_operation.insert(op.clone(), round3(per).into());
+            }
+        }
+    }
+    let renewals = 1.0 / graph_renewal_hours();
+    stop(rig).await;
+    json!({
+        "bench": "load-graph", "mailboxes": mailboxes,
+        "compression": compression, "window_s": window.as_secs(),
+        "requests_per_mailbox_hour": by_operation,
+        "measured_total": round3(total),
+        "subscription_renewals_per_mailbox_hour_computed": round3(renewals),
+        "total": round3(total + renewals),
+        // Graph's throttling counts each request of a batch on its own.
+        "batch_items_per_mailbox_hour": round3(items),
     })
 }
 
@@ -796,6 +904,20 @@ fn main() {
             total <= 1.0,
             "more than one request per mailbox-hour: {load_report}"
         );
+        // Graph: 200 mailboxes, one hour in 12 s; automatic replies in $batch.
+        let graph_report = runtime.block_on(load_graph(200, 300));
+        println!("{graph_report}");
+        assert!(
+            graph_report["requests_per_mailbox_hour"]["graph $batch"]
+                .as_f64()
+                .unwrap_or(0.0)
+                > 0.0,
+            "no $batch sweep: {graph_report}"
+        );
+        assert!(
+            graph_report["total"].as_f64().unwrap_or(f64::MAX) <= 1.0,
+            "more than one Graph request per mailbox-hour: {graph_report}"
+        );
         // Batch queries: every answer complete and in order, with the server's time.
         let rig = runtime.block_on(rig(1000, 1000, "query-smoke"));
         let batches = runtime.block_on(async {
@@ -814,6 +936,7 @@ fn main() {
             "storm" => storm(number(1, 100_000), number(2, 120) as u64, number(3, 1).max(1)).await,
             "scale" => scale(number(1, 100_000), number(2, 1000) as u64, number(3, 30) as u64).await,
             "query" => query(number(1, 10) as u64).await,
+            "load-graph" => load_graph(number(1, 10_000), number(2, 60) as u64).await,
             "load" => {
                 let (n, k) = (number(1, 10_000), number(2, 60) as u64);
                 // One by one, the compressed hour asks n / (300 s / k) reads a second,
@@ -822,7 +945,7 @@ fn main() {
                 // runs with at most 1,000.
                 json!({"mail_tips": load(n, k, true).await, "one_by_one_baseline": load(n.min(BASELINE_MAILBOXES), k, false).await})
             }
-            other => json!({"error": format!("unknown scenario {other}: latency, storm, scale, query or load")}),
+            other => json!({"error": format!("unknown scenario {other}: latency, storm, scale, query, load or load-graph")}),
         }
     });
     println!("{report}");

@@ -155,3 +155,12 @@ pub fn percentile(sorted: &[std::time::Duration], p: f64) -> f64 {
 pub fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
+
+/// A loopback port free now (for a listener whose address must be known before it is
+/// bound: Graph's notification URL).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}

@@ -78,19 +78,23 @@ async fn serve(config: SimConfig) -> Result<(), CommandError> {
         .map(|g| (g.tenant.clone(), g.client_id.clone()));
     let sim = Sim::new(config)?;
     let running = sim.start().await?;
-    println!(
-        "ews-presence simulate: listening on {} ({} mailboxes; EWS at {}, control API at {}/sim/)",
+    // One write: a reader may take the first line and close the pipe.
+    let mut banner = format!(
+        "ews-presence simulate: listening on {} ({} mailboxes; EWS at {}, control API at {}/sim/)\n",
         running.base_url(),
         mailboxes,
         running.ews_url(),
         running.base_url()
     );
     if let Some((tenant, client_id)) = graph {
-        println!(
-            "ews-presence simulate: Microsoft Graph at {base}/v1.0/, tokens at {base}/{tenant}/oauth2/v2.0/token for client {client_id}",
+        banner.push_str(&format!(
+            "ews-presence simulate: Microsoft Graph at {base}/v1.0/, tokens at {base}/{tenant}/oauth2/v2.0/token for client {client_id}\n",
             base = running.base_url()
-        );
+        ));
     }
+    print!("{banner}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
     wait_for_stop_signal().await;
     running.stop().await;
     Ok(())

@@ -283,11 +283,12 @@ fn graph_route(sim: &Arc<Sim>, method: &Method, rest: &[&str], body: &[u8]) -> O
                 "refuse_token" => graph
                     .faults
                     .refuse_tokens(u64_field(&map, "count", Some(1))?),
-                "drop_notifications" => {
-                    graph
-                        .faults
-                        .drop_notifications(u64_field(&map, "count", Some(1))?)
-                }
+                "drop_notifications" => graph.faults.drop_notifications(
+                    u64_field(&map, "count", Some(1))?,
+                    map.get("then_missed")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                ),
                 "delay_notifications" => graph
                     .faults
                     .delay_notifications(Duration::from_millis(u64_field(&map, "ms", None)?)),

@@ -69,6 +69,7 @@ pub async fn answer(sim: &Arc<Sim>, graph: &GraphSide, body: &[u8]) -> Reply {
                 .body
                 .map(|b| bytes::Bytes::from(b.to_string()))
                 .unwrap_or_default(),
+            batched: true,
         };
         let reply = super::answer(sim, graph, call).await;
         let mut headers = BTreeMap::new();

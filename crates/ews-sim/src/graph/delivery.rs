@@ -162,6 +162,14 @@ async fn deliver(sim: &Sim, url: String, collection: ChangeNotificationCollectio
     }
     if graph.faults.take_drop() {
         sim.stats.fault("graph_notification_dropped");
+        let is_change = collection.value.iter().all(|n| n.lifecycle_event.is_none());
+        if is_change && graph.faults.missed_after_drop() {
+            for n in &collection.value {
+                if let Some(s) = graph.subscriptions.get(&n.subscription_id) {
+                    sim.graph_lifecycle_one(&s, graph::notification::LifecycleEvent::Missed);
+                }
+            }
+        }
         return;
     }
     let body = graph::encode(&collection);

@@ -14,6 +14,7 @@ pub struct GraphFaults {
     retry_after_s: AtomicU64,
     refuse_token: AtomicU64,
     drop_notifications: AtomicU64,
+    missed_after_drop: std::sync::atomic::AtomicBool,
     delay_notifications_ms: AtomicU64,
 }
 
@@ -60,9 +61,17 @@ impl GraphFaults {
         take(&self.refuse_token)
     }
 
-    /// The next `count` notifications are not delivered.
-    pub fn drop_notifications(&self, count: u64) {
+    /// The next `count` notifications are not delivered; with `then_missed`, each
+    /// dropped one is followed by a `missed` lifecycle event for its subscription (as
+    /// Graph tells of notifications it could not deliver).
+    pub fn drop_notifications(&self, count: u64, then_missed: bool) {
+        self.missed_after_drop.store(then_missed, Ordering::Release);
         self.drop_notifications.store(count, Ordering::Release);
+    }
+
+    /// Whether a dropped notification is followed by `missed`.
+    pub fn missed_after_drop(&self) -> bool {
+        self.missed_after_drop.load(Ordering::Acquire)
     }
 
     /// Whether to drop this notification.

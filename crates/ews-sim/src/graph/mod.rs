@@ -149,6 +149,10 @@ pub struct Call {
     pub query: Option<String>,
     /// Its body.
     pub body: bytes::Bytes,
+    /// It is one request of a `$batch` (counted apart in `/sim/stats`, as
+    /// `graph $batch item`: one HTTP request carried it, though Graph's throttling
+    /// counts it on its own).
+    pub batched: bool,
 }
 
 /// One Graph answer.
@@ -236,6 +240,7 @@ pub async fn handle(sim: &Arc<Sim>, graph: &GraphSide, req: Request<Incoming>) -
         segments: segments(parts.uri.path()),
         query: parts.uri.query().map(str::to_owned),
         body,
+        batched: false,
     };
     to_response(answer(sim, graph, call).await)
 }
@@ -305,7 +310,11 @@ async fn answer_unrecorded(sim: &Arc<Sim>, graph: &GraphSide, call: Call) -> Rep
     if let Some(delay) = sim.faults.delay() {
         tokio::time::sleep(delay).await;
     }
-    let operation = operation_of(&call.method, &path);
+    let operation = if call.batched {
+        "graph $batch item"
+    } else {
+        operation_of(&call.method, &path)
+    };
     sim.stats.request(operation);
     match (call.method.clone(), path.as_slice(), user) {
         (Method::POST, ["$batch"], _) => Box::pin(batch::answer(sim, graph, &call.body)).await,

@@ -138,7 +138,8 @@ impl Registry {
             .collect()
     }
 
-    fn get(&self, id: &str) -> Option<GraphSubscription> {
+    /// A live subscription by id.
+    pub fn get(&self, id: &str) -> Option<GraphSubscription> {
         let now = Timestamp::now();
         common::sync::lock(&self.tables)
             .by_id
@@ -410,21 +411,30 @@ impl Sim {
         };
         let subscriptions = graph.subscriptions.of_mailbox(mailbox);
         for s in &subscriptions {
-            if event == LifecycleEvent::SubscriptionRemoved {
-                graph.subscriptions.remove(&s.id);
-            }
-            let url = s
-                .lifecycle_url
-                .clone()
-                .unwrap_or_else(|| s.notification_url.clone());
-            let collection = ChangeNotificationCollection {
-                value: vec![s.notification(None, None, Some(event))],
-            };
-            if !graph.delivery.notify(url, collection) {
-                self.stats.rejected("graph_notification_queue_full");
-            }
+            self.graph_lifecycle_one(s, event);
         }
         subscriptions.len()
+    }
+
+    /// Raises `event` on subscription `s` (removing it first for
+    /// `subscriptionRemoved`).
+    pub fn graph_lifecycle_one(&self, s: &GraphSubscription, event: LifecycleEvent) {
+        let Some(graph) = self.graph.as_ref() else {
+            return;
+        };
+        if event == LifecycleEvent::SubscriptionRemoved {
+            graph.subscriptions.remove(&s.id);
+        }
+        let url = s
+            .lifecycle_url
+            .clone()
+            .unwrap_or_else(|| s.notification_url.clone());
+        let collection = ChangeNotificationCollection {
+            value: vec![s.notification(None, None, Some(event))],
+        };
+        if !graph.delivery.notify(url, collection) {
+            self.stats.rejected("graph_notification_queue_full");
+        }
     }
 }
 

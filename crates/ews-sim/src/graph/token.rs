@@ -169,8 +169,18 @@ pub fn is_discovery_path(path: &str) -> bool {
 
 /// The tenant's OpenID configuration: where its endpoints are.
 pub fn discovery(sim: &Sim, req: &Request<Incoming>) -> Response<Body> {
-    let tenant = req.uri().path().trim_start_matches('/').split('/').next().unwrap_or_default();
-    let scheme = if sim.config.tls.is_some() { "https" } else { "http" };
+    let tenant = req
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let scheme = if sim.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let host = req
         .headers()
         .get(hyper::header::HOST)
@@ -188,7 +198,11 @@ pub fn discovery(sim: &Sim, req: &Request<Incoming>) -> Response<Body> {
         "tenant_region_scope": "EU",
     });
     sim.stats.request("graph openid-configuration");
-    respond(StatusCode::OK, "application/json; charset=utf-8", body.to_string())
+    respond(
+        StatusCode::OK,
+        "application/json; charset=utf-8",
+        body.to_string(),
+    )
 }
 
 /// Serves one token request.
