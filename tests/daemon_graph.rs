@@ -9,8 +9,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::client::{self, Target};
+use support::client;
 use support::daemon::{GRAPH_GATEWAY, Options, Rig, address, eventually, rig};
+use support::graph::{at, call as graph, token};
 
 const WITHIN: Duration = Duration::from_secs(20);
 /// Mailboxes 1..=10 on EWS, 11..=20 on Graph.
@@ -25,54 +26,26 @@ async fn hybrid(options: Options) -> Rig {
     .await
 }
 
-/// A Graph token from the simulator, as any client of its Graph side gets one.
-async fn token(sim: &Target) -> String {
-    let defaults = ews_sim::graph::GraphConfig::default();
-    let body = format!(
-        "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
-        defaults.client_id,
-        defaults.client_secret.unwrap_or_default()
-    );
-    let reply = client::request(
-        sim,
-        "POST",
-        &format!("/{}/oauth2/v2.0/token", defaults.tenant),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        body,
-    )
+/// A hybrid rig with empty calendars, once every mailbox agrees with the truth and
+/// every Graph mailbox is subscribed.
+async fn settled(options: Options) -> Rig {
+    let rig = hybrid(Options {
+        sim: ews_sim::SimConfig {
+            empty_calendars: true,
+            ..Options::default().sim
+        },
+        ..options
+    })
     .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.json()["access_token"]
-        .as_str()
-        .expect("a token")
-        .to_owned()
-}
-
-/// A Graph request to the simulator.
-async fn graph(
-    sim: &Target,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> client::Reply {
-    let auth = format!("Bearer {token}");
-    client::request(
-        sim,
-        method,
-        &format!("/v1.0{path}"),
-        &[
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ],
-        body.map(|b| b.to_string()).unwrap_or_default(),
-    )
-    .await
+    eventually("every mailbox agrees", WITHIN, || async {
+        rig.disagreements(20).await.is_empty()
+    })
+    .await;
+    eventually("subscribed", WITHIN, || async {
+        subscriptions(&rig).await.len() == GRAPH.count()
+    })
+    .await;
+    rig
 }
 
 async fn gateway(rig: &Rig, name: &str) -> Value {
@@ -148,26 +121,10 @@ async fn hybrid_mailboxes_agree_with_the_truth() {
 /// the user available again; each after one getSchedule per change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_graph_shows_after_one_get_schedule() {
-    let rig = hybrid(Options {
-        sim: ews_sim::SimConfig {
-            empty_calendars: true,
-            ..Options::default().sim
-        },
-        ..Options::default()
-    })
-    .await;
-    eventually("every mailbox agrees", WITHIN, || async {
-        rig.disagreements(20).await.is_empty()
-    })
-    .await;
-    eventually("subscribed", WITHIN, || async {
-        subscriptions(&rig).await.len() == 10
-    })
-    .await;
+    let rig = settled(Options::default()).await;
     let token = token(&rig.sim_target).await;
     let before = rig.requests("graph getSchedule").await;
     let now = jiff::Timestamp::now();
-    let at = |t: jiff::Timestamp| json!({"dateTime": t.strftime("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"});
     let created = graph(
         &rig.sim_target,
         &token,
@@ -215,17 +172,9 @@ async fn a_change_through_graph_shows_after_one_get_schedule() {
 /// within one sweep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn automatic_replies_show_within_one_sweep() {
-    let rig = hybrid(Options {
+    let rig = settled(Options {
         oof_refresh_secs: 2,
-        sim: ews_sim::SimConfig {
-            empty_calendars: true,
-            ..Options::default().sim
-        },
         ..Options::default()
-    })
-    .await;
-    eventually("every mailbox agrees", WITHIN, || async {
-        rig.disagreements(20).await.is_empty()
     })
     .await;
     let token = token(&rig.sim_target).await;
@@ -259,15 +208,7 @@ async fn automatic_replies_show_within_one_sweep() {
 /// and re-reads; `reauthorizationRequired` reauthorizes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_events_recover() {
-    let rig = hybrid(Options::default()).await;
-    eventually("every mailbox agrees", WITHIN, || async {
-        rig.disagreements(20).await.is_empty()
-    })
-    .await;
-    eventually("subscribed", WITHIN, || async {
-        subscriptions(&rig).await.len() == 10
-    })
-    .await;
+    let rig = settled(Options::default()).await;
     let lifecycle = |event: &'static str| {
         let sim = rig.sim_target.clone();
         async move {
@@ -324,22 +265,7 @@ async fn lifecycle_events_recover() {
 /// and is counted; the real one then is read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_notification_changes_nothing_and_is_counted() {
-    let rig = hybrid(Options {
-        sim: ews_sim::SimConfig {
-            empty_calendars: true,
-            ..Options::default().sim
-        },
-        ..Options::default()
-    })
-    .await;
-    eventually("every mailbox agrees", WITHIN, || async {
-        rig.disagreements(20).await.is_empty()
-    })
-    .await;
-    eventually("subscribed", WITHIN, || async {
-        subscriptions(&rig).await.len() == 10
-    })
-    .await;
+    let rig = settled(Options::default()).await;
     let id = subscriptions(&rig)
         .await
         .iter()

@@ -13,9 +13,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::client::{self, Target};
+use support::client;
 use support::csdl::Schema;
 use support::daemon::{Options, address, eventually, rig};
+use support::graph::{at, call as graph, token};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -122,45 +123,6 @@ fn check(schema: &Schema, body: &Value, ty: &str, at: &str, errors: &mut Vec<Str
     }
 }
 
-async fn token(sim: &Target) -> String {
-    let d = ews_sim::graph::GraphConfig::default();
-    let body = format!(
-        "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
-        d.client_id,
-        d.client_secret.unwrap_or_default()
-    );
-    let reply = client::request(
-        sim,
-        "POST",
-        &format!("/{}/oauth2/v2.0/token", d.tenant),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        body,
-    )
-    .await;
-    reply.json()["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-async fn graph(
-    sim: &Target,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> client::Reply {
-    let auth = format!("Bearer {token}");
-    client::request(
-        sim,
-        method,
-        &format!("/v1.0{path}"),
-        &[("Authorization", auth.as_str())],
-        body.map(|b| b.to_string()).unwrap_or_default(),
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_body_sent_and_answered_is_in_graphs_schema() {
     let Some(schema) = schema() else { return };
@@ -177,7 +139,6 @@ async fn every_body_sent_and_answered_is_in_graphs_schema() {
     .await;
     let t = token(&rig.sim_target).await;
     let now = jiff::Timestamp::now();
-    let at = |t: jiff::Timestamp| json!({"dateTime": t.strftime("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"});
     let user = address(4);
     let created = graph(&rig.sim_target, &t, "POST", &format!("/users/{user}/events"), Some(json!({"subject": "Plan", "start": at(now), "end": at(now + jiff::SignedDuration::from_mins(30)), "showAs": "oof"}))).await;
     let id = created.json()["id"].as_str().unwrap_or_default().to_owned();

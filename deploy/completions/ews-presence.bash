@@ -499,7 +499,7 @@ _ews__presence() {
             return 0
             ;;
         ews__subcmd__presence__subcmd__simulate)
-            opts="-h --listen --mailboxes --domain --seed --churn --tls-cert --tls-key --account --auth --password-file --token-file --extended-protection --heartbeat-ms --minute-ms --backends --connection-limit --subscription-owner --autodiscover-pox-only --empty-calendars --status-event-heartbeats --mail-tips-max-recipients --log-format --help"
+            opts="-h --listen --mailboxes --domain --seed --churn --tls-cert --tls-key --account --auth --password-file --token-file --extended-protection --heartbeat-ms --minute-ms --backends --connection-limit --subscription-owner --autodiscover-pox-only --empty-calendars --status-event-heartbeats --mail-tips-max-recipients --graph --graph-tenant --graph-client-id --graph-secret-file --graph-certificate --graph-notify-ca --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -574,6 +574,26 @@ _ews__presence() {
                     return 0
                     ;;
                 --mail-tips-max-recipients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --graph-tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --graph-client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --graph-secret-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --graph-certificate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --graph-notify-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -79,11 +79,17 @@ complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l b
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l connection-limit -d 'Streaming connections allowed per budget: the account\'s, or each impersonated mailbox\'s copy (Exchange\'s HangingConnectionLimit)' -r
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l subscription-owner -d 'Who owns a subscription: account (Exchange) or impersonated (gromox: streams and Unsubscribe must impersonate the subscription\'s user)' -r
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l mail-tips-max-recipients -d 'MaxRecipientsPerGetMailTipsRequest; 0 turns MailTips off (as gromox says)' -r
+complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l graph-tenant -d 'The Graph tenant (a domain or an id)' -r
+complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l graph-client-id -d 'The registered application\'s client id' -r
+complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l graph-secret-file -d 'File holding the application\'s client secret (else secrets are refused)' -r -F
+complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l graph-certificate -d 'The application\'s certificate (PEM): client assertions signed by its key are accepted' -r -F
+complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l graph-notify-ca -d 'CA file to trust when delivering notifications to https:// URLs (else the system roots)' -r -F
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l log-format -d 'Log lines as text (for people) or JSON objects, one per line (for collectors: journald, Kubernetes). Logs go to standard error' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, with the fields the events carry'"
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l autodiscover-pox-only -d 'Answer only POX Autodiscover (autodiscover.xml), as older servers do'
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l empty-calendars -d 'Start with empty calendars and automatic replies off'
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l status-event-heartbeats -d 'Send a StatusEvent notification per subscription with every heartbeat (as gromox does)'
+complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -l graph -d 'Serve Microsoft Graph too (token endpoint at /{tenant}/oauth2/v2.0/token, Graph at /v1.0/), over the same mailboxes'
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand simulate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ews-presence -n "__fish_ews_presence_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -l log-format -d 'Log lines as text (for people) or JSON objects, one per line (for collectors: journald, Kubernetes). Logs go to standard error' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, with the fields the events carry'"

@@ -304,6 +304,7 @@ impl GatewayConfig {
             return Err(error(key("url"), "is required unless autodiscover = true"));
         }
         let auth = gateway_auth(&g, base, &key)?;
+        let request_timeout = request_timeout(&g, &key)?;
         let allow_plain_http = g.allow_plain_http.unwrap_or(false);
         if auth != Auth::None {
             let urls = [
@@ -323,7 +324,8 @@ impl GatewayConfig {
         }
         let ca_file = g
             .ca_file
-            .map(|p| existing_file(&key("ca_file"), base, &p))
+            .as_ref()
+            .map(|p| existing_file(&key("ca_file"), base, p))
             .transpose()?;
         let server_version = match g.server_version {
             Some(v) => RequestServerVersion::parse(&v).map_err(|e| {
@@ -365,13 +367,7 @@ impl GatewayConfig {
             impersonation,
             max_subscriptions_per_connection: per_connection,
             max_connections,
-            request_timeout: Duration::from_secs(ranged(
-                &key("request_timeout_secs"),
-                g.request_timeout_secs,
-                REQUEST_TIMEOUT_SECS.0,
-                REQUEST_TIMEOUT_SECS.1,
-                "seconds",
-            )?),
+            request_timeout,
             allow_plain_http,
             graph: None,
         })
@@ -386,8 +382,10 @@ impl GatewayConfig {
         let graph = super::graph::graph_config(&g, base, key)?;
         let ca_file = g
             .ca_file
-            .map(|p| existing_file(&key("ca_file"), base, &p))
+            .as_ref()
+            .map(|p| existing_file(&key("ca_file"), base, p))
             .transpose()?;
+        let request_timeout = request_timeout(&g, key)?;
         Ok(GatewayConfig {
             name: g.name,
             url: Some(graph.graph_url.clone()),
@@ -398,17 +396,22 @@ impl GatewayConfig {
             impersonation: false,
             max_subscriptions_per_connection: 1,
             max_connections: None,
-            request_timeout: Duration::from_secs(ranged(
-                &key("request_timeout_secs"),
-                g.request_timeout_secs,
-                REQUEST_TIMEOUT_SECS.0,
-                REQUEST_TIMEOUT_SECS.1,
-                "seconds",
-            )?),
+            request_timeout,
             allow_plain_http: g.allow_plain_http.unwrap_or(false),
             graph: Some(Arc::new(graph)),
         })
     }
+}
+
+/// `request_timeout_secs` of `g`, any kind.
+fn request_timeout(g: &RawGateway, key: &dyn Fn(&str) -> String) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(ranged(
+        &key("request_timeout_secs"),
+        g.request_timeout_secs,
+        REQUEST_TIMEOUT_SECS.0,
+        REQUEST_TIMEOUT_SECS.1,
+        "seconds",
+    )?))
 }
 
 /// A gateway's `auth` with what it needs: `basic` and `ntlm` a `username` and a

@@ -44,13 +44,11 @@ cargo build --quiet --bin ews-presence
 # Where cargo put it (CARGO_TARGET_DIR when set, as a shared build cache does).
 binary="${CARGO_TARGET_DIR:-target}/debug/ews-presence"
 
-# run_check AUTH EXTENDED_PROTECTION
-run_check() {
-  "$binary" simulate --listen 127.0.0.1:0 --mailboxes 200 \
-    --heartbeat-ms 500 --minute-ms 1500 --backends 4 \
-    --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
-    --account svc@example.test --auth "$1" --password-file "$work/password" \
-    --extended-protection "$2" > "$work/sim.out" 2>&1 &
+# start_sim ARGS...: starts the simulator over HTTPS on a free port with ARGS, waits
+# until it has said everything it says at start, and sets sim_pid and base.
+start_sim() {
+  "$binary" simulate --listen 127.0.0.1:0 \
+    --tls-cert "$work/server.pem" --tls-key "$work/server.key" "$@" > "$work/sim.out" 2>&1 &
   sim_pid=$!
   for _ in $(seq 1 100); do
     grep -q "listening on" "$work/sim.out" && break
@@ -59,6 +57,13 @@ run_check() {
   done
   base=$(grep -o "listening on https://[0-9.:]*" "$work/sim.out" | head -n 1 | sed 's/listening on //')
   [ -n "$base" ] || { echo "the simulator did not report its address"; cat "$work/sim.out"; exit 1; }
+}
+
+# run_check AUTH EXTENDED_PROTECTION
+run_check() {
+  start_sim --mailboxes 200 --heartbeat-ms 500 --minute-ms 1500 --backends 4 \
+    --account svc@example.test --auth "$1" --password-file "$work/password" \
+    --extended-protection "$2"
   echo "simulator at $base (auth $1, extended protection $2)"
   REQUESTS_CA_BUNDLE="$work/ca.pem" timeout 120 "$venv/bin/python" tests/interop/exchangelib_check.py \
     "$base" "$work/password" "$work/ca.pem" "$1"
@@ -76,18 +81,8 @@ run_check ntlm require
 
 # Microsoft's Graph SDK against the simulator's Graph side, over HTTPS.
 echo "graph-interop-$RANDOM-$RANDOM" > "$work/graph-secret"
-"$binary" simulate --listen 127.0.0.1:0 --mailboxes 20 \
-  --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
-  --graph --graph-tenant interop.example.test --graph-client-id 11111111-2222-3333-4444-555555555555 \
-  --graph-secret-file "$work/graph-secret" > "$work/sim.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "Microsoft Graph at" "$work/sim.out" && break
-  kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.out"; exit 1; }
-  sleep 0.1
-done
-base=$(grep -o "listening on https://[0-9.:]*" "$work/sim.out" | head -n 1 | sed 's/listening on //')
-[ -n "$base" ] || { echo "the simulator did not report its address"; cat "$work/sim.out"; exit 1; }
+start_sim --mailboxes 20 --graph --graph-tenant interop.example.test \
+  --graph-client-id 11111111-2222-3333-4444-555555555555 --graph-secret-file "$work/graph-secret"
 echo "simulator with Graph at $base"
 timeout 120 "$venv/bin/python" tests/interop/msgraph_check.py \
   "$base" interop.example.test 11111111-2222-3333-4444-555555555555 "$work/graph-secret" "$work/ca.pem"

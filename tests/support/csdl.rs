@@ -179,11 +179,13 @@ impl Schema {
                 }
             }
             "Edm.DateTimeOffset" => {
-                if !value
+                let parses = value
                     .as_str()
-                    .is_some_and(|s| s.parse::<jiff::Timestamp>().is_ok())
-                {
-                    errors.push(format!("{path}: Edm.DateTimeOffset must be a date and time with offset, got {value}"));
+                    .is_some_and(|s| s.parse::<jiff::Timestamp>().is_ok());
+                if !parses {
+                    errors.push(format!(
+                        "{path}: Edm.DateTimeOffset must be a date and time with offset, got {value}"
+                    ));
                 }
             }
             "Edm.Boolean" => {

@@ -109,6 +109,7 @@ pub fn decode_whole(body: &[u8]) -> Decoded {
 pub mod client;
 pub mod csdl;
 pub mod daemon;
+pub mod graph;
 pub mod kamailio;
 pub mod sim;
 pub mod watcher;

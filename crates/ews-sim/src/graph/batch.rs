@@ -35,30 +35,18 @@ pub async fn answer(sim: &Arc<Sim>, graph: &GraphSide, body: &[u8]) -> Reply {
         } else {
             format!("/{path}")
         };
+        let refused = |why: &str| BatchResponse {
+            id: item.id.clone(),
+            status: 400,
+            headers: None,
+            body: serde_json::to_value(graph::error::ErrorBody::new("BadRequest", why)).ok(),
+        };
         let Ok(method) = Method::from_bytes(item.method.to_ascii_uppercase().as_bytes()) else {
-            responses.push(BatchResponse {
-                id: item.id,
-                status: 400,
-                headers: None,
-                body: serde_json::to_value(graph::error::ErrorBody::new(
-                    "BadRequest",
-                    "unknown method",
-                ))
-                .ok(),
-            });
+            responses.push(refused("unknown method"));
             continue;
         };
         if path.trim_start_matches('/').starts_with("$batch") {
-            responses.push(BatchResponse {
-                id: item.id,
-                status: 400,
-                headers: None,
-                body: serde_json::to_value(graph::error::ErrorBody::new(
-                    "BadRequest",
-                    "a batch cannot hold a batch",
-                ))
-                .ok(),
-            });
+            responses.push(refused("a batch cannot hold a batch"));
             continue;
         }
         let call = Call {

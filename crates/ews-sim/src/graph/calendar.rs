@@ -90,9 +90,7 @@ fn model_error(e: ModelError) -> Reply {
 }
 
 fn instant(t: &DateTimeTimeZone, name: &str) -> Result<i64, Reply> {
-    t.instant()
-        .map(|t| t.as_second())
-        .map_err(|e| Reply::error(400, "ErrorInvalidRequest", &format!("{name}: {e}")))
+    super::instant_of(t, name).map(|t| t.as_second())
 }
 
 /// Answers `users/{id}/…` for events and getSchedule.

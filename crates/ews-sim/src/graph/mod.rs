@@ -413,6 +413,12 @@ pub fn to_response(reply: Reply) -> Response<Body> {
     response
 }
 
+/// The instant `t` names (the field `name`), or the 400 Graph answers.
+pub fn instant_of(t: &graph::time::DateTimeTimeZone, name: &str) -> Result<jiff::Timestamp, Reply> {
+    t.instant()
+        .map_err(|e| Reply::error(400, "ErrorInvalidRequest", &format!("{name}: {e}")))
+}
+
 /// Reads a JSON body as `T`, or the 400 Graph answers.
 pub fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Reply> {
     serde_json::from_slice(body).map_err(|e| {

@@ -52,16 +52,14 @@ pub fn setting_of(sim: &Sim, mailbox: usize) -> AutomaticRepliesSetting {
 }
 
 fn instant(t: &Option<DateTimeTimeZone>, name: &str) -> Result<Timestamp, Reply> {
-    t.as_ref()
-        .ok_or_else(|| {
-            Reply::error(
-                400,
-                "ErrorInvalidRequest",
-                &format!("scheduled needs {name}"),
-            )
-        })?
-        .instant()
-        .map_err(|e| Reply::error(400, "ErrorInvalidRequest", &format!("{name}: {e}")))
+    let t = t.as_ref().ok_or_else(|| {
+        Reply::error(
+            400,
+            "ErrorInvalidRequest",
+            &format!("scheduled needs {name}"),
+        )
+    })?;
+    super::instant_of(t, name)
 }
 
 /// Answers `users/{id}/mailboxSettings…`.

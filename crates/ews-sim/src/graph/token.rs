@@ -167,15 +167,16 @@ pub fn is_discovery_path(path: &str) -> bool {
         .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
 }
 
-/// The tenant's OpenID configuration: where its endpoints are.
-pub fn discovery(sim: &Sim, req: &Request<Incoming>) -> Response<Body> {
+/// The tenant a request's path names, and the base URL it reached us at.
+fn tenant_base(sim: &Sim, req: &Request<Incoming>) -> (String, String) {
     let tenant = req
         .uri()
         .path()
         .trim_start_matches('/')
         .split('/')
         .next()
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_owned();
     let scheme = if sim.config.tls.is_some() {
         "https"
     } else {
@@ -186,7 +187,13 @@ pub fn discovery(sim: &Sim, req: &Request<Incoming>) -> Response<Body> {
         .get(hyper::header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
-    let base = format!("{scheme}://{host}/{tenant}");
+    (tenant, format!("{scheme}://{host}"))
+}
+
+/// The tenant's OpenID configuration: where its endpoints are.
+pub fn discovery(sim: &Sim, req: &Request<Incoming>) -> Response<Body> {
+    let (tenant, base) = tenant_base(sim, req);
+    let base = format!("{base}/{tenant}");
     let body = serde_json::json!({
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
         "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
@@ -207,26 +214,8 @@ pub fn discovery(sim: &Sim, req: &Request<Incoming>) -> Response<Body> {
 
 /// Serves one token request.
 pub async fn handle(sim: &Arc<Sim>, graph: &GraphSide, req: Request<Incoming>) -> Response<Body> {
-    let tenant = req
-        .uri()
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let scheme = if sim.config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let host = req
-        .headers()
-        .get(hyper::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost")
-        .to_owned();
-    let audience = format!("{scheme}://{host}/{tenant}/oauth2/v2.0/token");
+    let (tenant, base) = tenant_base(sim, &req);
+    let audience = format!("{base}/{tenant}/oauth2/v2.0/token");
     let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
         Ok(c) => String::from_utf8_lossy(&c.to_bytes()).into_owned(),
         Err(_) => {
