@@ -18,9 +18,10 @@
 //!   10,000 mailboxes, the automatic-reply timing compressed 60 times, with MailTips
 //!   and with the one-by-one GetUserOofSettings baseline (1,000 mailboxes) in the same
 //!   run.
-//! - `load-graph`: the same for a `kind = "graph"` gateway: Graph requests per
-//!   mailbox-hour at rest (getSchedule, automaticRepliesSetting `$batch`, token),
-//!   subscription renewals computed from their lifetime and reported apart.
+//!   Next to them, in the same run, the same for a `kind = "graph"` gateway: Graph
+//!   requests per mailbox-hour at rest (getSchedule, automaticRepliesSetting `$batch`,
+//!   token; the requests inside a batch reported apart), subscription renewals computed
+//!   from their lifetime (`load-graph` runs it alone).
 //! - `query`: batch queries of 1,000 of 10,000 mailboxes, the server's time (its
 //!   `Server-Timing` header) and the round trip, p50 and p99; then `GET
 //!   /v1/presence/{mailbox}` throughput with keep-alive (wrk) next to nginx serving the
@@ -943,7 +944,11 @@ fn main() {
                 // more than 8 reads in flight can make at 10,000 mailboxes (2,000 a
                 // second); the rate per mailbox does not depend on n, so the baseline
                 // runs with at most 1,000.
-                json!({"mail_tips": load(n, k, true).await, "one_by_one_baseline": load(n.min(BASELINE_MAILBOXES), k, false).await})
+                json!({
+                    "mail_tips": load(n, k, true).await,
+                    "one_by_one_baseline": load(n.min(BASELINE_MAILBOXES), k, false).await,
+                    "graph": load_graph(n, k).await,
+                })
             }
             other => json!({"error": format!("unknown scenario {other}: latency, storm, scale, query, load or load-graph")}),
         }

@@ -99,6 +99,8 @@ struct Entry {
     due: Instant,
     busy: bool,
     backoff: Backoff,
+    /// Its last request failed and it has no live subscription.
+    failing: bool,
 }
 
 /// One request to send.
@@ -192,6 +194,11 @@ impl Table {
         self.entries.values().filter(|e| e.id.is_some()).count()
     }
 
+    /// Mailboxes without a live subscription whose last request failed.
+    pub fn failing(&self) -> usize {
+        self.entries.values().filter(|e| e.failing).count()
+    }
+
     /// Whether `mailbox` is held.
     pub fn contains(&self, mailbox: &Mailbox) -> bool {
         self.entries.contains_key(mailbox)
@@ -213,6 +220,7 @@ impl Table {
                 due: now,
                 busy: false,
                 backoff,
+                failing: false,
             },
         );
     }
@@ -334,6 +342,7 @@ impl Table {
                 }
                 e.id = Some(id);
                 e.expires = Some(expires);
+                e.failing = false;
                 e.next = Action::Renew;
                 e.due = renewal(self, expires);
                 e.backoff.reset();
@@ -371,6 +380,7 @@ impl Table {
                     }
                     e.expires = None;
                     e.next = Action::Create;
+                    e.failing = true;
                     let why = if error
                         .to_string()
                         .contains("maximum number of subscriptions")
@@ -518,6 +528,21 @@ pub struct Context {
     pub shared: Arc<Shared>,
 }
 
+/// Tells a change of the gateway's failing subscriptions once each way: the first
+/// failure loudly (with one of the problems), the recovery once.
+fn tell(gateway: &GraphGateway, before: usize, now: usize, example: Option<&str>) {
+    if before == 0 && now > 0 {
+        tracing::warn!(
+            gateway = %gateway.name(),
+            mailboxes = now,
+            problem = example.unwrap_or_default(),
+            "Graph subscriptions are failing; each mailbox is retried with backoff and reads unknown meanwhile"
+        );
+    } else if before > 0 && now == 0 {
+        tracing::info!(gateway = %gateway.name(), "every Graph subscription is held again");
+    }
+}
+
 fn apply(gateway: &GraphGateway, context: &Context, effects: Effects) {
     for id in effects.forget {
         context.directory.remove(&id);
@@ -533,9 +558,6 @@ fn apply(gateway: &GraphGateway, context: &Context, effects: Effects) {
         );
     }
     for (mailbox, problem) in effects.problems {
-        if problem.is_some() {
-            tracing::warn!(gateway = %gateway.name(), %mailbox, problem = problem.as_deref().unwrap_or_default(), "a Graph subscription failed; retried with backoff");
-        }
         context
             .shared
             .updates
@@ -590,7 +612,14 @@ pub async fn run(
             Some(done) = work.join_next(), if !work.is_empty() => {
                 if let Ok((job, outcome)) = done {
                     let mut effects = Effects::default();
-                    lock(&subscriptions.table).finished(&job, outcome, Instant::now(), Timestamp::now(), &mut effects);
+                    let (before, after) = {
+                        let mut table = lock(&subscriptions.table);
+                        let before = table.failing();
+                        table.finished(&job, outcome, Instant::now(), Timestamp::now(), &mut effects);
+                        (before, table.failing())
+                    };
+                    let example = effects.problems.iter().find_map(|(_, p)| p.clone());
+                    tell(&gateway, before, after, example.as_deref());
                     apply(&gateway, &context, effects);
                 }
             }
@@ -625,4 +654,167 @@ pub fn count_by_mailbox(directory: &Directory) -> HashMap<Mailbox, usize> {
         *counts.entry(entry.mailbox.clone()).or_default() += 1;
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox(n: usize) -> Mailbox {
+        Mailbox::parse(&format!("user{n}@example.test")).expect("an address")
+    }
+
+    fn held(id: &str, wall: Timestamp) -> Outcome {
+        Outcome::Held {
+            id: id.to_owned(),
+            expires: expiry_from(wall),
+        }
+    }
+
+    #[test]
+    fn a_new_mailbox_is_subscribed_at_once_and_read_once_subscribed() {
+        let (now, wall) = (Instant::now(), Timestamp::now());
+        let mut table = Table::new("online", 7);
+        table.join(mailbox(1), now);
+        let jobs = table.take_due(now, 8);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].action, Action::Create);
+        assert_eq!(jobs[0].client_state.len(), 64);
+        assert!(
+            table.take_due(now, 8).is_empty(),
+            "one request at a time per mailbox"
+        );
+        let mut effects = Effects::default();
+        table.finished(&jobs[0], held("s1", wall), now, wall, &mut effects);
+        assert_eq!(effects.add.len(), 1);
+        assert_eq!(effects.reread, [mailbox(1)]);
+        assert_eq!(effects.problems, [(mailbox(1), None)]);
+        assert_eq!(table.live(), 1);
+    }
+
+    #[test]
+    fn renewals_are_spread_between_half_and_nine_tenths_of_the_lifetime() {
+        let (now, wall) = (Instant::now(), Timestamp::now());
+        let mut table = Table::new("online", 11);
+        for n in 0..500 {
+            table.join(mailbox(n), now);
+        }
+        let jobs = table.take_due(now, 500);
+        for job in &jobs {
+            table.finished(
+                job,
+                held(&format!("s{}", job.mailbox), wall),
+                now,
+                wall,
+                &mut Effects::default(),
+            );
+        }
+        let lifetime = expiry_from(wall).duration_since(wall).as_secs_f64();
+        let dues: Vec<f64> = table
+            .entries
+            .values()
+            .map(|e| (e.due - now).as_secs_f64() / lifetime)
+            .collect();
+        assert!(
+            dues.iter().all(|d| (0.5..=RENEW_LATEST).contains(d)),
+            "{dues:?}"
+        );
+        let early = dues.iter().filter(|d| **d < 0.7).count();
+        assert!(
+            (150..350).contains(&early),
+            "spread, not bunched: {early} of 500 in the first half"
+        );
+        assert!(
+            table.take_due(now, 500).is_empty(),
+            "nothing due until then"
+        );
+    }
+
+    #[test]
+    fn a_subscription_graph_no_longer_has_is_created_again_and_the_mailbox_read() {
+        let (now, wall) = (Instant::now(), Timestamp::now());
+        let mut table = Table::new("online", 3);
+        table.join(mailbox(1), now);
+        let create = table.take_due(now, 1).remove(0);
+        table.finished(
+            &create,
+            held("old", wall),
+            now,
+            wall,
+            &mut Effects::default(),
+        );
+        let mut effects = Effects::default();
+        table.lifecycle(
+            &mailbox(1),
+            "old",
+            LifecycleEvent::ReauthorizationRequired,
+            now,
+            &mut effects,
+        );
+        let reauthorize = table.take_due(now, 1).remove(0);
+        assert_eq!(
+            (reauthorize.action, reauthorize.id.as_deref()),
+            (Action::Reauthorize, Some("old"))
+        );
+        table.finished(&reauthorize, Outcome::Gone, now, wall, &mut effects);
+        assert_eq!(effects.forget, ["old"]);
+        let again = table.take_due(now, 1).remove(0);
+        assert_eq!(again.action, Action::Create);
+        assert_ne!(
+            again.client_state, create.client_state,
+            "a new secret for a new subscription"
+        );
+        let mut effects = Effects::default();
+        table.finished(&again, held("new", wall), now, wall, &mut effects);
+        assert_eq!(effects.reread, [mailbox(1)]);
+        // A lifecycle event for a subscription we no longer hold changes nothing.
+        let mut effects = Effects::default();
+        table.lifecycle(
+            &mailbox(1),
+            "old",
+            LifecycleEvent::SubscriptionRemoved,
+            now,
+            &mut effects,
+        );
+        assert!(effects.forget.is_empty() && table.take_due(now, 1).is_empty());
+    }
+
+    #[test]
+    fn a_failure_without_a_live_subscription_marks_the_mailbox_and_waits_what_graph_asked() {
+        let (now, wall) = (Instant::now(), Timestamp::now());
+        let mut table = Table::new("online", 5);
+        table.join(mailbox(1), now);
+        let create = table.take_due(now, 1).remove(0);
+        let mut effects = Effects::default();
+        let throttled = GraphError::Throttled {
+            status: 429,
+            wait: Duration::from_secs(7),
+        };
+        table.finished(&create, Outcome::Failed(throttled), now, wall, &mut effects);
+        assert_eq!(table.failing(), 1);
+        let problem = effects.problems[0].1.clone().expect("a problem");
+        assert!(
+            problem.starts_with("online: no change notifications: create failed: throttled"),
+            "{problem}"
+        );
+        assert!(table.take_due(now + Duration::from_secs(6), 1).is_empty());
+        assert_eq!(table.take_due(now + Duration::from_secs(7), 1).len(), 1);
+        // A renewal that fails while the subscription still lives marks nothing.
+        let mut table = Table::new("online", 5);
+        table.join(mailbox(2), now);
+        let create = table.take_due(now, 1).remove(0);
+        table.finished(&create, held("s", wall), now, wall, &mut Effects::default());
+        let renew_at = table.next_due().expect("a renewal");
+        let renew = table.take_due(renew_at, 1).remove(0);
+        let mut effects = Effects::default();
+        table.finished(
+            &renew,
+            Outcome::Failed(GraphError::Timeout(Duration::from_secs(60))),
+            renew_at,
+            wall,
+            &mut effects,
+        );
+        assert!(effects.problems.is_empty() && table.failing() == 0);
+        assert_eq!(table.live(), 1);
+    }
 }
