@@ -469,3 +469,77 @@ async fn the_troubleshooter_checks_a_graph_gateway() {
     assert_eq!(token["result"], "fail", "{online}");
     rig.stop().await;
 }
+
+/// A mailbox that holds Graph's 1,000 subscriptions (across every application) cannot
+/// be subscribed again: it is served stale with the reason in words (and reads unknown
+/// after `max_stale_secs`, as any mailbox that lost its subscription).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_at_graphs_subscription_limit_says_so() {
+    let rig = settled(Options::default()).await;
+    let token = token(&rig.sim_target).await;
+    let url = subscriptions(&rig).await[0]["notification_url"]
+        .as_str()
+        .expect("our notification URL")
+        .to_owned();
+    let ours = subscriptions(&rig)
+        .await
+        .iter()
+        .find(|s| s["mailbox"] == address(11))
+        .and_then(|s| s["id"].as_str().map(str::to_owned))
+        .expect("the daemon's subscription");
+    // Another application fills user11's quota (the daemon holds the 1,000th).
+    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
+    for _ in 0..999 {
+        let reply = graph(
+            &rig.sim_target,
+            &token,
+            "POST",
+            "/subscriptions",
+            Some(json!({"changeType": "updated", "notificationUrl": url, "resource": format!("users/{}/events", address(11)), "expirationDateTime": expires, "clientState": "another-app"})),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    // Graph removes the daemon's subscription and, before the daemon hears of it (the
+    // notification waits 2 s), the other application takes the place it freed.
+    client::control(
+        &rig.sim_target,
+        "POST",
+        "/graph/faults",
+        Some(json!({"kind": "delay_notifications", "ms": 2000})),
+    )
+    .await;
+    let reply = client::control(
+        &rig.sim_target,
+        "POST",
+        "/graph/lifecycle",
+        Some(json!({"mailbox": address(11), "event": "subscriptionRemoved", "subscription": ours})),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let reply = graph(
+        &rig.sim_target,
+        &token,
+        "POST",
+        "/subscriptions",
+        Some(json!({"changeType": "updated", "notificationUrl": url, "resource": format!("users/{}/events", address(11)), "expirationDateTime": expires, "clientState": "another-app"})),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "the freed place is taken");
+    // Stale (served from the last read, as a lost EWS subscription is) with the reason.
+    eventually("user11 says it is at the limit", WITHIN, || async {
+        let p = rig.presence(11).await;
+        p["stale"] == true
+            && p["problem"]
+                .as_str()
+                .is_some_and(|s| s.contains("maximum of 1,000 subscriptions"))
+    })
+    .await;
+    assert!(rig.agrees(12).await, "the other mailboxes are not affected");
+    rig.stop().await;
+}

@@ -145,6 +145,8 @@ pub struct Effects {
     pub reread: Vec<Mailbox>,
     /// Problems to set (None clears).
     pub problems: Vec<(Mailbox, Option<String>)>,
+    /// Subscriptions to delete at Graph (created for a mailbox that left meanwhile).
+    pub delete: Vec<String>,
 }
 
 /// The subscriptions of one gateway, without I/O.
@@ -321,11 +323,11 @@ impl Table {
     ) {
         let renewal = |table: &mut Table, expires| table.renewal_at(now, wall, expires);
         let Some(mut e) = self.entries.remove(&job.mailbox) else {
-            // Left meanwhile: what was created is deleted by whoever removed it... or here.
+            // The mailbox left while this was in flight: what was created is deleted.
             if let Outcome::Held { id, .. } = outcome
                 && job.action == Action::Create
             {
-                effects.forget.push(id);
+                effects.delete.push(id);
             }
             return;
         };
@@ -381,10 +383,9 @@ impl Table {
                     e.expires = None;
                     e.next = Action::Create;
                     e.failing = true;
-                    let why = if error
-                        .to_string()
-                        .contains("maximum number of subscriptions")
-                    {
+                    let at_limit = matches!(&error, GraphError::Http { status, code, message }
+                        if graph::error::ErrorBody::new(code, message).is_subscription_limit(*status));
+                    let why = if at_limit {
                         format!(
                             "{}: no change notifications: the mailbox holds Graph's maximum of 1,000 subscriptions (across every application); remove stale ones ({error})",
                             self.gateway
@@ -619,6 +620,7 @@ pub async fn run(
                         (before, table.failing())
                     };
                     let example = effects.problems.iter().find_map(|(_, p)| p.clone());
+                    lock(&subscriptions.doomed).extend(effects.delete.drain(..));
                     tell(&gateway, before, after, example.as_deref());
                     apply(&gateway, &context, effects);
                 }

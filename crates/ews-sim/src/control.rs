@@ -351,7 +351,22 @@ fn graph_route(sim: &Arc<Sim>, method: &Method, rest: &[&str], body: &[u8]) -> O
                     ));
                 }
             };
-            let told = sim.graph_lifecycle(mailbox, event);
+            // One subscription when named, else every one of the mailbox.
+            let told = match map.get("subscription").and_then(Value::as_str) {
+                Some(id) => match graph.subscriptions.get(id).filter(|s| s.mailbox == mailbox) {
+                    Some(one) => {
+                        sim.graph_lifecycle_one(&one, event);
+                        1
+                    }
+                    None => {
+                        return Err(ApiError::not_found(
+                            "subscription",
+                            format!("no subscription {id} of {address}"),
+                        ));
+                    }
+                },
+                None => sim.graph_lifecycle(mailbox, event),
+            };
             Ok((StatusCode::OK, json!({"subscriptions": told})))
         }
         _ => Err(ApiError {

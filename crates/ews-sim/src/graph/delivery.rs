@@ -160,10 +160,12 @@ async fn deliver(sim: &Sim, url: String, collection: ChangeNotificationCollectio
     if let Some(delay) = graph.faults.notification_delay() {
         tokio::time::sleep(delay).await;
     }
-    if graph.faults.take_drop() {
+    // The fault drops change notifications; lifecycle events (among them the
+    // `missed` that tells of a dropped change) are delivered.
+    let is_change = collection.value.iter().all(|n| n.lifecycle_event.is_none());
+    if is_change && graph.faults.take_drop() {
         sim.stats.fault("graph_notification_dropped");
-        let is_change = collection.value.iter().all(|n| n.lifecycle_event.is_none());
-        if is_change && graph.faults.missed_after_drop() {
+        if graph.faults.missed_after_drop() {
             for n in &collection.value {
                 if let Some(s) = graph.subscriptions.get(&n.subscription_id) {
                     sim.graph_lifecycle_one(&s, graph::notification::LifecycleEvent::Missed);

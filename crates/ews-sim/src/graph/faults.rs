@@ -61,9 +61,10 @@ impl GraphFaults {
         take(&self.refuse_token)
     }
 
-    /// The next `count` notifications are not delivered; with `then_missed`, each
-    /// dropped one is followed by a `missed` lifecycle event for its subscription (as
-    /// Graph tells of notifications it could not deliver).
+    /// The next `count` change notifications are not delivered (lifecycle events
+    /// are); with `then_missed`, each dropped one is followed by a `missed` lifecycle
+    /// event for its subscription (as Graph tells of notifications it could not
+    /// deliver).
     pub fn drop_notifications(&self, count: u64, then_missed: bool) {
         self.missed_after_drop.store(then_missed, Ordering::Release);
         self.drop_notifications.store(count, Ordering::Release);
