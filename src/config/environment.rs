@@ -17,7 +17,8 @@ fn override_value(text: &str) -> toml::Value {
 }
 
 /// Applies `EWS_PRESENCE_<SECTION>_<KEY>` variables to the parsed table. Gateway and
-/// SIP keys apply to every gateway and every SIP server.
+/// SIP keys apply to every gateway and every SIP server; a key only one kind of
+/// gateway takes (`password_file`, `client_id`) applies to the gateways of that kind.
 pub(super) fn apply_env(
     table: &mut toml::Table,
     env: &HashMap<String, String>,
@@ -55,7 +56,9 @@ pub(super) fn apply_env(
         match table.get_mut(&section) {
             Some(toml::Value::Array(gateways)) if section == "gateway" || section == "sip" => {
                 for g in gateways.iter_mut() {
-                    if let toml::Value::Table(t) = g {
+                    if let toml::Value::Table(t) = g
+                        && super::graph::key_fits(t, &key)
+                    {
                         t.insert(key.clone(), value.clone());
                     }
                 }

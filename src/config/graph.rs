@@ -118,6 +118,17 @@ pub(super) const GRAPH_ONLY: &[&str] = &[
     "graph_url",
 ];
 
+/// Whether an environment override of `key` applies to the gateway `table` (a key of
+/// one kind only goes to the gateways of that kind).
+pub(super) fn key_fits(table: &toml::Table, key: &str) -> bool {
+    let graph = table.get("kind").and_then(toml::Value::as_str) == Some("graph");
+    if graph {
+        !EWS_ONLY.contains(&key)
+    } else {
+        !GRAPH_ONLY.contains(&key)
+    }
+}
+
 /// Validates the Graph keys of `gateway[i]`.
 pub(super) fn graph_config(
     g: &RawGateway,

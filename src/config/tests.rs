@@ -599,3 +599,104 @@ fn sip_servers_are_validated_and_take_overrides() {
         "sip[1].name"
     );
 }
+
+/// A hybrid configuration: an EWS gateway and a Graph one.
+const HYBRID: &str = r#"
+[[gateway]]
+name = "onprem"
+url = "https://exch.example.test/EWS/Exchange.asmx"
+username = "svc@example.test"
+password_file = "pw"
+[[gateway]]
+name = "online"
+kind = "graph"
+tenant = "contoso.onmicrosoft.com"
+client_id = "00000000-0000-0000-0000-000000000001"
+client_secret_file = "pw"
+notification_url = "https://presence.example.test/graph/notifications"
+[mailboxes]
+file = "mailboxes.txt"
+"#;
+
+#[test]
+fn a_graph_gateway_loads_beside_an_ews_one() {
+    let d = dir("graph-good");
+    let c = load(
+        &d,
+        HYBRID,
+        "a@example.test\nb@example.test online\n",
+        // An EWS-only key set for every gateway reaches the EWS one only.
+        &[
+            ("EWS_PRESENCE_GATEWAY_PASSWORD_FILE", "pw"),
+            ("EWS_PRESENCE_GATEWAY_REQUEST_TIMEOUT_SECS", "5"),
+        ],
+    )
+    .unwrap();
+    let graph = c.gateways[1].graph.as_ref().expect("a Graph gateway");
+    assert_eq!(c.gateways[0].kind(), "ews");
+    assert_eq!(c.gateways[1].kind(), "graph");
+    assert_eq!(
+        graph.token_url(),
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    );
+    assert_eq!(graph.scope(), "https://graph.microsoft.com/.default");
+    assert_eq!(graph.credential.scheme(), "client-secret");
+    assert!(
+        c.gateways
+            .iter()
+            .all(|g| g.request_timeout == Duration::from_secs(5))
+    );
+    assert_eq!(c.mailboxes[1].1, 1, "b is on the Graph gateway");
+}
+
+#[test]
+fn graph_gateway_errors_name_their_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "client_secret_file = \"pw\"\n",
+            "client_secret_file = \"pw\"\nauth = \"ntlm\"\n",
+            "gateway[1].auth",
+        ),
+        (
+            "tenant = \"contoso.onmicrosoft.com\"\n",
+            "",
+            "gateway[1].tenant",
+        ),
+        (
+            "client_secret_file = \"pw\"\n",
+            "",
+            "gateway[1].client_certificate_file",
+        ),
+        (
+            "client_secret_file = \"pw\"\n",
+            "client_secret_file = \"pw\"\nclient_certificate_file = \"pw\"\n",
+            "gateway[1].client_secret_file",
+        ),
+        (
+            "client_secret_file = \"pw\"\n",
+            "client_certificate_file = \"pw\"\n",
+            "gateway[1].client_certificate_file",
+        ),
+        (
+            "notification_url = \"https://presence.example.test/graph/notifications\"\n",
+            "notification_url = \"not a url\"\n",
+            "gateway[1].notification_url",
+        ),
+        ("kind = \"graph\"\n", "kind = \"o365\"\n", "gateway[1].kind"),
+    ];
+    for (i, (from, to, key)) in cases.iter().enumerate() {
+        let d = dir(&format!("graph-bad-{i}"));
+        let text = HYBRID.replacen(from, to, 1);
+        let e = load(&d, &text, "a@example.test\n", &[]).expect_err(key);
+        assert_eq!(e.key, *key, "{e}");
+    }
+    // A Graph key on an EWS gateway.
+    let d = dir("graph-bad-ews");
+    let text = HYBRID.replacen(
+        "password_file = \"pw\"\n",
+        "password_file = \"pw\"\ntenant = \"x\"\n",
+        1,
+    );
+    let e = load(&d, &text, "a@example.test\n", &[]).expect_err("tenant on EWS");
+    assert_eq!(e.key, "gateway[0].tenant", "{e}");
+}
