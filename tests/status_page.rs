@@ -19,6 +19,11 @@ use support::daemon::{Options, eventually, rig};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// One page test at a time: they read process-wide metrics (the page's feed
+/// connecting is seen in `ews_presence_api_requests_total`), which another daemon in
+/// the same test process would also move.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A chromedriver process and one browser session.
 struct Browser {
     driver: Child,
@@ -174,6 +179,7 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
         support::missing("chromium and chromium-driver (Debian packages)");
         return;
     }
+    let _alone = ONE_AT_A_TIME.lock().await;
     // A SIP presence server that is not there: the page says what fails.
     let closed_port = std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -195,6 +201,14 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
     rig.ready().await;
     let browser = Browser::start().await;
     let page = format!("http://{}/", rig.api.addr);
+    // Metrics are process-wide: the page's feed is seen as one more watch than before.
+    let watches_before = rig
+        .metric(
+            "ews_presence_api_requests_total",
+            "route=\"watch\",status=\"200\"",
+        )
+        .await
+        .unwrap_or(0.0);
     browser.open(&page).await;
     // The token is asked for once and kept in the tab's session.
     eventually("the token form", Duration::from_secs(10), || async {
@@ -228,7 +242,7 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
                 "route=\"watch\",status=\"200\"",
             )
             .await
-            .is_some()
+            .is_some_and(|n| n > watches_before)
         },
     )
     .await;
@@ -382,6 +396,45 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
     assert_eq!(errors, json!([]), "no errors in the page");
     let console = browser.console().await;
     assert_eq!(console, Vec::<Value>::new(), "nothing on the console");
+    browser.close().await;
+    rig.stop().await;
+}
+
+/// A Graph gateway beside an EWS one: the page shows both, the Graph one with its
+/// notifications and subscriptions instead of streams, and both healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_a_graph_gateway_as_it_shows_an_ews_one() {
+    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        support::missing("chromium and chromium-driver (Debian packages)");
+        return;
+    }
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let rig = rig(Options {
+        mailboxes: 6,
+        graph_mailboxes: vec![4, 5, 6],
+        ..Options::default()
+    })
+    .await;
+    rig.ready().await;
+    let browser = Browser::start().await;
+    browser.open(&format!("http://{}/", rig.api.addr)).await;
+    eventually(
+        "both gateways are shown",
+        Duration::from_secs(10),
+        || async {
+            let shown = browser.text_of("gateways").await;
+            shown.contains(&rig.gateway)
+                && shown.contains("online ok")
+                && shown.contains("Microsoft Graph · notifications")
+                && shown.contains("subscriptions 3 · mailboxes 3")
+        },
+    )
+    .await;
+    let shown = browser.text_of("gateways").await;
+    assert!(
+        shown.contains("streams 1"),
+        "the EWS gateway still shows its streams: {shown}"
+    );
     browser.close().await;
     rig.stop().await;
 }

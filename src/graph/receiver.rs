@@ -159,3 +159,40 @@ fn validation_token(query: Option<&str>) -> Option<String> {
         .find_map(|pair| pair.strip_prefix("validationToken="))
         .map(common::percent::decode_form)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver() -> Receiver {
+        Receiver::new(Arc::new(Directory::new()), Vec::new())
+    }
+
+    #[test]
+    fn the_validation_token_is_echoed_as_text() {
+        let r = receiver().handle(
+            Some("validationToken=Validation%3A+Testing+client+application+reachability"),
+            b"",
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type, "text/plain");
+        assert_eq!(
+            r.body,
+            "Validation: Testing client application reachability"
+        );
+        let long = format!("validationToken={}", "a".repeat(MAX_TOKEN + 1));
+        assert_eq!(receiver().handle(Some(&long), b"").status, 400);
+    }
+
+    #[test]
+    fn strangers_are_answered_and_change_nothing() {
+        // Not JSON, or not a collection: 400.
+        assert_eq!(receiver().handle(None, b"<xml/>").status, 400);
+        assert_eq!(receiver().handle(None, br#"{"value": 3}"#).status, 400);
+        // A well-formed notification for a subscription nobody holds: accepted (as
+        // Graph expects an answer), dropped.
+        let body = br#"{"value":[{"subscriptionId":"7f105c7d-2dc5-4530-97cd-4e7ae6534c07","clientState":"x","changeType":"updated"}]}"#;
+        let r = receiver().handle(None, body);
+        assert_eq!((r.status, r.body.as_str()), (202, ""));
+    }
+}
