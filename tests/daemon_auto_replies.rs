@@ -9,21 +9,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::client;
-use support::daemon::{Options, Rig, address, eventually, rig};
+use support::daemon::{Options, Rig, eventually, rig};
 
 const WITHIN: Duration = Duration::from_secs(20);
-
-async fn set_oof(rig: &Rig, n: usize, body: serde_json::Value) {
-    let reply = client::control(
-        &rig.sim_target,
-        "PUT",
-        &format!("/mailboxes/{}/oof", address(n)),
-        Some(body),
-    )
-    .await;
-    assert_eq!(reply.status, 200);
-}
 
 async fn reads(rig: &Rig, n: usize, availability: &str) {
     eventually(&format!("user{n} reads {availability}"), WITHIN, || async {
@@ -76,14 +64,13 @@ async fn tips_come_in_batches_at_the_servers_limit_and_show_every_change_they_ca
 
     // Switched on with a message: the next sweep shows it, no GetUserOofSettings needed.
     let oof = rig.requests("GetUserOofSettings").await;
-    set_oof(&rig, 5, json!({"state": "Enabled"})).await;
+    rig.set_oof(5, json!({"state": "Enabled"})).await;
     reads(&rig, 5, "away").await;
     // A window running now: the tip's Duration says when it ends.
     let now = jiff::Timestamp::now().as_second();
     let end = jiff::Timestamp::from_second(now - now % 60 + 3600).unwrap();
     let end = end.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    set_oof(
-        &rig,
+    rig.set_oof(
         6,
         json!({"state": "Scheduled", "start": "2020-01-01T00:00:00Z", "end": end}),
     )
@@ -93,7 +80,7 @@ async fn tips_come_in_batches_at_the_servers_limit_and_show_every_change_they_ca
     assert_eq!(shown["until"], end.as_str(), "{shown}");
     assert!(rig.requests("GetUserOofSettings").await <= oof + 1);
     // Switched off: the empty tip contradicts "on", GetUserOofSettings settles it.
-    set_oof(&rig, 5, json!({"state": "Disabled"})).await;
+    rig.set_oof(5, json!({"state": "Disabled"})).await;
     reads(&rig, 5, "available").await;
     assert!(rig.requests("GetUserOofSettings").await > oof);
     for n in 1..=100 {
@@ -109,7 +96,8 @@ async fn replies_on_with_an_empty_message_are_caught_by_the_verification() {
     let rig = rig(options).await;
     rig.ready().await;
     rig.auto_replies_read(20).await;
-    set_oof(&rig, 7, json!({"state": "Enabled", "message": ""})).await;
+    rig.set_oof(7, json!({"state": "Enabled", "message": ""}))
+        .await;
     assert_eq!(rig.truth(7).await["availability"], "away");
     // No tip says so; the verification (every mailbox once per 2 s) does.
     reads(&rig, 7, "away").await;
@@ -129,7 +117,7 @@ async fn a_server_with_mailtips_off_is_read_one_mailbox_at_a_time() {
     })
     .await;
     assert_eq!(rig.requests("GetMailTips").await, 0);
-    set_oof(&rig, 3, json!({"state": "Enabled"})).await;
+    rig.set_oof(3, json!({"state": "Enabled"})).await;
     reads(&rig, 3, "away").await;
     rig.stop().await;
 }

@@ -109,14 +109,7 @@ async fn a_failed_automatic_reply_read_is_retried_until_it_works() {
     let rig = rig(options).await;
     rig.ready().await;
     rig.auto_replies_read(20).await;
-    let reply = client::control(
-        &rig.sim_target,
-        "PUT",
-        &format!("/mailboxes/{}/oof", address(5)),
-        Some(json!({"state": "Enabled"})),
-    )
-    .await;
-    assert_eq!(reply.status, 200);
+    rig.set_oof(5, json!({"state": "Enabled"})).await;
     assert_eq!(rig.truth(5).await["availability"], "away");
     // Seven refusals in a row: each is one failed read, retried by the refresh queue
     // (the one retry layer of reads) after what the server asked, until one works.

@@ -13,22 +13,6 @@ use support::daemon::{Options, Rig, address, eventually, rig};
 
 const SYNC: Duration = Duration::from_secs(10);
 
-/// A mailbox whose truth is `available` and stays so for the next minutes.
-async fn available_mailbox(rig: &Rig, from: usize, to: usize) -> usize {
-    for n in from..=to {
-        if rig.truth(n).await["availability"] == "available"
-            && rig.presence(n).await["availability"] == "available"
-        {
-            let until = rig.presence(n).await["until"].as_str().map(str::to_owned);
-            let soon = (Timestamp::now() + 10.minutes()).to_string();
-            if until.is_none_or(|u| u > soon) {
-                return n;
-            }
-        }
-    }
-    panic!("no steadily available mailbox among user{from}..user{to}");
-}
-
 async fn create(rig: &Rig, n: usize, start: Timestamp, end: Timestamp, busy: &str) -> String {
     let reply = client::control(
         &rig.sim_target,
@@ -77,7 +61,7 @@ async fn initial_sync_matches_the_truth() {
 async fn a_change_is_reflected_after_the_debounce() {
     let rig = rig(Options::default()).await;
     rig.ready().await;
-    let n = available_mailbox(&rig, 1, 20).await;
+    let n = rig.available_mailbox(1, 20).await;
     let mut watch = client::sse(&rig.api, "/v1/presence/watch", &[]).await;
     assert_eq!(watch.status, 200);
     let now = Timestamp::now();
@@ -93,7 +77,7 @@ async fn a_change_is_reflected_after_the_debounce() {
 async fn a_meeting_edge_flips_presence_without_ews_traffic() {
     let rig = rig(Options::default()).await;
     rig.ready().await;
-    let n = available_mailbox(&rig, 1, 20).await;
+    let n = rig.available_mailbox(1, 20).await;
     let start = Timestamp::from_second(Timestamp::now().as_second() + 3).unwrap();
     let end = start + 2.seconds();
     create(&rig, n, start, end, "Busy").await;
@@ -132,15 +116,8 @@ async fn automatic_replies_show_as_away() {
     })
     .await;
     rig.ready().await;
-    let n = available_mailbox(&rig, 1, 20).await;
-    let reply = client::control(
-        &rig.sim_target,
-        "PUT",
-        &format!("/mailboxes/{}/oof", address(n)),
-        Some(json!({"state": "Enabled"})),
-    )
-    .await;
-    assert_eq!(reply.status, 200);
+    let n = rig.available_mailbox(1, 20).await;
+    rig.set_oof(n, json!({"state": "Enabled"})).await;
     assert_eq!(rig.truth(n).await["availability"], "away");
     eventually("automatic replies reach the daemon", SYNC, || async {
         let p = rig.presence(n).await;

@@ -63,18 +63,6 @@ async fn publishers(rig: &Rig) -> Value {
         .clone()
 }
 
-/// Turns mailbox `n`'s automatic replies on in the simulator.
-async fn automatic_replies_on(rig: &Rig, n: usize) {
-    let reply = client::control(
-        &rig.sim_target,
-        "PUT",
-        &format!("/mailboxes/{}/oof", address(n)),
-        Some(json!({"state": "Enabled"})),
-    )
-    .await;
-    assert_eq!(reply.status, 200);
-}
-
 /// Deletes every calendar item of mailbox `n` in the simulator.
 async fn clear_calendar(rig: &Rig, n: usize) {
     let path = format!("/mailboxes/{}/items", address(n));
@@ -129,7 +117,7 @@ async fn a_watcher_sees_the_calendar_composed_with_the_users_device() {
     assert!(body.contains("\"phone-1\""), "{body}");
 
     // Automatic replies on: away.
-    automatic_replies_on(&rig, 1).await;
+    rig.set_oof(1, json!({"state": "Enabled"})).await;
     let body = watcher
         .until("with away", WITHIN, |b| ours_with(b, "away"))
         .await;
@@ -271,7 +259,7 @@ async fn a_restarted_server_gets_the_publication_again() {
     let kamailio = kamailio.restart().await;
     let mut watcher = Watcher::subscribe(kamailio.addr, &presentity(1)).await;
     // Automatic replies on: away, a modify with the old ETag, refused with 412.
-    automatic_replies_on(&rig, 1).await;
+    rig.set_oof(1, json!({"state": "Enabled"})).await;
     watcher
         .until("with away, published afresh", WITHIN, |b| {
             ours_with(b, "away")

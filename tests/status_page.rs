@@ -246,15 +246,7 @@ async fn the_status_page_shows_gateways_transitions_and_a_mailboxs_day() {
         },
     )
     .await;
-    // A mailbox available now (the generated calendars depend on the time of day).
-    let mut chosen = None;
-    for n in 1..=20 {
-        if rig.truth(n).await["availability"] == "available" {
-            chosen = Some(n);
-            break;
-        }
-    }
-    let n = chosen.expect("a mailbox available now");
+    let n = rig.available_mailbox(1, 20).await;
     let user = format!("user{n}@example.test");
     rig.cover_now(n, "Busy").await;
     let made = tokio::time::Instant::now();

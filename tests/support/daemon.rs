@@ -103,6 +103,8 @@ pub struct Rig {
     /// The gateway's name, unique per rig: metrics are process-wide and tests run in
     /// parallel, so a rig's metrics are told apart by this label.
     pub gateway: String,
+    /// `Authorization` for the rig's own reads when the API takes tokens.
+    pub authorization: Option<String>,
 }
 
 pub fn address(n: usize) -> String {
@@ -283,6 +285,10 @@ file = "mailboxes.txt"
         api,
         dir,
         gateway,
+        authorization: options
+            .token
+            .and_then(|t| t.split_whitespace().next())
+            .map(|t| format!("Bearer {t}")),
     }
 }
 
@@ -298,11 +304,12 @@ async fn start_daemon(dir: &std::path::Path) -> App {
 impl Rig {
     /// The daemon's presence JSON for mailbox `n`.
     pub async fn presence(&self, n: usize) -> Value {
+        let authorization = self.authorization.as_deref().map(|a| ("Authorization", a));
         client::request(
             &self.api,
             "GET",
             &format!("/v1/presence/{}", address(n)),
-            &[],
+            authorization.as_slice(),
             "",
         )
         .await
@@ -420,6 +427,34 @@ impl Rig {
             .collect()
     }
 
+    /// A mailbox among user`from`..user`to` whose truth and presence are `available`
+    /// and stay so for the next minutes (the generated calendars depend on the hour).
+    pub async fn available_mailbox(&self, from: usize, to: usize) -> usize {
+        let soon = (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10)).to_string();
+        for n in from..=to {
+            if self.truth(n).await["availability"] == "available" {
+                let p = self.presence(n).await;
+                let until = p["until"].as_str().map(str::to_owned);
+                if p["availability"] == "available" && until.is_none_or(|u| u > soon) {
+                    return n;
+                }
+            }
+        }
+        panic!("no steadily available mailbox among user{from}..user{to}");
+    }
+
+    /// Sets mailbox `n`'s automatic replies in the simulator (`{"state": "Enabled"}`, …).
+    pub async fn set_oof(&self, n: usize, body: Value) {
+        let reply = client::control(
+            &self.sim_target,
+            "PUT",
+            &format!("/mailboxes/{}/oof", address(n)),
+            Some(body),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+
     /// Puts an hour-long item of `busy_type` (Busy, OOF, …) over now into mailbox `n`.
     pub async fn cover_now(&self, n: usize, busy_type: &str) {
         use jiff::ToSpan;
@@ -526,6 +561,7 @@ impl Rig {
             api,
             dir,
             gateway,
+            authorization,
         } = self;
         app.shutdown(Duration::from_secs(5)).await;
         let app = start_daemon(&dir).await;
@@ -539,6 +575,7 @@ impl Rig {
             app,
             dir,
             gateway,
+            authorization,
         }
     }
 
