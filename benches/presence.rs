@@ -375,21 +375,13 @@ async fn load(mailboxes: usize, compression: u64, mail_tips: bool) -> Value {
         sim.config.mail_tips_max_recipients,
     )
     .await;
-    let before = sim.stats.requests();
     let window = Duration::from_secs(3600 / compression);
-    tokio::time::sleep(window).await;
-    let after = sim.stats.requests();
+    let rates = rates_at_rest(&sim, window, compression, mailboxes).await;
     let mut by_operation = serde_json::Map::new();
     let mut total = 0.0;
-    for (op, n) in &after {
-        let delta = n - before.get(op).copied().unwrap_or(0);
-        if delta > 0 {
-            // The window stands for one hour.
-            let hours = window.as_secs_f64() * compression as f64 / 3600.0;
-            let per = delta as f64 / mailboxes as f64 / hours;
-            total += per;
-            by_operation.insert(op.clone(), round3(per).into());
-        }
+    for (op, per) in rates {
+        total += per;
+        by_operation.insert(op, round3(per).into());
     }
     let streams = mailboxes.div_ceil(200) as f64;
     let renewals = streams * 2.0 / mailboxes as f64;
@@ -402,6 +394,28 @@ async fn load(mailboxes: usize, compression: u64, mail_tips: bool) -> Value {
         "stream_renewals_per_mailbox_hour_computed": round3(renewals),
         "total": round3(total + renewals),
     })
+}
+
+/// Requests per mailbox-hour by operation, as the simulator counts them over `window`
+/// (which stands for an hour divided by `compression`); operations not asked are left
+/// out.
+async fn rates_at_rest(
+    sim: &Sim,
+    window: Duration,
+    compression: u64,
+    mailboxes: usize,
+) -> Vec<(String, f64)> {
+    let before = sim.stats.requests();
+    tokio::time::sleep(window).await;
+    let after = sim.stats.requests();
+    let hours = window.as_secs_f64() * compression as f64 / 3600.0;
+    after
+        .into_iter()
+        .filter_map(|(op, n)| {
+            let delta = n - before.get(&op).copied().unwrap_or(0);
+            (delta > 0).then(|| (op, delta as f64 / mailboxes as f64 / hours))
+        })
+        .collect()
 }
 
 /// How often, on average, a Graph subscription is renewed: at a random point between
@@ -473,26 +487,21 @@ async fn load_graph(mailboxes: usize, compression: u64) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = sim.stats.requests();
     let window = Duration::from_secs(3600 / compression);
-    tokio::time::sleep(window).await;
-    let after = sim.stats.requests();
+    let rates = rates_at_rest(&sim, window, compression, mailboxes).await;
     let mut by_operation = serde_json::Map::new();
     let (mut total, mut items) = (0.0, 0.0);
-    let hours = window.as_secs_f64() * compression as f64 / 3600.0;
-    for (op, n) in &after {
-        // What the daemon sent: Graph and the identity platform (not what the
-        // simulator sent it, nor its discovery document).
-        let daemon_sent = op.starts_with("graph ") && op != "graph notification delivered";
-        let delta = n - before.get(op).copied().unwrap_or(0);
-        if daemon_sent && delta > 0 {
-            let per = delta as f64 / mailboxes as f64 / hours;
-            if op == "graph $batch item" {
-                items += per;
-            } else {
-                total += per;
-                by_operation.insert(op.clone(), round3(per).into());
-            }
+    // What the daemon sent: Graph and the identity platform (not what the simulator
+    // sent it, nor its discovery document).
+    for (op, per) in rates {
+        if !op.starts_with("graph ") || op == "graph notification delivered" {
+            continue;
+        }
+        if op == "graph $batch item" {
+            items += per;
+        } else {
+            total += per;
+            by_operation.insert(op, round3(per).into());
         }
     }
     let renewals = 1.0 / graph_renewal_hours();
